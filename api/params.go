@@ -1,0 +1,276 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// Params is a method's params map as it arrived: raw msgpack from a socket
+// (RawParams) or a Go value from an in-process caller (ValueParams). Decode fills
+// a params struct and reports a wrong type or a missing required field as
+// invalid_argument naming the field.
+type Params interface {
+	Decode(dst any) error
+}
+
+// RawParams is the msgpack encoding of a params map (the single element of the
+// params array); empty means an empty map.
+type RawParams []byte
+
+// Decode implements Params.
+func (p RawParams) Decode(dst any) error { return DecodeParams(p, dst) }
+
+// ValueParams carries params as a Go value, so the in-process path skips
+// serialization when the caller already built the struct the handler wants.
+type ValueParams struct{ V any }
+
+// Decode implements Params.
+func (p ValueParams) Decode(dst any) error { return Assign(dst, p.V) }
+
+// Assign stores v into the pointer dst: directly when the types match, by
+// decoding when v is raw msgpack, and by a msgpack round trip otherwise (so a
+// map[string]any fills a struct the way it would over the wire).
+func Assign(dst any, v any) error {
+	if raw, ok := v.(msgpack.RawMessage); ok {
+		return DecodeParams(raw, dst)
+	}
+	if raw, ok := v.(RawParams); ok {
+		return DecodeParams(raw, dst)
+	}
+	dv := reflect.ValueOf(dst)
+	if dv.Kind() != reflect.Pointer || dv.IsNil() {
+		return fmt.Errorf("api: Assign needs a non-nil pointer, got %T", dst)
+	}
+	target := dv.Elem()
+	if v == nil {
+		target.SetZero()
+		return nil
+	}
+	sv := reflect.ValueOf(v)
+	if sv.Type().AssignableTo(target.Type()) {
+		target.Set(sv)
+		return nil
+	}
+	if sv.Kind() == reflect.Pointer && !sv.IsNil() && sv.Elem().Type().AssignableTo(target.Type()) {
+		target.Set(sv.Elem())
+		return nil
+	}
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return Errorf(CodeInvalidArgument, "params: %v", err)
+	}
+	return DecodeParams(b, dst)
+}
+
+// field is one decodable field of a params struct.
+type field struct {
+	index    int
+	name     string
+	required bool
+	isAny    bool
+}
+
+type structInfo struct {
+	byName   map[string]*field
+	required []*field
+}
+
+var structCache sync.Map // reflect.Type -> *structInfo
+
+func infoOf(t reflect.Type) *structInfo {
+	if v, ok := structCache.Load(t); ok {
+		return v.(*structInfo)
+	}
+	si := &structInfo{byName: map[string]*field{}}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name := wireName(sf)
+		if name == "-" {
+			continue
+		}
+		f := &field{index: i, name: name, required: sf.Tag.Get("api") == "required", isAny: sf.Type.Kind() == reflect.Interface}
+		si.byName[name] = f
+		if f.required {
+			si.required = append(si.required, f)
+		}
+	}
+	structCache.Store(t, si)
+	return si
+}
+
+func wireName(sf reflect.StructField) string {
+	tag := sf.Tag.Get("msgpack")
+	name, _, _ := strings.Cut(tag, ",")
+	if name == "" {
+		return sf.Name
+	}
+	return name
+}
+
+// DecodeParams decodes a msgpack params map into dst, one field at a time, so
+// that an error names the field: a value of the wrong type, a required field
+// that is absent, or params that are not a map are all invalid_argument.
+// Unknown keys are skipped (newer clients may send more). Fields of interface
+// type keep their raw msgpack (msgpack.RawMessage), to be forwarded undecoded.
+func DecodeParams(b []byte, dst any) error {
+	dv := reflect.ValueOf(dst)
+	if dv.Kind() != reflect.Pointer || dv.IsNil() {
+		return fmt.Errorf("api: DecodeParams needs a non-nil pointer, got %T", dst)
+	}
+	target := dv.Elem()
+	if target.Kind() != reflect.Struct {
+		if len(b) == 0 {
+			target.SetZero()
+			return nil
+		}
+		if target.Kind() == reflect.Interface {
+			target.Set(reflect.ValueOf(msgpack.RawMessage(b)))
+			return nil
+		}
+		if err := msgpack.Unmarshal(b, dst); err != nil {
+			return Errorf(CodeInvalidArgument, "params: %v", err)
+		}
+		return nil
+	}
+	si := infoOf(target.Type())
+	if len(b) == 0 {
+		return checkRequired(si, nil)
+	}
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(b))
+	c, err := dec.PeekCode()
+	if err != nil {
+		return Errorf(CodeInvalidArgument, "params: %v", err)
+	}
+	if c == msgpcode.Nil {
+		return checkRequired(si, nil)
+	}
+	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+		return Errorf(CodeInvalidArgument, "params must be a map, got %s", WireType(c))
+	}
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return Errorf(CodeInvalidArgument, "params: %v", err)
+	}
+	var seen []*field
+	if len(si.required) > 0 {
+		seen = make([]*field, 0, len(si.required))
+	}
+	for i := 0; i < n; i++ {
+		kc, err := dec.PeekCode()
+		if err != nil {
+			return Errorf(CodeInvalidArgument, "params: %v", err)
+		}
+		if !msgpcode.IsString(kc) {
+			return Errorf(CodeInvalidArgument, "params keys must be strings, got %s", WireType(kc))
+		}
+		key, err := dec.DecodeString()
+		if err != nil {
+			return Errorf(CodeInvalidArgument, "params: %v", err)
+		}
+		f := si.byName[key]
+		if f == nil {
+			if err := dec.Skip(); err != nil {
+				return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+			}
+			continue
+		}
+		fv := target.Field(f.index)
+		vc, err := dec.PeekCode()
+		if err != nil {
+			return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+		}
+		if f.isAny {
+			raw, err := dec.DecodeRaw()
+			if err != nil {
+				return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+			}
+			if vc != msgpcode.Nil {
+				fv.Set(reflect.ValueOf(raw))
+			}
+		} else if err := dec.DecodeValue(fv); err != nil {
+			return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", key, goTypeName(fv.Type()), WireType(vc))
+		}
+		if f.required && vc != msgpcode.Nil {
+			seen = append(seen, f)
+		}
+	}
+	return checkRequired(si, seen)
+}
+
+func checkRequired(si *structInfo, seen []*field) error {
+outer:
+	for _, r := range si.required {
+		for _, s := range seen {
+			if s == r {
+				continue outer
+			}
+		}
+		return Errorf(CodeInvalidArgument, "field %q is required", r.name)
+	}
+	return nil
+}
+
+// WireType names the msgpack type that starts with code c, for error messages.
+func WireType(c byte) string {
+	switch {
+	case c == msgpcode.Nil:
+		return "nil"
+	case c == msgpcode.True || c == msgpcode.False:
+		return "boolean"
+	case msgpcode.IsFixedNum(c), c >= msgpcode.Uint8 && c <= msgpcode.Int64:
+		return "integer"
+	case c == msgpcode.Float || c == msgpcode.Double:
+		return "float"
+	case msgpcode.IsString(c):
+		return "string"
+	case msgpcode.IsBin(c):
+		return "binary"
+	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+		return "array"
+	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
+		return "map"
+	case msgpcode.IsExt(c):
+		return "extension"
+	}
+	return fmt.Sprintf("unknown type 0x%02x", c)
+}
+
+func goTypeName(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "binary"
+		}
+		return "array"
+	case reflect.Map, reflect.Struct:
+		if t == reflect.TypeOf(From{}) {
+			return `"now", "start" or a seq`
+		}
+		return "map"
+	}
+	return t.String()
+}
