@@ -1,0 +1,62 @@
+// Package store opens the daemon's one bbolt file (the airc log and the entity
+// tier live in it, each in its own buckets) and owns the state directory's
+// layout. It promises: the file is created 0600 in a 0700 folder, a second
+// daemon on the same state dir is refused with a clear error instead of
+// waiting on bbolt's file lock, and Close flushes and releases it.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the bbolt file inside the state directory.
+const FileName = "continuum.db"
+
+// Store is the open state directory.
+type Store struct {
+	Dir string
+	DB  *bolt.DB
+}
+
+// DefaultStateDir is $XDG_STATE_HOME/continuum, or ~/.local/state/continuum
+// when XDG_STATE_HOME is unset (the XDG default).
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "continuum")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "continuum")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("continuum-state-%d", os.Getuid()))
+}
+
+// Open creates dir if needed and opens the bbolt file in it.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		dir = DefaultStateDir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state dir %s is in use by another continuumd (the file lock on %s is held)", dir, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{Dir: dir, DB: db}, nil
+}
+
+// Path is the bbolt file's path.
+func (s *Store) Path() string { return filepath.Join(s.Dir, FileName) }
+
+// Close releases the file.
+func (s *Store) Close() error { return s.DB.Close() }
