@@ -1,0 +1,263 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/bus"
+	"github.com/continuum-grid/continuum/kernel/classes"
+	"github.com/continuum-grid/continuum/kernel/commands"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// typed adapts a handler of typed params to the registry's signature; the
+// params decoder already reports bad fields as invalid_argument.
+func typed[P any](fn func(ctx context.Context, s *session, p P) (any, error)) commands.Handler[*session] {
+	return func(ctx context.Context, s *session, params api.Params) (any, error) {
+		var p P
+		if params != nil {
+			if err := params.Decode(&p); err != nil {
+				if api.CodeOf(err) == api.CodeInternal {
+					return nil, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
+				}
+				return nil, err
+			}
+		}
+		return fn(ctx, s, p)
+	}
+}
+
+// builtins maps each request method of the protocol to its handler.
+func (k *Kernel) builtins() map[string]commands.Handler[*session] {
+	return map[string]commands.Handler[*session]{
+		api.MethodKernelInfo:     typed(k.info),
+		api.MethodKernelPing:     typed(func(context.Context, *session, api.Empty) (any, error) { return api.PingResult{TS: time.Now().UnixMilli()}, nil }),
+		api.MethodDeclareClass:   typed(func(_ context.Context, _ *session, c api.ClassConfig) (any, error) { return k.classes.Declare(c) }),
+		api.MethodGetClass:       typed(k.getClass),
+		api.MethodListClasses:    typed(func(context.Context, *session, api.Empty) (any, error) { return k.classes.List(), nil }),
+		api.MethodResolveChannel: typed(k.resolveChannel),
+		api.MethodEmit:           typed(k.emit),
+		api.MethodSubscribe:      typed(k.subscribe),
+		api.MethodUnsubscribe:    typed(k.unsubscribe),
+		api.MethodAck:            typed(k.ack),
+		api.MethodReplay:         typed(k.replay),
+		api.MethodExecute:        typed(k.execute),
+		api.MethodRegister:       typed(k.register),
+		api.MethodUnregister:     typed(k.unregister),
+		api.MethodListCommands:   typed(func(context.Context, *session, api.Empty) (any, error) { return k.cmds.List(), nil }),
+	}
+}
+
+func (k *Kernel) registerBuiltins() error {
+	handlers := k.builtins()
+	for i := range api.Methods {
+		spec := &api.Methods[i]
+		if spec.Kind != api.KindRequest {
+			continue
+		}
+		h, ok := handlers[spec.Name]
+		if !ok {
+			return fmt.Errorf("kernel: no handler for %s", spec.Name)
+		}
+		if err := k.cmds.Add(&commands.Command[*session]{
+			Info:    api.CommandInfo{Name: spec.Name, NaturalScope: spec.NaturalScope, Description: spec.Description, Provider: commands.KernelProvider},
+			Spec:    spec,
+			Handler: h,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Service is the handler of a method hosted in the kernel beyond the protocol's
+// own (inference, personas): it gets the calling client's id and params.
+type Service func(ctx context.Context, call *Call, params api.Params) (any, error)
+
+// Call is what a Service knows about its caller.
+type Call struct {
+	ClientID string
+	s        *session
+}
+
+// Notify sends a notification to the calling client only (for example
+// streamed tokens); it fails once the client has gone.
+func (c *Call) Notify(method string, params any) error {
+	if c.s == nil {
+		return api.Errorf(api.CodeUnavailable, "no client to notify")
+	}
+	return c.s.peer.Notify(method, params)
+}
+
+// Host registers a service method; it appears in kernel/info and
+// commands/list like the built-ins. Call it before serving clients.
+func (k *Kernel) Host(spec api.MethodSpec, fn Service) error {
+	if spec.Kind == "" {
+		spec.Kind = api.KindRequest
+	}
+	if spec.NaturalScope == "" {
+		spec.NaturalScope = api.ScopeLocal
+	}
+	stored := spec
+	err := k.cmds.Add(&commands.Command[*session]{
+		Info: api.CommandInfo{Name: spec.Name, NaturalScope: spec.NaturalScope, Description: spec.Description, Provider: commands.KernelProvider},
+		Spec: &stored,
+		Handler: func(ctx context.Context, s *session, p api.Params) (any, error) {
+			return fn(ctx, &Call{ClientID: s.id, s: s}, p)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	k.services = append(k.services, stored)
+	return nil
+}
+
+func (k *Kernel) info(context.Context, *session, api.Empty) (any, error) {
+	methods := make([]api.MethodInfo, 0, len(api.Methods)+len(k.services))
+	for _, m := range api.Methods {
+		methods = append(methods, m.Info())
+	}
+	for _, m := range k.services {
+		methods = append(methods, m.Info())
+	}
+	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), Methods: methods}, nil
+}
+
+// PeerID is this install's peer id.
+func (k *Kernel) PeerID() string { return "" }
+
+func (k *Kernel) getClass(_ context.Context, _ *session, p api.NameParams) (any, error) {
+	if strings.TrimSpace(p.Name) == "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
+	}
+	return k.classes.Get(p.Name), nil
+}
+
+func (k *Kernel) resolveChannel(_ context.Context, _ *session, p api.ResolveChannelParams) (any, error) {
+	c := k.classes.Get(p.Name)
+	var payload map[string]any
+	if c != nil && (c.Channel == api.ChannelByRoomID || c.Channel == api.ChannelByPeerID) {
+		payload = api.AsMap(p.Payload)
+	}
+	ch, err := classes.Resolve(c, p.Name, payload, p.Channel)
+	if err != nil {
+		return nil, err
+	}
+	return api.ChannelResult{Channel: ch}, nil
+}
+
+// emit delivers an event: checks it against its class, resolves the channel
+// of a broadcast class, and offers it to every matching subscriber.
+func (k *Kernel) emit(_ context.Context, s *session, p api.EmitParams) (any, error) {
+	name := strings.TrimSpace(p.Name)
+	if name == "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
+	}
+	ev := &api.Event{
+		ID:            p.ID,
+		Class:         name,
+		Sender:        s.id,
+		TS:            time.Now().UnixMilli(),
+		SchemaVersion: p.SchemaVersion,
+		Headers:       p.Headers,
+		Payload:       p.Payload,
+	}
+	class := k.classes.Get(name)
+	if class == nil || !class.Broadcast || class.Channel != api.ChannelCustom {
+		if p.Channel != "" {
+			return nil, api.Errorf(api.CodeInvalidArgument, "channel may be passed only for a broadcast class with channel: custom, and %q is not one", name)
+		}
+	}
+	if class != nil {
+		if ev.SchemaVersion == "" {
+			ev.SchemaVersion = class.SchemaVersion
+		} else if ev.SchemaVersion != class.SchemaVersion {
+			if class.OnUnknownSchema == api.SchemaFail {
+				return nil, api.Errorf(api.CodeSchemaMismatch, "class %q is at schemaVersion %q, the event says %q (the class fails unknown schemas)", name, class.SchemaVersion, ev.SchemaVersion)
+			}
+			headers := make(map[string]string, len(p.Headers)+1)
+			for h, v := range p.Headers {
+				headers[h] = v
+			}
+			headers[api.HeaderSchemaWarning] = class.SchemaVersion
+			ev.Headers = headers
+			k.log.Warn("event schemaVersion differs from its class", "class", name, "class_version", class.SchemaVersion, "event_version", ev.SchemaVersion, "sender", s.id)
+		}
+		if class.Broadcast {
+			var payload map[string]any
+			if class.Channel == api.ChannelByRoomID || class.Channel == api.ChannelByPeerID {
+				payload = api.AsMap(p.Payload)
+			}
+			ch, err := classes.Resolve(class, name, payload, p.Channel)
+			if err != nil {
+				return nil, err
+			}
+			ev.Channel = ch
+		}
+	}
+	if ev.ID == "" {
+		ev.ID = k.newEventID()
+	}
+	k.bus.Publish(ev)
+	return api.EmitResult{ID: ev.ID, Channel: ev.Channel, Lamport: ev.Lamport, Seq: ev.Seq}, nil
+}
+
+func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams) (any, error) {
+	pat, err := bus.ParsePattern(p.Pattern)
+	if err != nil {
+		return nil, err
+	}
+	if !p.From.IsZero() || p.Durable != "" {
+		return nil, api.Errorf(api.CodeUnavailable, "from and durable need the airc log, which this build does not have yet")
+	}
+	id := "s" + strconv.FormatUint(k.nextID.Add(1), 36)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, api.Errorf(api.CodeUnavailable, "connection closed")
+	}
+	s.subs[id] = k.bus.Subscribe(pat, p.Channel, k.cfg.SubscriberQueue, &subscriptionSink{peer: s.peer, id: id})
+	return api.SubscribeResult{Subscription: id}, nil
+}
+
+func (k *Kernel) unsubscribe(_ context.Context, s *session, p api.SubscriptionParams) (any, error) {
+	s.mu.Lock()
+	sub, ok := s.subs[p.Subscription]
+	delete(s.subs, p.Subscription)
+	s.mu.Unlock()
+	if !ok {
+		return nil, api.Errorf(api.CodeNotFound, "no subscription %q on this connection", p.Subscription)
+	}
+	sub.Close()
+	return api.Empty{}, nil
+}
+
+func (k *Kernel) ack(context.Context, *session, api.AckParams) (any, error) {
+	return nil, api.Errorf(api.CodeUnavailable, "durable cursors need the airc log, which this build does not have yet")
+}
+
+func (k *Kernel) replay(context.Context, *session, api.ReplayParams) (any, error) {
+	return nil, api.Errorf(api.CodeUnavailable, "replay needs the airc log, which this build does not have yet")
+}
+
+// paramsValue turns transport params into a value that can be forwarded:
+// raw bytes stay raw (encoded verbatim to a socket provider).
+func paramsValue(p api.Params) any {
+	switch v := p.(type) {
+	case nil:
+		return nil
+	case api.RawParams:
+		if len(v) == 0 {
+			return nil
+		}
+		return msgpack.RawMessage(v)
+	case api.ValueParams:
+		return v.V
+	}
+	return p
+}

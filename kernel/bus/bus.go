@@ -1,0 +1,190 @@
+// Package bus is the kernel's in-process publish/subscribe fan-out for live
+// events. It promises that Publish never blocks: each subscription has its own
+// bounded queue and delivery goroutine, so a subscriber that does not read
+// loses events (counted, and reported through its Sink) instead of slowing the
+// emitter or any other subscriber.
+package bus
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/continuum-grid/continuum/api"
+)
+
+// DefaultQueueLen bounds each subscription's queue.
+const DefaultQueueLen = 4096
+
+// Sink receives a subscription's events, one at a time, from the
+// subscription's own goroutine; it may block (a slow socket only stalls that
+// subscription).
+type Sink interface {
+	Deliver(ev *api.Event) error
+	// Lagged reports that dropped events were discarded since the last call.
+	Lagged(dropped uint64)
+}
+
+// Pattern is a parsed subscription pattern: segments split on ':'; "*" matches
+// one segment; the lone pattern "*" matches every class.
+type Pattern struct {
+	all  bool
+	segs []string
+}
+
+// ParsePattern validates a pattern.
+func ParsePattern(p string) (Pattern, error) {
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return Pattern{}, api.Errorf(api.CodeInvalidArgument, "pattern is blank")
+	}
+	if p == "*" {
+		return Pattern{all: true}, nil
+	}
+	segs := strings.Split(p, ":")
+	for _, s := range segs {
+		if s == "" {
+			return Pattern{}, api.Errorf(api.CodeInvalidArgument, "pattern %q has an empty segment", p)
+		}
+		if s != "*" && strings.Contains(s, "*") {
+			return Pattern{}, api.Errorf(api.CodeInvalidArgument, "pattern %q: * must be a whole segment", p)
+		}
+	}
+	return Pattern{segs: segs}, nil
+}
+
+// Match reports whether class matches, segment by segment, without allocating.
+func (p Pattern) Match(class string) bool {
+	if p.all {
+		return true
+	}
+	rest := class
+	for i, seg := range p.segs {
+		var part string
+		if j := strings.IndexByte(rest, ':'); j >= 0 {
+			part, rest = rest[:j], rest[j+1:]
+		} else {
+			part, rest = rest, ""
+			if i != len(p.segs)-1 {
+				return false
+			}
+			return seg == "*" || seg == part
+		}
+		if seg != "*" && seg != part {
+			return false
+		}
+	}
+	return false // class has more segments than the pattern
+}
+
+// Bus fans events out to subscriptions.
+type Bus struct {
+	mu   sync.RWMutex
+	subs map[*Subscription]struct{}
+	wg   sync.WaitGroup
+}
+
+// New returns an empty bus.
+func New() *Bus { return &Bus{subs: map[*Subscription]struct{}{}} }
+
+// Subscription is one live subscription.
+type Subscription struct {
+	pattern Pattern
+	channel string
+	sink    Sink
+	queue   chan *api.Event
+	dropped atomic.Uint64
+	done    chan struct{}
+	once    sync.Once
+	bus     *Bus
+}
+
+// Subscribe starts delivering matching events (on channel, when not empty) to
+// sink. queueLen <= 0 takes DefaultQueueLen.
+func (b *Bus) Subscribe(p Pattern, channel string, queueLen int, sink Sink) *Subscription {
+	if queueLen <= 0 {
+		queueLen = DefaultQueueLen
+	}
+	s := &Subscription{pattern: p, channel: channel, sink: sink, queue: make(chan *api.Event, queueLen), done: make(chan struct{}), bus: b}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go s.run()
+	return s
+}
+
+// Matches reports whether the subscription wants ev.
+func (s *Subscription) Matches(ev *api.Event) bool {
+	return (s.channel == "" || s.channel == ev.Channel) && s.pattern.Match(ev.Class)
+}
+
+// Publish offers ev to every matching subscription without blocking. ev must
+// not be changed afterwards: all subscribers share it.
+func (b *Bus) Publish(ev *api.Event) {
+	b.mu.RLock()
+	for s := range b.subs {
+		if s.Matches(ev) {
+			s.offer(ev)
+		}
+	}
+	b.mu.RUnlock()
+}
+
+func (s *Subscription) offer(ev *api.Event) {
+	select {
+	case s.queue <- ev:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+func (s *Subscription) run() {
+	defer s.bus.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case ev := <-s.queue:
+			if err := s.sink.Deliver(ev); err != nil {
+				// The connection is gone; its session closes the subscription.
+				s.Close()
+				return
+			}
+			if n := s.dropped.Swap(0); n > 0 {
+				s.sink.Lagged(n)
+			}
+		}
+	}
+}
+
+// Close stops delivery; queued events are discarded. Safe to call twice.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		s.bus.mu.Lock()
+		delete(s.bus.subs, s)
+		s.bus.mu.Unlock()
+		close(s.done)
+	})
+}
+
+// Len returns the number of live subscriptions.
+func (b *Bus) Len() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.subs)
+}
+
+// Close ends every subscription and waits for their goroutines.
+func (b *Bus) Close() {
+	b.mu.RLock()
+	subs := make([]*Subscription, 0, len(b.subs))
+	for s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.RUnlock()
+	for _, s := range subs {
+		s.Close()
+	}
+	b.wg.Wait()
+}

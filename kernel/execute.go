@@ -1,0 +1,117 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/commands"
+)
+
+// execute runs a command where its scope says (DESIGN §7).
+func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (any, error) {
+	cmd := k.cmds.Get(p.Command)
+	if cmd == nil {
+		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (commands/list shows them)", p.Command)
+	}
+	route, err := commands.Decide(cmd.Info.NaturalScope, p.Scope)
+	if err != nil {
+		return nil, err
+	}
+	if route == commands.RouteGrid {
+		return nil, api.Errorf(api.CodeNoMatchingPeer, "no peer offers %q: this install has no grid links yet", p.Command).
+			WithData(map[string]any{"considered": []string{}})
+	}
+	if p.TimeoutMs < 0 {
+		return nil, api.Errorf(api.CodeInvalidArgument, "field \"timeoutMs\" must not be negative")
+	}
+	if p.TimeoutMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(p.TimeoutMs)*time.Millisecond)
+		defer cancel()
+	}
+	var res any
+	if cmd.Handler != nil {
+		res, err = cmd.Handler(ctx, s, api.ValueParams{V: p.Params})
+	} else {
+		res, err = k.invoke(ctx, s, cmd.Owner, p.Command, p.Params)
+	}
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && p.TimeoutMs > 0 {
+		return nil, api.Errorf(api.CodeDeadlineExceeded, "command %q did not finish within %d ms", p.Command, p.TimeoutMs)
+	}
+	return res, err
+}
+
+// invoke relays a call to the client that provides the command and waits for
+// its answer, its disconnection, or the caller's deadline or cancellation
+// (which it passes on as commands/cancel).
+func (k *Kernel) invoke(ctx context.Context, caller *session, owner *session, command string, params any) (any, error) {
+	inv := "i" + strconv.FormatUint(k.nextID.Add(1), 36)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if !owner.addInvocation(inv, cancel) {
+		return nil, api.Errorf(api.CodeUnavailable, "the provider of %q has disconnected", command)
+	}
+	defer owner.removeInvocation(inv)
+	hp := &api.HandleParams{Invocation: inv, Command: command, Params: params, Caller: caller.id}
+	if dl, ok := ctx.Deadline(); ok {
+		hp.DeadlineMs = dl.UnixMilli()
+	}
+	res, err := owner.peer.Call(ctx, api.MethodHandle, hp)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errProviderGone) {
+			return nil, api.Errorf(api.CodeUnavailable, "the provider of %q (%s) disconnected during the call", command, owner.id)
+		}
+		if ctx.Err() != nil {
+			// The caller gave up: tell the provider so it can stop working.
+			go owner.peer.Notify(api.MethodCancel, &api.CancelNotification{Invocation: inv})
+			return nil, api.AsError(ctx.Err())
+		}
+		return nil, err
+	}
+	return paramsValue(res), nil
+}
+
+func (k *Kernel) register(_ context.Context, s *session, p api.RegisterParams) (any, error) {
+	scope := p.NaturalScope
+	switch scope {
+	case "":
+		scope = api.ScopeEnvironment
+	case api.ScopeEnvironment, api.ScopeGrid:
+	case api.ScopeLocal:
+		return nil, api.Errorf(api.CodeInvalidArgument, "naturalScope local is for kernel commands; a client provides environment or grid commands")
+	default:
+		return nil, api.Errorf(api.CodeInvalidArgument, "naturalScope %q is not environment or grid", scope)
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, api.Errorf(api.CodeUnavailable, "connection closed")
+	}
+	err := k.cmds.Add(&commands.Command[*session]{
+		Info:  api.CommandInfo{Name: p.Name, NaturalScope: scope, Description: p.Description, Idempotent: p.Idempotent, Provider: s.id},
+		Owner: s,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A close that raced the registration must not leave the command behind.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		k.cmds.Remove(p.Name, s)
+		return nil, api.Errorf(api.CodeUnavailable, "connection closed")
+	}
+	s.mu.Unlock()
+	return api.Empty{}, nil
+}
+
+func (k *Kernel) unregister(_ context.Context, s *session, p api.NameParams) (any, error) {
+	if !k.cmds.Remove(p.Name, s) {
+		return nil, api.Errorf(api.CodeNotFound, "this client does not provide %q", p.Name)
+	}
+	return api.Empty{}, nil
+}

@@ -1,0 +1,156 @@
+// Package kernel is the core of continuumd: the registries (event classes,
+// commands), the in-process bus, sessions, and the built-in methods of the
+// protocol. It knows no transport: transports (ipc/) and in-process clients
+// reach it through api.Backend, which *Kernel implements.
+//
+// Open(cfg) starts a kernel on a state directory; Close(ctx) drains in-flight
+// calls and closes the store. Nothing else is needed to embed it.
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/bus"
+	"github.com/continuum-grid/continuum/kernel/classes"
+	"github.com/continuum-grid/continuum/kernel/commands"
+	"github.com/continuum-grid/continuum/kernel/store"
+)
+
+// Version is the daemon version reported by kernel/info.
+var Version = "0.1.0-dev"
+
+// Config configures a kernel.
+type Config struct {
+	// StateDir holds the bbolt file and the identity key; "" means
+	// store.DefaultStateDir().
+	StateDir string
+	// Logger receives the kernel's logs; nil discards them.
+	Logger *slog.Logger
+	// SubscriberQueue bounds each live subscription's queue (default 4096).
+	SubscriberQueue int
+}
+
+// Kernel is a running core. It is safe for concurrent use.
+type Kernel struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	classes *classes.Registry
+	bus     *bus.Bus
+	cmds    *commands.Registry[*session]
+
+	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
+
+	idPrefix  string
+	nextID    atomic.Uint64
+	nextSess  atomic.Uint64
+	draining  atomic.Bool
+	inflight  sync.WaitGroup
+	closeOnce sync.Once
+
+	sessMu   sync.Mutex
+	sessions map[*session]struct{}
+}
+
+// Open starts a kernel on cfg.StateDir.
+func Open(cfg Config) (*Kernel, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := store.Open(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := classes.Open(st.DB)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	k := &Kernel{
+		cfg:      cfg,
+		log:      logger,
+		store:    st,
+		classes:  reg,
+		bus:      bus.New(),
+		cmds:     commands.NewRegistry[*session](),
+		idPrefix: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+		sessions: map[*session]struct{}{},
+	}
+	if err := k.registerBuiltins(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// StateDir is the directory the kernel keeps its state in.
+func (k *Kernel) StateDir() string { return k.store.Dir }
+
+// Logger is the kernel's logger, for services that run inside it.
+func (k *Kernel) Logger() *slog.Logger { return k.log }
+
+// Close stops taking requests, waits for in-flight calls until ctx is done,
+// ends every subscription and closes the store. Transports should be shut
+// down first so their sessions close cleanly.
+func (k *Kernel) Close(ctx context.Context) error {
+	var err error
+	k.closeOnce.Do(func() {
+		k.draining.Store(true)
+		done := make(chan struct{})
+		go func() { k.inflight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("kernel: calls still in flight at close: %w", ctx.Err())
+		}
+		k.sessMu.Lock()
+		open := make([]*session, 0, len(k.sessions))
+		for s := range k.sessions {
+			open = append(open, s)
+		}
+		k.sessMu.Unlock()
+		for _, s := range open {
+			s.Close()
+		}
+		k.bus.Close()
+		err = errors.Join(err, k.store.Close())
+	})
+	return err
+}
+
+// newEventID makes a local event id: unique per origin for this process's
+// life (a boot-time prefix and a counter), cheap enough for the hot path.
+func (k *Kernel) newEventID() string {
+	return k.idPrefix + strconv.FormatUint(k.nextID.Add(1), 36)
+}
+
+var _ api.Backend = (*Kernel)(nil)
+
+// Open opens a session for a connected client (api.Backend).
+func (k *Kernel) Open(peer api.Peer, caller api.Caller) (api.Session, error) {
+	if k.draining.Load() {
+		return nil, api.Errorf(api.CodeUnavailable, "continuumd is shutting down")
+	}
+	s := &session{
+		k:           k,
+		id:          "c" + strconv.FormatUint(k.nextSess.Add(1), 10),
+		peer:        peer,
+		caller:      caller,
+		subs:        map[string]*bus.Subscription{},
+		invocations: map[string]context.CancelCauseFunc{},
+	}
+	k.sessMu.Lock()
+	k.sessions[s] = struct{}{}
+	k.sessMu.Unlock()
+	k.log.Debug("session opened", "client", s.id, "transport", caller.Transport, "uid", caller.UID, "pid", caller.PID)
+	return s, nil
+}

@@ -1,0 +1,109 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/bus"
+)
+
+// errProviderGone is the cancel cause of invocations whose provider's
+// connection closed.
+var errProviderGone = errors.New("provider went away")
+
+// session is one client's conversation with the kernel.
+type session struct {
+	k      *Kernel
+	id     string
+	peer   api.Peer
+	caller api.Caller
+
+	mu          sync.Mutex
+	closed      bool
+	subs        map[string]*bus.Subscription
+	invocations map[string]context.CancelCauseFunc // calls this client is serving as a provider
+}
+
+var _ api.Session = (*session)(nil)
+
+func (s *session) ID() string { return s.id }
+
+// Handle serves one request by name: a built-in or hosted method runs in the
+// kernel, a command a client registered is relayed to it.
+func (s *session) Handle(ctx context.Context, method string, params api.Params) (any, error) {
+	k := s.k
+	if k.draining.Load() {
+		return nil, api.Errorf(api.CodeUnavailable, "continuumd is shutting down")
+	}
+	k.inflight.Add(1)
+	defer k.inflight.Done()
+	cmd := k.cmds.Get(method)
+	if cmd == nil {
+		return nil, api.Errorf(api.CodeUnknownMethod, "no method or command named %q (kernel/info lists methods, commands/list commands)", method)
+	}
+	if cmd.Handler != nil {
+		return cmd.Handler(ctx, s, params)
+	}
+	return k.invoke(ctx, s, cmd.Owner, method, paramsValue(params))
+}
+
+// Close ends the session: subscriptions stop, registered commands go away,
+// and calls this client was serving fail at once with unavailable.
+func (s *session) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	subs := s.subs
+	s.subs = nil
+	invs := s.invocations
+	s.invocations = nil
+	s.mu.Unlock()
+
+	s.k.cmds.RemoveOwner(s)
+	for _, sub := range subs {
+		sub.Close()
+	}
+	for _, cancel := range invs {
+		cancel(errProviderGone)
+	}
+	s.k.sessMu.Lock()
+	delete(s.k.sessions, s)
+	s.k.sessMu.Unlock()
+	s.k.log.Debug("session closed", "client", s.id)
+}
+
+// addInvocation records a call this session serves, so Close can fail it.
+func (s *session) addInvocation(id string, cancel context.CancelCauseFunc) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.invocations[id] = cancel
+	return true
+}
+
+func (s *session) removeInvocation(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.invocations, id)
+}
+
+// subscriptionSink delivers a subscription's events to its session's peer.
+type subscriptionSink struct {
+	peer api.Peer
+	id   string
+}
+
+func (d *subscriptionSink) Deliver(ev *api.Event) error {
+	return d.peer.Notify(api.NotifyEvent, &api.EventNotification{Subscription: d.id, Event: *ev})
+}
+
+func (d *subscriptionSink) Lagged(n uint64) {
+	_ = d.peer.Notify(api.NotifyLagged, &api.LaggedNotification{Subscription: d.id, Dropped: n})
+}
