@@ -34,8 +34,10 @@ func typed[P any](fn func(ctx context.Context, s *session, p P) (any, error)) co
 // builtins maps each request method of the protocol to its handler.
 func (k *Kernel) builtins() map[string]commands.Handler[*session] {
 	return map[string]commands.Handler[*session]{
-		api.MethodKernelInfo:     typed(k.info),
-		api.MethodKernelPing:     typed(func(context.Context, *session, api.Empty) (any, error) { return api.PingResult{TS: time.Now().UnixMilli()}, nil }),
+		api.MethodKernelInfo: typed(k.info),
+		api.MethodKernelPing: typed(func(context.Context, *session, api.Empty) (any, error) {
+			return api.PingResult{TS: time.Now().UnixMilli()}, nil
+		}),
 		api.MethodDeclareClass:   typed(func(_ context.Context, _ *session, c api.ClassConfig) (any, error) { return k.classes.Declare(c) }),
 		api.MethodGetClass:       typed(k.getClass),
 		api.MethodListClasses:    typed(func(context.Context, *session, api.Empty) (any, error) { return k.classes.List(), nil }),
