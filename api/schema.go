@@ -13,6 +13,9 @@ type Schema struct {
 	Fields   []Field  `msgpack:"fields,omitempty" json:"fields,omitempty"`     // object fields, in declaration order
 	Items    *Schema  `msgpack:"items,omitempty" json:"items,omitempty"`       // array elements, map values
 	Enum     []string `msgpack:"enum,omitempty" json:"enum,omitempty"`         // allowed values of a string
+	// Ref marks a reference to the object Name described further up, for
+	// recursive types (a Schema holds Schemas).
+	Ref bool `msgpack:"ref,omitempty" json:"ref,omitempty"`
 }
 
 // Field is one field of an object schema.
@@ -42,6 +45,10 @@ func catalogueNames() []string {
 // Describe builds the schema of a Go type from its msgpack tags, desc tags and
 // api:"required" markers.
 func Describe(t reflect.Type) *Schema {
+	return describe(t, map[reflect.Type]bool{})
+}
+
+func describe(t reflect.Type, visiting map[reflect.Type]bool) *Schema {
 	if t == nil {
 		return nil
 	}
@@ -51,7 +58,7 @@ func Describe(t reflect.Type) *Schema {
 	case t.Kind() == reflect.Interface:
 		return &Schema{Type: "any", Nullable: true}
 	case t.Kind() == reflect.Pointer:
-		s := *Describe(t.Elem())
+		s := *describe(t.Elem(), visiting)
 		s.Nullable = true
 		return &s
 	}
@@ -75,10 +82,15 @@ func Describe(t reflect.Type) *Schema {
 		if t.Elem().Kind() == reflect.Uint8 {
 			return &Schema{Type: "binary", Nullable: t.Kind() == reflect.Slice}
 		}
-		return &Schema{Type: "array", Items: Describe(t.Elem()), Nullable: t.Kind() == reflect.Slice}
+		return &Schema{Type: "array", Items: describe(t.Elem(), visiting), Nullable: t.Kind() == reflect.Slice}
 	case reflect.Map:
-		return &Schema{Type: "map", Items: Describe(t.Elem()), Nullable: true}
+		return &Schema{Type: "map", Items: describe(t.Elem(), visiting), Nullable: true}
 	case reflect.Struct:
+		if visiting[t] {
+			return &Schema{Type: "object", Name: t.Name(), Ref: true}
+		}
+		visiting[t] = true
+		defer delete(visiting, t)
 		s := &Schema{Type: "object", Name: t.Name()}
 		for i := 0; i < t.NumField(); i++ {
 			sf := t.Field(i)
@@ -89,7 +101,7 @@ func Describe(t reflect.Type) *Schema {
 			if name == "-" {
 				continue
 			}
-			fs := Describe(sf.Type)
+			fs := describe(sf.Type, visiting)
 			s.Fields = append(s.Fields, Field{
 				Name:        name,
 				Required:    sf.Tag.Get("api") == "required",

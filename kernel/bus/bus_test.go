@@ -1,0 +1,135 @@
+package bus
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+)
+
+func TestPatternMatch(t *testing.T) {
+	cases := []struct {
+		pattern, class string
+		want           bool
+	}{
+		{"*", "chat:posted", true},
+		{"*", "x", true},
+		{"chat:posted", "chat:posted", true},
+		{"chat:*", "chat:posted", true},
+		{"chat:*", "chat:posted:extra", false},
+		{"chat:*", "chat", false},
+		{"*:posted", "chat:posted", true},
+		{"*:posted", "chat:edited", false},
+		{"chat:*:op", "chat:room:op", true},
+		{"chat", "chat:posted", false},
+		{"chat:posted", "chat:post", false},
+		{"contract:*", "contract:accepted", true},
+	}
+	for _, tc := range cases {
+		p, err := ParsePattern(tc.pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Match(tc.class); got != tc.want {
+			t.Errorf("%q matches %q = %v, want %v", tc.pattern, tc.class, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", " ", "chat::x", "ch*t", ":x"} {
+		if _, err := ParsePattern(bad); api.CodeOf(err) != api.CodeInvalidArgument {
+			t.Errorf("pattern %q: want invalid_argument, got %v", bad, err)
+		}
+	}
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	events  []string
+	dropped uint64
+	block   chan struct{}
+}
+
+func (r *recorder) Deliver(ev *api.Event) error {
+	if r.block != nil {
+		<-r.block
+	}
+	r.mu.Lock()
+	r.events = append(r.events, ev.ID)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) Lagged(n uint64) {
+	r.mu.Lock()
+	r.dropped += n
+	r.mu.Unlock()
+}
+
+func (r *recorder) snapshot() ([]string, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...), r.dropped
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSlowSubscriberLagsAndNeverBlocks(t *testing.T) {
+	b := New()
+	defer b.Close()
+	all, _ := ParsePattern("*")
+	slow := &recorder{block: make(chan struct{})}
+	fast := &recorder{}
+	b.Subscribe(all, "", 4, slow)
+	b.Subscribe(all, "", 1000, fast)
+	const n = 100
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < n; i++ {
+			b.Publish(&api.Event{ID: string(rune('a' + i%26)), Class: "x:y"})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish blocked on a subscriber that does not read")
+	}
+	waitFor(t, func() bool { ev, _ := fast.snapshot(); return len(ev) == n })
+	close(slow.block)
+	waitFor(t, func() bool { ev, d := slow.snapshot(); return uint64(len(ev))+d == n })
+	ev, dropped := slow.snapshot()
+	if dropped == 0 || len(ev) > 5 {
+		t.Fatalf("slow subscriber got %d events and %d dropped; want at most queue+1 delivered and the rest reported", len(ev), dropped)
+	}
+}
+
+func TestChannelFilterAndClose(t *testing.T) {
+	b := New()
+	defer b.Close()
+	p, _ := ParsePattern("chat:*")
+	r := &recorder{}
+	s := b.Subscribe(p, "general", 0, r)
+	b.Publish(&api.Event{ID: "1", Class: "chat:posted", Channel: "general"})
+	b.Publish(&api.Event{ID: "2", Class: "chat:posted", Channel: "random"})
+	b.Publish(&api.Event{ID: "3", Class: "ui:clicked", Channel: "general"})
+	b.Publish(&api.Event{ID: "4", Class: "chat:edited", Channel: "general"})
+	waitFor(t, func() bool { ev, _ := r.snapshot(); return len(ev) == 2 })
+	ev, _ := r.snapshot()
+	if ev[0] != "1" || ev[1] != "4" {
+		t.Fatalf("got %v, want [1 4] in order", ev)
+	}
+	s.Close()
+	s.Close()
+	if b.Len() != 0 {
+		t.Fatalf("%d subscriptions after close", b.Len())
+	}
+}
