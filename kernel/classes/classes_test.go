@@ -51,7 +51,6 @@ func TestValidate(t *testing.T) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
-
 func TestResolve(t *testing.T) {
 	global := &api.ClassConfig{Name: "g", Broadcast: true, Channel: api.ChannelGlobal}
 	room := &api.ClassConfig{Name: "r", Broadcast: true, Channel: api.ChannelByRoomID}
