@@ -1,0 +1,38 @@
+// Package msgrpc speaks MessagePack-RPC (the msgpack-rpc spec, as Neovim uses
+// it) over any transport that carries whole messages:
+//
+//	request       [0, msgid, method, params]
+//	response      [1, msgid, error, result]
+//	notification  [2, method, params]
+//
+// params is an array holding exactly one map (an empty array is an empty
+// map); error is nil or {code, message, data?} (api.Error); msgids are uint32
+// and each side numbers its own requests.
+//
+// What it promises:
+//
+//   - Framing never trusts a length header. Reader walks each msgpack object,
+//     and before it reads any declared length it checks that the message so
+//     far, plus that length, plus one byte per announced element, stays under
+//     the size limit (16 MiB by default). A bin32 that claims 4 GiB fails at
+//     once with message_too_large and allocates nothing; nesting is bounded
+//     by MaxDepth; 0xc1 is refused. Buffers come from a pool and an idle
+//     connection holds none.
+//   - Bad input never panics and only ever closes the connection that sent
+//     it: the peer gets an error response when its request's msgid could be
+//     read, a kernel/protocol-error notification otherwise, and then the
+//     connection closes.
+//   - A Conn's reader never waits on a handler: each request runs in its own
+//     goroutine (at most MaxInFlight at once, beyond which the reader waits,
+//     dropping nothing), responses are matched to pending calls, and
+//     notifications reach the handler in arrival order.
+//   - Writes are safe for concurrent use and batched: one writer goroutine
+//     flushes only when its queue is empty.
+//   - Close fails every pending call with unavailable and cancels running
+//     handlers; Shutdown lets running handlers finish first.
+//
+// The Transport interface is the seam for other carriers: StreamTransport
+// frames a byte stream (the Unix socket); a WebSocket carrier delivers one
+// message per binary frame and reuses everything above framing, since Conn
+// checks every message with ParseMessage whatever carried it.
+package msgrpc

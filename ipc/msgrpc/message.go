@@ -1,0 +1,505 @@
+package msgrpc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"sync"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Message type tags, the first element of every message.
+const (
+	TypeRequest      = 0
+	TypeResponse     = 1
+	TypeNotification = 2
+)
+
+// Message is one parsed MessagePack-RPC message. Which fields are set depends
+// on Type: requests have MsgID, Method and Params; responses MsgID, Error and
+// Result; notifications Method and Params.
+//
+// Params, Error and Result alias the bytes the message was parsed from.
+type Message struct {
+	Type   int
+	MsgID  uint32
+	Method string
+	Params api.RawParams // the single map of the params array; nil when the array is empty or holds nil
+	Error  []byte        // raw error element; nil when it is msgpack nil
+	Result []byte        // raw result element (0xc0 for a nil result)
+}
+
+// ParseMessage checks the shape of one whole message and splits it into its
+// parts. It accepts exactly one msgpack object, so trailing bytes are an
+// error; and it checks the object's structure as Reader does (depth, reserved
+// codes, lengths that overrun the bytes), so it is also the check for a
+// transport that receives whole messages, such as WebSocket frames. Every
+// failure is a *ProtocolError, with the msgid set when the message got that far.
+func ParseMessage(b []byte) (Message, error) {
+	m, err := parse(b)
+	if err != nil {
+		if id, ok := requestID(b); ok {
+			err.MsgID, err.HasMsgID = id, true
+		}
+		return Message{}, err
+	}
+	return m, nil
+}
+
+func parse(b []byte) (Message, *ProtocolError) {
+	var m Message
+	end, err := skip(b, 0, 0)
+	if err != nil {
+		return m, err
+	}
+	if end != len(b) {
+		return m, protoErr(api.CodeProtocolError, "%d bytes after the message", len(b)-end)
+	}
+	n, p, ok := arrayHeader(b, 0)
+	if !ok {
+		return m, protoErr(api.CodeProtocolError, "a message must be an array, got %s", api.WireType(b[0]))
+	}
+	if n != 3 && n != 4 {
+		return m, protoErr(api.CodeProtocolError, "a message must be an array of 3 or 4 elements, got %d", n)
+	}
+	typ, p, ok := uintAt(b, p)
+	if !ok {
+		return m, protoErr(api.CodeProtocolError, "the message type must be 0, 1 or 2, got %s", api.WireType(b[p]))
+	}
+	m.Type = int(min(typ, math.MaxInt32))
+	switch typ {
+	case TypeRequest, TypeResponse:
+		if n != 4 {
+			return m, protoErr(api.CodeProtocolError, "a %s must have 4 elements, got %d", typeName(typ), n)
+		}
+		id, q, ok := uintAt(b, p)
+		if !ok || id > math.MaxUint32 {
+			return m, protoErr(api.CodeProtocolError, "the msgid must be an unsigned 32-bit integer")
+		}
+		m.MsgID, p = uint32(id), q
+		if typ == TypeRequest {
+			if m.Method, p, err = method(b, p); err != nil {
+				return m, err
+			}
+			m.Params, err = params(b, p)
+			return m, err
+		}
+		q, _ = skip(b, p, 1)
+		if b[p] != 0xc0 {
+			m.Error = b[p:q]
+		}
+		m.Result = b[q:]
+		return m, nil
+	case TypeNotification:
+		if n != 3 {
+			return m, protoErr(api.CodeProtocolError, "a notification must have 3 elements, got %d", n)
+		}
+		if m.Method, p, err = method(b, p); err != nil {
+			return m, err
+		}
+		m.Params, err = params(b, p)
+		return m, err
+	}
+	return m, protoErr(api.CodeProtocolError, "unknown message type %d", typ)
+}
+
+func typeName(t uint64) string {
+	if t == TypeRequest {
+		return "request"
+	}
+	return "response"
+}
+
+func method(b []byte, p int) (string, int, *ProtocolError) {
+	c := b[p]
+	var n, h int
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		n, h = int(c&0x1f), 1
+	case c == 0xd9:
+		n, h = int(b[p+1]), 2
+	case c == 0xda:
+		n, h = int(binary.BigEndian.Uint16(b[p+1:])), 3
+	case c == 0xdb:
+		n, h = int(binary.BigEndian.Uint32(b[p+1:])), 5
+	default:
+		return "", p, protoErr(api.CodeProtocolError, "the method must be a string, got %s", api.WireType(c))
+	}
+	// skip has checked that the whole string lies within b.
+	return string(b[p+h : p+h+n]), p + h + n, nil
+}
+
+func params(b []byte, p int) (api.RawParams, *ProtocolError) {
+	n, q, ok := arrayHeader(b, p)
+	if !ok || n > 1 {
+		return nil, protoErr(api.CodeInvalidArgument, "params must be an array holding one map")
+	}
+	if n == 0 || b[q] == 0xc0 {
+		return nil, nil
+	}
+	c := b[q]
+	if !(c >= 0x80 && c <= 0x8f) && c != 0xde && c != 0xdf {
+		return nil, protoErr(api.CodeInvalidArgument, "params must be an array holding one map, got an array holding %s", api.WireType(c))
+	}
+	return api.RawParams(b[q:]), nil
+}
+
+// skip returns the offset just past the object at b[p:], checking its
+// structure without allocating: every length must lie within b, nesting is
+// bounded by MaxDepth, and 0xc1 is refused.
+func skip(b []byte, p, depth int) (int, *ProtocolError) {
+	if depth > MaxDepth {
+		return 0, protoErr(api.CodeProtocolError, "nesting deeper than %d levels", MaxDepth)
+	}
+	if p >= len(b) {
+		return 0, protoErr(api.CodeProtocolError, "message truncated at byte %d", p)
+	}
+	c := b[p]
+	var elems, n uint64
+	switch {
+	case c <= 0x7f || c >= 0xe0:
+		return p + 1, nil
+	case c >= 0x80 && c <= 0x8f:
+		elems, p = 2*uint64(c&0x0f), p+1
+	case c >= 0x90 && c <= 0x9f:
+		elems, p = uint64(c&0x0f), p+1
+	case c >= 0xa0 && c <= 0xbf:
+		n, p = uint64(c&0x1f), p+1
+	case c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return p + 1, nil
+	case c == 0xc1:
+		return 0, protoErr(api.CodeProtocolError, "reserved type code 0xc1")
+	case c == 0xc4 || c == 0xd9, c == 0xc5 || c == 0xda, c == 0xc6 || c == 0xdb:
+		size := 1
+		if c == 0xc5 || c == 0xda {
+			size = 2
+		} else if c == 0xc6 || c == 0xdb {
+			size = 4
+		}
+		var ok bool
+		if n, p, ok = lengthAt(b, p+1, size); !ok {
+			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
+		}
+	case c >= 0xc7 && c <= 0xc9:
+		var ok bool
+		if n, p, ok = lengthAt(b, p+1, 1<<(c-0xc7)); !ok {
+			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
+		}
+		n++ // the extension type byte
+	case c == 0xca || c == 0xcb:
+		n, p = 4<<(c-0xca), p+1
+	case c >= 0xcc && c <= 0xcf:
+		n, p = 1<<(c-0xcc), p+1
+	case c >= 0xd0 && c <= 0xd3:
+		n, p = 1<<(c-0xd0), p+1
+	case c >= 0xd4 && c <= 0xd8:
+		n, p = 1+(1<<(c-0xd4)), p+1
+	case c == 0xdc || c == 0xdd:
+		var ok bool
+		if elems, p, ok = lengthAt(b, p+1, 2<<(c-0xdc)); !ok {
+			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
+		}
+	case c == 0xde || c == 0xdf:
+		var ok bool
+		if elems, p, ok = lengthAt(b, p+1, 2<<(c-0xde)); !ok {
+			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
+		}
+		elems *= 2
+	}
+	if n > 0 {
+		if n > uint64(len(b)-p) {
+			return 0, protoErr(api.CodeProtocolError, "a length of %d overruns the message", n)
+		}
+		return p + int(n), nil
+	}
+	// Each element needs at least one byte: refuse a count the bytes cannot
+	// hold before looping over it.
+	if elems > uint64(len(b)-p) {
+		return 0, protoErr(api.CodeProtocolError, "a count of %d elements overruns the message", elems)
+	}
+	for ; elems > 0; elems-- {
+		var err *ProtocolError
+		if p, err = skip(b, p, depth+1); err != nil {
+			return 0, err
+		}
+	}
+	return p, nil
+}
+
+func lengthAt(b []byte, p, size int) (uint64, int, bool) {
+	if len(b)-p < size {
+		return 0, p, false
+	}
+	var n uint64
+	for _, x := range b[p : p+size] {
+		n = n<<8 | uint64(x)
+	}
+	return n, p + size, true
+}
+
+// arrayHeader reads an array header at b[p:].
+func arrayHeader(b []byte, p int) (uint64, int, bool) {
+	if p >= len(b) {
+		return 0, p, false
+	}
+	switch c := b[p]; {
+	case c >= 0x90 && c <= 0x9f:
+		return uint64(c & 0x0f), p + 1, true
+	case c == 0xdc:
+		return lengthAt(b, p+1, 2)
+	case c == 0xdd:
+		return lengthAt(b, p+1, 4)
+	}
+	return 0, p, false
+}
+
+// uintAt reads a non-negative integer at b[p:] in any of its encodings.
+func uintAt(b []byte, p int) (uint64, int, bool) {
+	if p >= len(b) {
+		return 0, p, false
+	}
+	switch c := b[p]; {
+	case c <= 0x7f:
+		return uint64(c), p + 1, true
+	case c >= 0xcc && c <= 0xcf:
+		return lengthAt(b, p+1, 1<<(c-0xcc))
+	case c >= 0xd0 && c <= 0xd3: // signed encodings of non-negative values
+		size := 1 << (c - 0xd0)
+		v, q, ok := lengthAt(b, p+1, size)
+		if !ok {
+			return 0, p, false
+		}
+		if v>>(uint(size)*8-1) != 0 { // negative
+			return 0, p, false
+		}
+		return v, q, true
+	}
+	return 0, p, false
+}
+
+// encoder pairs a pooled msgpack encoder with the buffer it writes into.
+type encoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var encPool = sync.Pool{New: func() any {
+	e := &encoder{enc: msgpack.NewEncoder(nil)}
+	e.buf.Grow(512)
+	return e
+}}
+
+func getEncoder() *encoder {
+	e := encPool.Get().(*encoder)
+	e.buf.Reset()
+	e.enc.Reset(&e.buf)
+	// Compact integers keep ids and counts small on the wire; any msgpack
+	// reader accepts every integer width.
+	e.enc.UseCompactInts(true)
+	return e
+}
+
+func putEncoder(e *encoder) {
+	if e.buf.Cap() <= poolMax {
+		encPool.Put(e)
+	}
+}
+
+// The message header bytes are written by hand: they are the hot path and
+// their layout is fixed by the protocol.
+func (e *encoder) uint(v uint32) { _ = e.enc.EncodeUint(uint64(v)) }
+
+func (e *encoder) str(s string) { _ = e.enc.EncodeString(s) }
+
+// params writes a params array: empty for nil, else one element holding the
+// map. Raw params are written verbatim; anything else must encode to a map (or
+// nil, which becomes an empty array).
+func (e *encoder) params(v any) error {
+	var raw []byte
+	switch p := v.(type) {
+	case nil:
+		e.buf.WriteByte(0x90)
+		return nil
+	case api.RawParams:
+		raw = p
+	case msgpack.RawMessage:
+		raw = p
+	case api.ValueParams:
+		return e.params(p.V)
+	default:
+		start := e.buf.Len()
+		e.buf.WriteByte(0x91)
+		if err := e.enc.Encode(v); err != nil {
+			return api.Errorf(api.CodeInvalidArgument, "encoding params: %v", err)
+		}
+		c := e.buf.Bytes()[start+1]
+		if c == 0xc0 {
+			e.buf.Truncate(start)
+			e.buf.WriteByte(0x90)
+			return nil
+		}
+		if !isMap(c) {
+			return api.Errorf(api.CodeInvalidArgument, "params must encode to a map, got %s (%T)", api.WireType(c), v)
+		}
+		return nil
+	}
+	if len(raw) == 0 || raw[0] == 0xc0 {
+		e.buf.WriteByte(0x90)
+		return nil
+	}
+	if !isMap(raw[0]) {
+		return api.Errorf(api.CodeInvalidArgument, "params must be a map, got %s", api.WireType(raw[0]))
+	}
+	e.buf.WriteByte(0x91)
+	e.buf.Write(raw)
+	return nil
+}
+
+// value writes a result: raw msgpack verbatim, anything else encoded.
+func (e *encoder) value(v any) error {
+	switch r := v.(type) {
+	case msgpack.RawMessage:
+		if len(r) == 0 {
+			e.buf.WriteByte(0xc0)
+			return nil
+		}
+		e.buf.Write(r)
+		return nil
+	case api.RawParams:
+		if len(r) == 0 {
+			e.buf.WriteByte(0x80) // RawParams: empty means an empty map
+			return nil
+		}
+		e.buf.Write(r)
+		return nil
+	case api.ValueParams:
+		return e.value(r.V)
+	}
+	if err := e.enc.Encode(v); err != nil {
+		return api.Errorf(api.CodeInternal, "encoding result: %v", err)
+	}
+	return nil
+}
+
+func isMap(c byte) bool { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf }
+
+// encodeRequest encodes a request [0, msgid, method, [params]].
+func encodeRequest(id uint32, methodName string, p any) (*encoder, error) {
+	e := getEncoder()
+	e.buf.WriteByte(0x94)
+	e.buf.WriteByte(TypeRequest)
+	e.uint(id)
+	e.str(methodName)
+	if err := e.params(p); err != nil {
+		putEncoder(e)
+		return nil, err
+	}
+	return e, nil
+}
+
+func encodeNotification(methodName string, p any) (*encoder, error) {
+	e := getEncoder()
+	e.buf.WriteByte(0x93)
+	e.buf.WriteByte(TypeNotification)
+	e.str(methodName)
+	if err := e.params(p); err != nil {
+		putEncoder(e)
+		return nil, err
+	}
+	return e, nil
+}
+
+// encodeResponse encodes [1, msgid, error, result]. A result that cannot be
+// encoded turns into an internal error response, so the caller always gets an
+// answer.
+func encodeResponse(id uint32, result any, rerr *api.Error) *encoder {
+	e := getEncoder()
+	head := func() {
+		e.buf.WriteByte(0x94)
+		e.buf.WriteByte(TypeResponse)
+		e.uint(id)
+	}
+	head()
+	if rerr == nil {
+		e.buf.WriteByte(0xc0)
+		err := e.value(result)
+		if err == nil {
+			return e
+		}
+		rerr = api.AsError(err)
+		e.buf.Reset()
+		head()
+	}
+	if err := e.enc.Encode(rerr); err != nil {
+		// Data held something unencodable; the code and message still go.
+		e.buf.Reset()
+		head()
+		_ = e.enc.Encode(&api.Error{Code: rerr.Code, Message: rerr.Message})
+	}
+	e.buf.WriteByte(0xc0)
+	return e
+}
+
+// EncodeMessage encodes m as msgpack-rpc bytes. Params, Error and Result are
+// written verbatim. It is the inverse of ParseMessage, for tests and tools.
+func EncodeMessage(m Message) ([]byte, error) {
+	var e *encoder
+	var err error
+	switch m.Type {
+	case TypeRequest:
+		e, err = encodeRequest(m.MsgID, m.Method, m.Params)
+	case TypeNotification:
+		e, err = encodeNotification(m.Method, m.Params)
+	case TypeResponse:
+		e = getEncoder()
+		e.buf.WriteByte(0x94)
+		e.buf.WriteByte(TypeResponse)
+		e.uint(m.MsgID)
+		if len(m.Error) == 0 {
+			e.buf.WriteByte(0xc0)
+		} else {
+			e.buf.Write(m.Error)
+		}
+		if len(m.Result) == 0 {
+			e.buf.WriteByte(0xc0)
+		} else {
+			e.buf.Write(m.Result)
+		}
+	default:
+		return nil, api.Errorf(api.CodeInvalidArgument, "unknown message type %d", m.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(e.buf.Bytes())
+	putEncoder(e)
+	return out, nil
+}
+
+// DecodeError reads the error element of a response. The protocol's error is
+// a map {code, message, data?}; other shapes (a bare string, as some
+// msgpack-rpc peers send) still become an *api.Error, with code internal.
+func DecodeError(raw []byte) *api.Error {
+	if len(raw) == 0 || raw[0] == 0xc0 {
+		return nil
+	}
+	if isMap(raw[0]) {
+		var e api.Error
+		if err := msgpack.Unmarshal(raw, &e); err == nil {
+			if e.Code == "" {
+				e.Code = api.CodeInternal
+			}
+			return &e
+		}
+	}
+	var v any
+	if err := msgpack.Unmarshal(raw, &v); err != nil {
+		return api.Errorf(api.CodeInternal, "undecodable error from peer: %v", err)
+	}
+	if s, ok := v.(string); ok {
+		return &api.Error{Code: api.CodeInternal, Message: s}
+	}
+	return &api.Error{Code: api.CodeInternal, Message: "error from peer", Data: v}
+}
