@@ -130,9 +130,6 @@ func (k *Kernel) info(context.Context, *session, api.Empty) (any, error) {
 	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), Methods: methods}, nil
 }
 
-// PeerID is this install's peer id.
-func (k *Kernel) PeerID() string { return "" }
-
 func (k *Kernel) getClass(_ context.Context, _ *session, p api.NameParams) (any, error) {
 	if strings.TrimSpace(p.Name) == "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")

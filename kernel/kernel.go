@@ -21,6 +21,7 @@ import (
 	"github.com/continuum-grid/continuum/kernel/bus"
 	"github.com/continuum-grid/continuum/kernel/classes"
 	"github.com/continuum-grid/continuum/kernel/commands"
+	"github.com/continuum-grid/continuum/kernel/identity"
 	"github.com/continuum-grid/continuum/kernel/store"
 )
 
@@ -43,6 +44,7 @@ type Kernel struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *store.Store
+	id      *identity.Identity
 	classes *classes.Registry
 	bus     *bus.Bus
 	cmds    *commands.Registry[*session]
@@ -70,6 +72,11 @@ func Open(cfg Config) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	id, err := identity.LoadOrCreate(st.Dir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	reg, err := classes.Open(st.DB)
 	if err != nil {
 		st.Close()
@@ -79,6 +86,7 @@ func Open(cfg Config) (*Kernel, error) {
 		cfg:      cfg,
 		log:      logger,
 		store:    st,
+		id:       id,
 		classes:  reg,
 		bus:      bus.New(),
 		cmds:     commands.NewRegistry[*session](),
@@ -91,6 +99,9 @@ func Open(cfg Config) (*Kernel, error) {
 	}
 	return k, nil
 }
+
+// PeerID is this install's self-certifying peer id.
+func (k *Kernel) PeerID() string { return k.id.PeerID() }
 
 // StateDir is the directory the kernel keeps its state in.
 func (k *Kernel) StateDir() string { return k.store.Dir }

@@ -1,0 +1,64 @@
+# continuum: `make run` starts the daemon, `make test` runs every test.
+# Both install what they need (Go modules, npm packages, llama.cpp libraries,
+# Debian packages when run as root).
+
+GO        ?= go
+BIN       := bin
+LLAMA_DIR := .cache/llama
+FUZZTIME  ?= 10s
+
+.PHONY: all build run test test-go test-fuzz check-fmt vet gen check-gen deps \
+        llama-libs llama-libs-cuda bench clean test-bindings
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/continuumd ./cmd/continuumd
+	$(GO) build -o $(BIN)/continuum ./cmd/continuum
+
+## run: build and start continuumd in the foreground with the default paths.
+run: build llama-libs
+	./$(BIN)/continuumd --llama-lib-dir $(LLAMA_DIR)/cpu $(ARGS)
+
+## deps: Debian packages the tests need (installed when root, explained otherwise).
+deps:
+	@scripts/deps.sh
+
+llama-libs:
+	@scripts/fetch-llama-libs.sh cpu $(LLAMA_DIR)/cpu
+
+llama-libs-cuda:
+	@scripts/fetch-llama-libs.sh cuda $(LLAMA_DIR)/cuda
+
+## test: every test: formatting, vet, Go tests with -race, a bounded fuzz run,
+## generated bindings up to date, and the TypeScript/Python/browser clients.
+test: deps llama-libs check-fmt vet test-go test-fuzz check-gen test-bindings
+
+check-fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	CONTINUUM_LLAMA_LIB_DIR=$(CURDIR)/$(LLAMA_DIR)/cpu $(GO) test -race -count=1 -timeout 15m ./...
+
+test-fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./ipc/msgrpc
+
+gen:
+	$(GO) generate ./...
+
+check-gen:
+	@if [ -d gen ]; then $(GO) run ./gen -check; fi
+
+test-bindings:
+	@if [ -x scripts/test-bindings.sh ]; then scripts/test-bindings.sh; fi
+
+## bench: benchmarks against the named peers; figures go to docs/BENCHMARKS.md.
+bench: build llama-libs
+	@scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)
