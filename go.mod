@@ -2,16 +2,16 @@ module github.com/continuum-grid/continuum
 
 go 1.26
 
-require github.com/vmihailenco/msgpack/v5 v5.4.1
+require (
+	github.com/ebitengine/purego v0.11.3
+	github.com/spf13/pflag v1.0.10
+	github.com/tkrajina/typescriptify-golang-structs v0.1.11
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+	go.etcd.io/bbolt v1.4.3
+)
 
 require (
-	github.com/coder/websocket v1.8.14 // indirect
-	github.com/ebitengine/purego v0.11.3 // indirect
-	github.com/spf13/pflag v1.0.10 // indirect
-	github.com/stretchr/testify v1.10.0 // indirect
 	github.com/tkrajina/go-reflector v0.5.5 // indirect
-	github.com/tkrajina/typescriptify-golang-structs v0.1.11 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
 	golang.org/x/sys v0.29.0 // indirect
 )
