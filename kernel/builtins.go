@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +62,7 @@ func (k *Kernel) registerBuiltins() error {
 		}
 		h, ok := handlers[spec.Name]
 		if !ok {
-			return fmt.Errorf("kernel: no handler for %s", spec.Name)
+			continue // a hosted service's method (inference/*): Host registers it
 		}
 		if err := k.cmds.Add(&commands.Command[*session]{
 			Info:    api.CommandInfo{Name: spec.Name, NaturalScope: spec.NaturalScope, Description: spec.Description, Provider: commands.KernelProvider},
@@ -104,6 +103,9 @@ func (k *Kernel) Host(spec api.MethodSpec, fn Service) error {
 	if spec.NaturalScope == "" {
 		spec.NaturalScope = api.ScopeLocal
 	}
+	if known, ok := api.Lookup(spec.Name); ok && spec.Params == nil {
+		spec = known
+	}
 	stored := spec
 	err := k.cmds.Add(&commands.Command[*session]{
 		Info: api.CommandInfo{Name: spec.Name, NaturalScope: spec.NaturalScope, Description: spec.Description, Provider: commands.KernelProvider},
@@ -115,7 +117,9 @@ func (k *Kernel) Host(spec api.MethodSpec, fn Service) error {
 	if err != nil {
 		return err
 	}
-	k.services = append(k.services, stored)
+	if _, ok := api.Lookup(spec.Name); !ok {
+		k.services = append(k.services, stored)
+	}
 	return nil
 }
 
@@ -152,15 +156,21 @@ func (k *Kernel) resolveChannel(_ context.Context, _ *session, p api.ResolveChan
 
 // emit delivers an event: checks it against its class, resolves the channel
 // of a broadcast class, and offers it to every matching subscriber.
-func (k *Kernel) emit(_ context.Context, s *session, p api.EmitParams) (any, error) {
+func (k *Kernel) emit(ctx context.Context, s *session, p api.EmitParams) (any, error) {
+	return k.Emit(ctx, s.id, p)
+}
+
+// Emit emits an event as sender; hosted services use it to publish their own
+// events (for example streamed tokens).
+func (k *Kernel) Emit(_ context.Context, sender string, p api.EmitParams) (api.EmitResult, error) {
 	name := strings.TrimSpace(p.Name)
 	if name == "" {
-		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
+		return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
 	}
 	ev := &api.Event{
 		ID:            p.ID,
 		Class:         name,
-		Sender:        s.id,
+		Sender:        sender,
 		TS:            time.Now().UnixMilli(),
 		SchemaVersion: p.SchemaVersion,
 		Headers:       p.Headers,
@@ -169,7 +179,7 @@ func (k *Kernel) emit(_ context.Context, s *session, p api.EmitParams) (any, err
 	class := k.classes.Get(name)
 	if class == nil || !class.Broadcast || class.Channel != api.ChannelCustom {
 		if p.Channel != "" {
-			return nil, api.Errorf(api.CodeInvalidArgument, "channel may be passed only for a broadcast class with channel: custom, and %q is not one", name)
+			return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "channel may be passed only for a broadcast class with channel: custom, and %q is not one", name)
 		}
 	}
 	if class != nil {
@@ -177,7 +187,7 @@ func (k *Kernel) emit(_ context.Context, s *session, p api.EmitParams) (any, err
 			ev.SchemaVersion = class.SchemaVersion
 		} else if ev.SchemaVersion != class.SchemaVersion {
 			if class.OnUnknownSchema == api.SchemaFail {
-				return nil, api.Errorf(api.CodeSchemaMismatch, "class %q is at schemaVersion %q, the event says %q (the class fails unknown schemas)", name, class.SchemaVersion, ev.SchemaVersion)
+				return api.EmitResult{}, api.Errorf(api.CodeSchemaMismatch, "class %q is at schemaVersion %q, the event says %q (the class fails unknown schemas)", name, class.SchemaVersion, ev.SchemaVersion)
 			}
 			headers := make(map[string]string, len(p.Headers)+1)
 			for h, v := range p.Headers {
@@ -185,7 +195,7 @@ func (k *Kernel) emit(_ context.Context, s *session, p api.EmitParams) (any, err
 			}
 			headers[api.HeaderSchemaWarning] = class.SchemaVersion
 			ev.Headers = headers
-			k.log.Warn("event schemaVersion differs from its class", "class", name, "class_version", class.SchemaVersion, "event_version", ev.SchemaVersion, "sender", s.id)
+			k.log.Warn("event schemaVersion differs from its class", "class", name, "class_version", class.SchemaVersion, "event_version", ev.SchemaVersion, "sender", sender)
 		}
 		if class.Broadcast {
 			var payload map[string]any
@@ -194,7 +204,7 @@ func (k *Kernel) emit(_ context.Context, s *session, p api.EmitParams) (any, err
 			}
 			ch, err := classes.Resolve(class, name, payload, p.Channel)
 			if err != nil {
-				return nil, err
+				return api.EmitResult{}, err
 			}
 			ev.Channel = ch
 		}
