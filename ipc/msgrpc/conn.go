@@ -17,7 +17,7 @@ import (
 // Handler serves what the peer sends on a Conn.
 type Handler interface {
 	// HandleRequest serves one request, in its own goroutine. ctx ends when
-	// the connection closes. The result may be any value msgpack encodes;
+	// the connection closes or the peer cancels the request (CancelMethod). The result may be any value msgpack encodes;
 	// msgpack.RawMessage and api.RawParams are written verbatim. The error
 	// becomes the response's error map through api.AsError.
 	HandleRequest(ctx context.Context, method string, params api.RawParams) (any, error)
@@ -108,11 +108,16 @@ type Conn struct {
 	closing  bool
 	nextID   uint32
 	pending  map[uint32]chan response
+	running  map[uint32]*running // requests being served, by msgid
 	inflight int
 	draining bool
 	drained  chan struct{}
 	timer    *time.Timer
 }
+
+// running is a request being served; a pointer, so that a peer that reuses
+// a msgid still in flight cannot make one request's end cancel the other.
+type running struct{ cancel context.CancelFunc }
 
 type outMsg struct {
 	e          *encoder // nil for a bare close marker
@@ -123,6 +128,18 @@ type outMsg struct {
 type response struct {
 	result api.RawParams
 	err    error
+}
+
+// CancelMethod is the notification a Conn sends when a call's context ends
+// before its response: {msgid}. The receiving Conn cancels the context of
+// the handler serving that request; the handler's response, if any, is then
+// dropped by the caller. It is handled inside the connection and never
+// reaches the Handler. (msgpack-rpc has no cancellation of its own; LSP's
+// $/cancelRequest is the same idea.)
+const CancelMethod = "rpc/cancel"
+
+type cancelParams struct {
+	MsgID uint32 `msgpack:"msgid"`
 }
 
 // ErrClosed is the reason of a connection closed by Close.
@@ -159,6 +176,7 @@ func NewConn(t Transport, opts Options) *Conn {
 		sem:          make(chan struct{}, opts.MaxInFlight),
 		done:         make(chan struct{}),
 		pending:      map[uint32]chan response{},
+		running:      map[uint32]*running{},
 	}
 	go c.writeLoop()
 	return c
@@ -220,6 +238,9 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawPara
 		return r.result, r.err
 	case <-ctx.Done():
 		c.forget(id)
+		// Tell the peer, so its handler stops too; best effort, and never
+		// holding up the caller whose context just ended.
+		go func() { _ = c.Notify(CancelMethod, cancelParams{MsgID: id}) }()
 		return nil, ctx.Err()
 	}
 }
@@ -449,6 +470,10 @@ func (c *Conn) readLoop(h Handler) {
 		case TypeResponse:
 			c.deliver(m)
 		case TypeNotification:
+			if m.Method == CancelMethod {
+				c.cancelRequest(m.Params)
+				continue
+			}
 			c.notification(h, m.Method, clone(m.Params))
 		}
 	}
@@ -504,18 +529,38 @@ func (c *Conn) dispatch(h Handler, id uint32, method string, params api.RawParam
 		return
 	}
 	c.inflight++
+	ctx, cancel := context.WithCancel(c.ctx)
+	r := &running{cancel: cancel}
+	c.running[id] = r
 	c.mu.Unlock()
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.done:
-		c.finished()
+		c.finished(id, r)
 		return
 	}
-	go c.serve(h, id, method, params)
+	go c.serve(ctx, r, h, id, method, params)
 }
 
-func (c *Conn) finished() {
+func (c *Conn) cancelRequest(params api.RawParams) {
+	var p cancelParams
+	if err := params.Decode(&p); err != nil {
+		return
+	}
 	c.mu.Lock()
+	r := c.running[p.MsgID]
+	c.mu.Unlock()
+	if r != nil {
+		r.cancel()
+	}
+}
+
+func (c *Conn) finished(id uint32, r *running) {
+	r.cancel()
+	c.mu.Lock()
+	if c.running[id] == r {
+		delete(c.running, id)
+	}
 	c.inflight--
 	if c.draining && c.inflight == 0 {
 		close(c.drained)
@@ -523,10 +568,10 @@ func (c *Conn) finished() {
 	c.mu.Unlock()
 }
 
-func (c *Conn) serve(h Handler, id uint32, method string, params api.RawParams) {
-	defer c.finished()
+func (c *Conn) serve(ctx context.Context, r *running, h Handler, id uint32, method string, params api.RawParams) {
+	defer c.finished(id, r)
 	defer func() { <-c.sem }()
-	result, err := c.call(h, method, params)
+	result, err := c.call(ctx, h, method, params)
 	e := encodeResponse(id, result, api.AsError(err))
 	if e.buf.Len() > c.maxSize {
 		n := e.buf.Len()
@@ -538,14 +583,14 @@ func (c *Conn) serve(h Handler, id uint32, method string, params api.RawParams) 
 
 // call runs one handler and turns a panic into an internal error, so no input
 // can take the daemon down.
-func (c *Conn) call(h Handler, method string, params api.RawParams) (result any, err error) {
+func (c *Conn) call(ctx context.Context, h Handler, method string, params api.RawParams) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("request handler panicked", "method", method, "panic", p, "stack", string(debug.Stack()))
 			result, err = nil, api.Errorf(api.CodeInternal, "%s: handler panicked: %v", method, p)
 		}
 	}()
-	return h.HandleRequest(c.ctx, method, params)
+	return h.HandleRequest(ctx, method, params)
 }
 
 func (c *Conn) notification(h Handler, method string, params api.RawParams) {

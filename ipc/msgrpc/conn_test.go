@@ -285,7 +285,11 @@ func TestConnCallContext(t *testing.T) {
 	if _, err := a.Call(ctx, "block", nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
-	close(hb.release) // the late response finds no pending call and is dropped
+	// The peer's handler is cancelled too (CancelMethod), and its late
+	// response finds no pending call and is dropped.
+	if got := <-hb.started; got != "cancelled" {
+		t.Fatalf("peer handler: %q", got)
+	}
 	if _, err := a.Call(context.Background(), "echo", nil); err != nil {
 		t.Fatal(err)
 	}
