@@ -1,0 +1,115 @@
+// Command continuumd is the continuum daemon: one per machine account. It
+// serves the kernel on a Unix socket; see README.md and docs/PROTOCOL.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/continuum-grid/continuum/daemon"
+	"github.com/continuum-grid/continuum/ipc/unixsock"
+	"github.com/continuum-grid/continuum/kernel"
+	"github.com/continuum-grid/continuum/kernel/store"
+	flag "github.com/spf13/pflag"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "continuumd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("continuumd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", unixsock.DefaultSocketPath(), "Unix socket to listen on")
+	stateDir := fs.String("state-dir", store.DefaultStateDir(), "folder for the bbolt file and the identity key")
+	maxMsg := fs.Int("max-message-size", daemon.DefaultMaxMessageSize, "largest message a client may send, in bytes")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "continuumd: the continuum daemon (version %s)\n\nUsage: continuumd [flags]\n\nFlags (defaults are the resolved paths for this user):\n", kernel.Version)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	if *version {
+		fmt.Println(kernel.Version)
+		return nil
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	if *maxMsg < 1024 {
+		return fmt.Errorf("--max-message-size %d is too small (at least 1024)", *maxMsg)
+	}
+
+	cfg := daemon.Config{
+		Kernel:         kernel.Config{StateDir: *stateDir, Logger: logger},
+		Socket:         *socket,
+		MaxMessageSize: *maxMsg,
+		Logger:         logger,
+	}
+	if lns, err := unixsock.ListenersFromSystemd(); err != nil {
+		return err
+	} else if len(lns) > 0 {
+		cfg.Listener = lns[0]
+	}
+	d, err := daemon.Start(cfg)
+	if err != nil {
+		return err
+	}
+	_ = daemon.NotifyReady()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				logger.Info("SIGHUP: nothing to reload yet")
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String())
+			_ = daemon.NotifyStopping()
+			ctx, cancel := context.WithTimeout(context.Background(), *drain)
+			err := d.Shutdown(ctx)
+			cancel()
+			return err
+		case err := <-d.Done():
+			ctx, cancel := context.WithTimeout(context.Background(), *drain)
+			defer cancel()
+			_ = d.Shutdown(ctx)
+			return fmt.Errorf("socket server stopped: %w", err)
+		}
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
