@@ -3,6 +3,7 @@ module github.com/continuum-grid/continuum
 go 1.26
 
 require (
+	github.com/coder/websocket v1.8.14
 	github.com/ebitengine/purego v0.11.3
 	github.com/spf13/pflag v1.0.10
 	github.com/tkrajina/typescriptify-golang-structs v0.1.11
