@@ -43,14 +43,15 @@ func start(t testing.TB, opts Options) *fixture {
 	return startWith(t, testbackend.New(), opts)
 }
 
-func startWith(t testing.TB, b *testbackend.Backend, opts Options) *fixture {
+func startWith(t testing.TB, b api.Backend, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{b: b, path: filepath.Join(privateDir(t), unixsock.SocketName), served: make(chan error, 1)}
+	f := &fixture{path: filepath.Join(privateDir(t), unixsock.SocketName), served: make(chan error, 1)}
+	f.b, _ = b.(*testbackend.Backend)
 	l, err := unixsock.Listen(f.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = New(f.b, opts)
+	f.srv = New(b, opts)
 	go func() { f.served <- f.srv.Serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,0 +1,183 @@
+package msgrpc
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/continuum-grid/continuum/api"
+)
+
+// runCallers splits b.N calls over n goroutines and reports calls/s.
+func runCallers(b *testing.B, n int, call func(worker int) error) {
+	b.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	b.ResetTimer()
+	for w := range n {
+		share := b.N / n
+		if w < b.N%n {
+			share++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range share {
+				if err := call(w); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// rawEchoServer answers every request on a Unix socket with [1, msgid, nil,
+// {}] using only the framing Reader and a bufio.Writer: the floor under
+// everything Conn and the server add.
+func rawEchoServer(b *testing.B) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "raw.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReaderSize(c, 64<<10)
+				r := NewReader(br, 0)
+				w := bufio.NewWriterSize(c, 64<<10)
+				for {
+					msg, err := r.ReadMessage()
+					if err != nil {
+						return
+					}
+					id, _ := requestID(msg)
+					e := encodeResponse(id, nil, nil)
+					e.buf.Truncate(e.buf.Len() - 1)
+					e.buf.WriteByte(0x80) // result {}
+					_, _ = w.Write(e.buf.Bytes())
+					putEncoder(e)
+					if br.Buffered() == 0 {
+						if w.Flush() != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return path
+}
+
+// BenchmarkRawUnixEcho is the floor: each caller owns a connection, writes
+// [0, msgid, "echo", [{}]] and reads the response with the framing Reader.
+func BenchmarkRawUnixEcho(b *testing.B) {
+	for _, callers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			path := rawEchoServer(b)
+			type rawClient struct {
+				c  net.Conn
+				r  *Reader
+				id uint32
+			}
+			clients := make([]*rawClient, callers)
+			for i := range clients {
+				c, err := net.Dial("unix", path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { c.Close() })
+				clients[i] = &rawClient{c: c, r: NewReader(c, 0)}
+			}
+			runCallers(b, callers, func(w int) error {
+				rc := clients[w]
+				rc.id++
+				e, err := encodeRequest(rc.id, "echo", map[string]any{})
+				if err != nil {
+					return err
+				}
+				_, err = rc.c.Write(e.buf.Bytes())
+				putEncoder(e)
+				if err != nil {
+					return err
+				}
+				_, err = rc.r.ReadMessage()
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkConnRoundTrip is a Conn calling a Conn over a socket pair, the
+// callers sharing the one connection (pipelined).
+func BenchmarkConnRoundTrip(b *testing.B) {
+	for _, callers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			x, y := socketPair(b)
+			a := NewConn(NewStreamTransport(x, 0), Options{})
+			s := NewConn(NewStreamTransport(y, 0), Options{})
+			s.Start(HandlerFuncs{Request: func(context.Context, string, api.RawParams) (any, error) {
+				return struct{}{}, nil
+			}})
+			a.Start(HandlerFuncs{})
+			b.Cleanup(func() { a.Close(); s.Close() })
+			ctx := context.Background()
+			runCallers(b, callers, func(int) error {
+				_, err := a.Call(ctx, "echo", nil)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkReadMessage measures framing alone on a typical small request.
+func BenchmarkReadMessage(b *testing.B) {
+	msg := mustMarshal(b, []any{0, 1, "events/emit", []any{map[string]any{"name": "chat:posted", "payload": map[string]any{"roomId": "r1", "text": "hello there"}}}})
+	stream := &repeatReader{msg: msg}
+	r := NewReader(stream, 0)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := r.ReadMessage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ParseMessage(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type repeatReader struct {
+	msg []byte
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.msg[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.msg)
+	}
+	return n, nil
+}
