@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
+	"github.com/continuum-grid/continuum/ipc/websocket"
 	"github.com/continuum-grid/continuum/kernel"
 )
 
@@ -35,12 +37,29 @@ type Config struct {
 	MaxMessageSize int
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
+	// WebSocket, when its Addr is set, also serves the protocol on a
+	// loopback WebSocket listener for browser pages (ipc/websocket).
+	WebSocket WebSocketConfig
+}
+
+// WebSocketConfig configures the optional WebSocket listener.
+type WebSocketConfig struct {
+	// Addr is a loopback host:port (--listen-ws); "" leaves the listener off.
+	Addr string
+	// TokenFile holds the token clients must present (--ws-token-file);
+	// made 0600 with a random token when absent. "" means ws-token in the
+	// state dir.
+	TokenFile string
+	// AllowOrigins lists the page origins that may connect (--ws-allow-origin).
+	AllowOrigins []string
 }
 
 // Daemon is a running kernel and its transports.
 type Daemon struct {
 	kernel *kernel.Kernel
 	srv    *server.Server
+	ws     *websocket.Server
+	wsAddr string
 	ln     net.Listener
 	path   string
 	log    *slog.Logger
@@ -93,8 +112,50 @@ func Start(cfg Config) (*Daemon, error) {
 		go func() { d.serveErr <- d.srv.Serve(ln) }()
 		logger.Info("continuumd listening", "socket", d.path, "state_dir", k.StateDir())
 	}
+	if cfg.WebSocket.Addr != "" {
+		if err := d.startWebSocket(cfg); err != nil {
+			_ = d.Shutdown(context.Background())
+			return nil, err
+		}
+	}
 	return d, nil
 }
+
+// startWebSocket serves the kernel on the loopback WebSocket listener.
+func (d *Daemon) startWebSocket(cfg Config) error {
+	wc := cfg.WebSocket
+	if wc.TokenFile == "" {
+		wc.TokenFile = filepath.Join(d.kernel.StateDir(), "ws-token")
+	}
+	token, err := websocket.LoadOrCreateToken(wc.TokenFile)
+	if err != nil {
+		return err
+	}
+	ws, err := websocket.NewServer(d.kernel, websocket.Options{
+		Token:          token,
+		AllowOrigins:   wc.AllowOrigins,
+		MaxMessageSize: cfg.MaxMessageSize,
+		Logger:         d.log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := websocket.ListenLoopback(wc.Addr)
+	if err != nil {
+		return err
+	}
+	d.ws, d.wsAddr = ws, ln.Addr().String()
+	go func() {
+		if err := ws.Serve(ln); err != nil {
+			d.log.Error("websocket listener stopped", "err", err)
+		}
+	}()
+	d.log.Info("continuumd websocket listening", "addr", d.wsAddr, "token_file", wc.TokenFile, "allowed_origins", wc.AllowOrigins)
+	return nil
+}
+
+// WebSocketAddr is where the WebSocket listener listens ("" when off).
+func (d *Daemon) WebSocketAddr() string { return d.wsAddr }
 
 // Kernel is the running kernel (for in-process clients and hosted services).
 func (d *Daemon) Kernel() *kernel.Kernel { return d.kernel }
@@ -111,6 +172,11 @@ func (d *Daemon) Done() <-chan error { return d.serveErr }
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
+		if d.ws != nil {
+			if e := d.ws.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
+				err = errors.Join(err, fmt.Errorf("websocket server: %w", e))
+			}
+		}
 		if d.srv != nil {
 			if e := d.srv.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
 				err = fmt.Errorf("socket server: %w", e)
