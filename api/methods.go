@@ -291,6 +291,12 @@ func method[P, R any](name, desc string) MethodSpec {
 	return MethodSpec{Name: name, NaturalScope: ScopeLocal, Kind: KindRequest, Description: desc, Params: typeOf[P](), Result: typeOf[R]()}
 }
 
+func gridMethod[P, R any](name, desc string) MethodSpec {
+	m := method[P, R](name, desc)
+	m.NaturalScope = ScopeGrid
+	return m
+}
+
 func notification[P any](name, desc string) MethodSpec {
 	return MethodSpec{Name: name, NaturalScope: ScopeLocal, Kind: KindNotification, Description: desc, Params: typeOf[P]()}
 }
@@ -317,6 +323,12 @@ const (
 	NotifyEvent          = "events/event"
 	NotifyLagged         = "events/lagged"
 	NotifyProtocolError  = "kernel/protocol-error"
+
+	// Hosted by the inference service (package inference), not the kernel.
+	MethodInferenceLoad     = "inference/load"
+	MethodInferenceUnload   = "inference/unload"
+	MethodInferenceModels   = "inference/models"
+	MethodInferenceGenerate = "inference/generate"
 )
 
 // Methods is every method of the protocol, in the order kernel/info lists them.
@@ -341,6 +353,10 @@ var Methods = []MethodSpec{
 	notification[EventNotification](NotifyEvent, "An event for a subscription."),
 	notification[LaggedNotification](NotifyLagged, "A live subscription fell behind its queue bound and events were dropped."),
 	notification[ProtocolErrorNotification](NotifyProtocolError, "The daemon could not parse the connection's bytes and closes it."),
+	method[LoadModelParams, LoadedModel](MethodInferenceLoad, "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."),
+	method[NameParams, Empty](MethodInferenceUnload, "Unload a model once its running generations finish; queued ones fail with unavailable."),
+	method[Empty, []LoadedModel](MethodInferenceModels, "List the loaded models."),
+	gridMethod[GenerateParams, GenerateResult](MethodInferenceGenerate, "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."),
 }
 
 // Lookup returns the spec of a protocol method.

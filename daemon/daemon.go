@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/ipc/websocket"
@@ -40,6 +41,9 @@ type Config struct {
 	// WebSocket, when its Addr is set, also serves the protocol on a
 	// loopback WebSocket listener for browser pages (ipc/websocket).
 	WebSocket WebSocketConfig
+	// Inference configures the inference/* service (llama.cpp, loaded at
+	// the first inference call; see docs/INFERENCE.md).
+	Inference inference.Options
 }
 
 // WebSocketConfig configures the optional WebSocket listener.
@@ -57,6 +61,7 @@ type WebSocketConfig struct {
 // Daemon is a running kernel and its transports.
 type Daemon struct {
 	kernel *kernel.Kernel
+	infer  *inference.Service
 	srv    *server.Server
 	ws     *websocket.Server
 	wsAddr string
@@ -106,6 +111,16 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.kernel = k
+	if cfg.Inference.Logger == nil {
+		cfg.Inference.Logger = logger.With("component", "inference")
+	}
+	if d.infer, err = inference.Host(k, cfg.Inference); err != nil {
+		k.Close(context.Background())
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
 	if ln != nil {
 		d.ln = ln
 		d.srv = server.New(k, server.Options{MaxMessageSize: cfg.MaxMessageSize, Logger: logger})
@@ -183,6 +198,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			}
 		}
 		err = errors.Join(err, d.kernel.Close(ctx))
+		if d.infer != nil {
+			err = errors.Join(err, d.infer.Close())
+		}
 	})
 	return err
 }

@@ -18,6 +18,7 @@ var topGroup = &group{
 		infoCommand,
 		pingCommand,
 		execCommand,
+		generateCommand,
 	},
 }
 

@@ -95,6 +95,7 @@ var groups = []*group{
 	topGroup,
 	commandsGroup,
 	eventsGroup,
+	modelGroup,
 }
 
 // usageError is a mistake on the command line: exit status 2.

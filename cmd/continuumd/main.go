@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/daemon"
+	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/kernel"
 	"github.com/continuum-grid/continuum/kernel/store"
@@ -36,6 +37,10 @@ func run(args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
 	version := fs.Bool("version", false, "print the version and exit")
+	llamaDir := fs.String("llama-lib-dir", inference.DefaultLibDir(), "folder of the llama.cpp libraries, as filled by make llama-libs; default $"+inference.EnvLibDir+", else ./.cache/llama/cpu, else ../.cache/llama/cpu next to the executable")
+	allowCPU := fs.Bool("allow-cpu", false, "run inference on the CPU when no GPU is usable (development); without it inference answers gpu_unavailable")
+	inferCtx := fs.Int("inference-ctx", 0, "context length per generation in tokens (0: the model's, at most 4096)")
+	inferThreads := fs.Int("inference-threads", 0, "CPU threads per generation (0: half the CPUs)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "continuumd: the continuum daemon (version %s)\n\nUsage: continuumd [flags]\n\nFlags (defaults are the resolved paths for this user):\n", kernel.Version)
 		fs.PrintDefaults()
@@ -63,20 +68,28 @@ func run(args []string, stderr io.Writer) error {
 		Socket:         *socket,
 		MaxMessageSize: *maxMsg,
 		Logger:         logger,
+		Inference: inference.Options{
+			LlamaLibDir: *llamaDir,
+			AllowCPU:    *allowCPU,
+			NCtx:        *inferCtx,
+			NThreads:    *inferThreads,
+		},
 	}
 	if lns, err := unixsock.ListenersFromSystemd(); err != nil {
 		return err
 	} else if len(lns) > 0 {
 		cfg.Listener = lns[0]
 	}
+	// Catch signals before the socket serves: a client may signal as soon
+	// as it got an answer, and Go's default SIGINT handling would kill the
+	// process without draining.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	d, err := daemon.Start(cfg)
 	if err != nil {
 		return err
 	}
 	_ = daemon.NotifyReady()
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case sig := <-sigs:

@@ -1284,6 +1284,278 @@ class ProtocolErrorNotification:
         return out
 
 
+@dataclasses.dataclass
+class LoadModelParams:
+    """Go type api.LoadModelParams."""
+
+    path: str = ""
+    "absolute path of a GGUF file on the daemon's machine"
+    name: str = ""
+    "name to register the model under; default the path"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "LoadModelParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            path=d.get("path") or "",
+            name=d.get("name") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.path is not None:
+            out["path"] = _to_wire(self.path)
+        if self.name:
+            out["name"] = _to_wire(self.name)
+        return out
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """Go type api.LoadedModel."""
+
+    name: str = ""
+    "the name it is registered under"
+    path: str = ""
+    "the GGUF file"
+    info: "ModelInfo" = dataclasses.field(default_factory=lambda: ModelInfo())
+    "the model's metadata"
+    active: int = 0
+    "generations running now"
+    queued: int = 0
+    "generations waiting for a free context"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "LoadedModel":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            name=d.get("name") or "",
+            path=d.get("path") or "",
+            info=ModelInfo.from_wire(d.get("info")),
+            active=d.get("active") or 0,
+            queued=d.get("queued") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.name is not None:
+            out["name"] = _to_wire(self.name)
+        if self.path is not None:
+            out["path"] = _to_wire(self.path)
+        if self.info is not None:
+            out["info"] = _to_wire(self.info)
+        if self.active is not None:
+            out["active"] = _to_wire(self.active)
+        if self.queued is not None:
+            out["queued"] = _to_wire(self.queued)
+        return out
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    """Go type api.ModelInfo."""
+
+    n_ctx_train: int = 0
+    "context length the model was trained with"
+    n_embd: int = 0
+    "embedding width"
+    n_layer: int = 0
+    "layer count"
+    n_vocab: int = 0
+    "vocabulary size"
+    size_bytes: int = 0
+    "bytes of tensor data"
+    description: str = ""
+    "llama.cpp's one-line description"
+    on_gpu: bool = False
+    "every layer runs on a GPU device (false: CPU, with --allow-cpu)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ModelInfo":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            n_ctx_train=d.get("nCtxTrain") or 0,
+            n_embd=d.get("nEmbd") or 0,
+            n_layer=d.get("nLayer") or 0,
+            n_vocab=d.get("nVocab") or 0,
+            size_bytes=d.get("sizeBytes") or 0,
+            description=d.get("description") or "",
+            on_gpu=bool(d.get("onGpu")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.n_ctx_train is not None:
+            out["nCtxTrain"] = _to_wire(self.n_ctx_train)
+        if self.n_embd is not None:
+            out["nEmbd"] = _to_wire(self.n_embd)
+        if self.n_layer is not None:
+            out["nLayer"] = _to_wire(self.n_layer)
+        if self.n_vocab is not None:
+            out["nVocab"] = _to_wire(self.n_vocab)
+        if self.size_bytes is not None:
+            out["sizeBytes"] = _to_wire(self.size_bytes)
+        if self.description is not None:
+            out["description"] = _to_wire(self.description)
+        if self.on_gpu is not None:
+            out["onGpu"] = _to_wire(self.on_gpu)
+        return out
+
+
+@dataclasses.dataclass
+class GenerateParams:
+    """Go type api.GenerateParams."""
+
+    model: str = ""
+    "a loaded model's name, or the absolute path of a GGUF file (loaded on first use under its path)"
+    prompt: str = ""
+    "raw prompt text; give prompt or messages"
+    messages: List["ChatMessage"] = dataclasses.field(default_factory=list)
+    "a conversation, formatted with the model's chat template (chatml when it has none)"
+    max_tokens: int = 0
+    "most tokens to generate (default 256)"
+    temperature: float = 0.0
+    "0 (default) is greedy and deterministic; above 0 samples"
+    top_p: float = 0.0
+    "nucleus sampling threshold in (0, 1); 0 or 1 disables it"
+    seed: Optional[int] = None
+    "sampler seed; absent for a random one (ignored when greedy)"
+    stop: List[str] = dataclasses.field(default_factory=list)
+    "stop strings (at most 16 of at most 256 bytes); the text ends before the first match"
+    stream: bool = False
+    "also publish each token as an inference:tokens event (subscribe first)"
+    request_id: str = ""
+    "id carried by the streamed events; generated when absent"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GenerateParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            model=d.get("model") or "",
+            prompt=d.get("prompt") or "",
+            messages=[ChatMessage.from_wire(_x) for _x in d.get("messages") or ()],
+            max_tokens=d.get("maxTokens") or 0,
+            temperature=float(d.get("temperature") or 0),
+            top_p=float(d.get("topP") or 0),
+            seed=(lambda _v: None if _v is None else _v or 0)(d.get("seed")),
+            stop=[_x or "" for _x in d.get("stop") or ()],
+            stream=bool(d.get("stream")),
+            request_id=d.get("requestId") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.model is not None:
+            out["model"] = _to_wire(self.model)
+        if self.prompt:
+            out["prompt"] = _to_wire(self.prompt)
+        if self.messages:
+            out["messages"] = _to_wire(self.messages)
+        if self.max_tokens:
+            out["maxTokens"] = _to_wire(self.max_tokens)
+        if self.temperature:
+            out["temperature"] = _to_wire(self.temperature)
+        if self.top_p:
+            out["topP"] = _to_wire(self.top_p)
+        if self.seed:
+            out["seed"] = _to_wire(self.seed)
+        if self.stop:
+            out["stop"] = _to_wire(self.stop)
+        if self.stream:
+            out["stream"] = _to_wire(self.stream)
+        if self.request_id:
+            out["requestId"] = _to_wire(self.request_id)
+        return out
+
+
+@dataclasses.dataclass
+class ChatMessage:
+    """Go type api.ChatMessage."""
+
+    role: str = ""
+    "system, user or assistant"
+    content: str = ""
+    "the turn's text"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ChatMessage":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            role=d.get("role") or "",
+            content=d.get("content") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.role is not None:
+            out["role"] = _to_wire(self.role)
+        if self.content is not None:
+            out["content"] = _to_wire(self.content)
+        return out
+
+
+@dataclasses.dataclass
+class GenerateResult:
+    """Go type api.GenerateResult."""
+
+    text: str = ""
+    "the generated text, valid UTF-8"
+    tokens: List[int] = dataclasses.field(default_factory=list)
+    "generated token ids (end-of-generation excluded)"
+    prompt_tokens: int = 0
+    "tokens in the prompt as the model saw it"
+    tokens_per_sec: float = 0.0
+    "decode rate: tokens after the first over the time from first to last"
+    time_to_first_token_ms: float = 0.0
+    "from the start of work (a context was free) to the first token"
+    stop_reason: str = ""
+    "eog, max_tokens, stop or context_full"
+    request_id: str = ""
+    "the request's id, as in its inference:tokens events"
+    model: str = ""
+    "name of the model that ran it"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GenerateResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            text=d.get("text") or "",
+            tokens=[_x or 0 for _x in d.get("tokens") or ()],
+            prompt_tokens=d.get("promptTokens") or 0,
+            tokens_per_sec=float(d.get("tokensPerSec") or 0),
+            time_to_first_token_ms=float(d.get("timeToFirstTokenMs") or 0),
+            stop_reason=d.get("stopReason") or "",
+            request_id=d.get("requestId") or "",
+            model=d.get("model") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.text is not None:
+            out["text"] = _to_wire(self.text)
+        if self.tokens is not None:
+            out["tokens"] = _to_wire(self.tokens)
+        if self.prompt_tokens is not None:
+            out["promptTokens"] = _to_wire(self.prompt_tokens)
+        if self.tokens_per_sec is not None:
+            out["tokensPerSec"] = _to_wire(self.tokens_per_sec)
+        if self.time_to_first_token_ms is not None:
+            out["timeToFirstTokenMs"] = _to_wire(self.time_to_first_token_ms)
+        if self.stop_reason is not None:
+            out["stopReason"] = _to_wire(self.stop_reason)
+        if self.request_id is not None:
+            out["requestId"] = _to_wire(self.request_id)
+        if self.model is not None:
+            out["model"] = _to_wire(self.model)
+        return out
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -1437,6 +1709,55 @@ class _CommandsMethods:
         raised error. The registration is renewed after a reconnect; close() the
         result to stop."""
         return self._c._provide(name, handler, natural_scope=natural_scope, description=description, idempotent=idempotent)
+
+
+class _InferenceMethods:
+    """The inference/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def load(self, *, path: str, name: Optional[str] = None) -> "LoadedModel":
+        "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."
+        p: Dict[str, Any] = {"path": path}
+        if name is not None:
+            p["name"] = name
+        return LoadedModel.from_wire((self._c.call("inference/load", p)))
+
+    def unload(self, *, name: str) -> None:
+        "Unload a model once its running generations finish; queued ones fail with unavailable."
+        p: Dict[str, Any] = {"name": name}
+        self._c.call("inference/unload", p)
+
+    def models(self) -> List["LoadedModel"]:
+        "List the loaded models."
+        p: Dict[str, Any] = {}
+        return [LoadedModel.from_wire(_x) for _x in (self._c.call("inference/models", p)) or ()]
+
+    def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
+        "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
+        p: Dict[str, Any] = {"model": model}
+        if prompt is not None:
+            p["prompt"] = prompt
+        if messages is not None:
+            p["messages"] = _to_wire(messages)
+        if max_tokens is not None:
+            p["maxTokens"] = max_tokens
+        if temperature is not None:
+            p["temperature"] = temperature
+        if top_p is not None:
+            p["topP"] = top_p
+        if seed is not None:
+            p["seed"] = _to_wire(seed)
+        if stop is not None:
+            p["stop"] = _to_wire(stop)
+        if stream is not None:
+            p["stream"] = stream
+        if request_id is not None:
+            p["requestId"] = request_id
+        return GenerateResult.from_wire((self._c.call("inference/generate", p)))
 
 
 class _AsyncKernelMethods:
@@ -1594,16 +1915,67 @@ class _AsyncCommandsMethods:
         return await self._c._provide(name, handler, natural_scope=natural_scope, description=description, idempotent=idempotent)
 
 
+class _AsyncInferenceMethods:
+    """The inference/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def load(self, *, path: str, name: Optional[str] = None) -> "LoadedModel":
+        "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."
+        p: Dict[str, Any] = {"path": path}
+        if name is not None:
+            p["name"] = name
+        return LoadedModel.from_wire((await self._c.call("inference/load", p)))
+
+    async def unload(self, *, name: str) -> None:
+        "Unload a model once its running generations finish; queued ones fail with unavailable."
+        p: Dict[str, Any] = {"name": name}
+        await self._c.call("inference/unload", p)
+
+    async def models(self) -> List["LoadedModel"]:
+        "List the loaded models."
+        p: Dict[str, Any] = {}
+        return [LoadedModel.from_wire(_x) for _x in (await self._c.call("inference/models", p)) or ()]
+
+    async def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
+        "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
+        p: Dict[str, Any] = {"model": model}
+        if prompt is not None:
+            p["prompt"] = prompt
+        if messages is not None:
+            p["messages"] = _to_wire(messages)
+        if max_tokens is not None:
+            p["maxTokens"] = max_tokens
+        if temperature is not None:
+            p["temperature"] = temperature
+        if top_p is not None:
+            p["topP"] = top_p
+        if seed is not None:
+            p["seed"] = _to_wire(seed)
+        if stop is not None:
+            p["stop"] = _to_wire(stop)
+        if stream is not None:
+            p["stream"] = stream
+        if request_id is not None:
+            p["requestId"] = request_id
+        return GenerateResult.from_wire((await self._c.call("inference/generate", p)))
+
+
 SYNC_GROUPS = {
     "kernel": _KernelMethods,
     "events": _EventsMethods,
     "commands": _CommandsMethods,
+    "inference": _InferenceMethods,
 }
 
 ASYNC_GROUPS = {
     "kernel": _AsyncKernelMethods,
     "events": _AsyncEventsMethods,
     "commands": _AsyncCommandsMethods,
+    "inference": _AsyncInferenceMethods,
 }
 
 METHODS = [
@@ -1627,6 +1999,10 @@ METHODS = [
     {"name": "events/event", "kind": "notification", "naturalScope": "local", "description": "An event for a subscription."},
     {"name": "events/lagged", "kind": "notification", "naturalScope": "local", "description": "A live subscription fell behind its queue bound and events were dropped."},
     {"name": "kernel/protocol-error", "kind": "notification", "naturalScope": "local", "description": "The daemon could not parse the connection's bytes and closes it."},
+    {"name": "inference/load", "kind": "request", "naturalScope": "local", "description": "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."},
+    {"name": "inference/unload", "kind": "request", "naturalScope": "local", "description": "Unload a model once its running generations finish; queued ones fail with unavailable."},
+    {"name": "inference/models", "kind": "request", "naturalScope": "local", "description": "List the loaded models."},
+    {"name": "inference/generate", "kind": "request", "naturalScope": "grid", "description": "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."},
 ]
 
 NOTIFICATIONS = {

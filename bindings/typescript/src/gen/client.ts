@@ -214,6 +214,10 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "events/event", kind: "notification", naturalScope: "local", description: "An event for a subscription." },
   { name: "events/lagged", kind: "notification", naturalScope: "local", description: "A live subscription fell behind its queue bound and events were dropped." },
   { name: "kernel/protocol-error", kind: "notification", naturalScope: "local", description: "The daemon could not parse the connection's bytes and closes it." },
+  { name: "inference/load", kind: "request", naturalScope: "local", description: "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events." },
+  { name: "inference/unload", kind: "request", naturalScope: "local", description: "Unload a model once its running generations finish; queued ones fail with unavailable." },
+  { name: "inference/models", kind: "request", naturalScope: "local", description: "List the loaded models." },
+  { name: "inference/generate", kind: "request", naturalScope: "grid", description: "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0." },
 ];
 
 /** The kernel/ methods. */
@@ -315,14 +319,41 @@ export class CommandsMethods {
   }
 }
 
+/** The inference/ methods. */
+export class InferenceMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Validate and load a GGUF model under a name; progress goes out as inference:load-progress events. */
+  load(params: T.LoadModelParamsInput): Promise<T.LoadedModel> {
+    return this.core.call("inference/load", params);
+  }
+
+  /** Unload a model once its running generations finish; queued ones fail with unavailable. */
+  async unload(params: T.NameParamsInput): Promise<void> {
+    await this.core.call("inference/unload", params);
+  }
+
+  /** List the loaded models. */
+  async models(params: {} = {}): Promise<T.LoadedModel[]> {
+    return (await this.core.call("inference/models", params)) ?? [];
+  }
+
+  /** Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0. */
+  generate(params: T.GenerateParamsInput): Promise<T.GenerateResult> {
+    return this.core.call("inference/generate", params);
+  }
+}
+
 /** The generated method groups, one property per group. */
 export class Methods {
   readonly kernel: KernelMethods;
   readonly events: EventsMethods;
   readonly commands: CommandsMethods;
+  readonly inference: InferenceMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
     this.commands = new CommandsMethods(core);
+    this.inference = new InferenceMethods(core);
   }
 }

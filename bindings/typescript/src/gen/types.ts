@@ -390,6 +390,98 @@ export interface ProtocolErrorNotification {
   message: string;
 }
 
+/** Go type api.LoadModelParams. */
+export interface LoadModelParams {
+  /** absolute path of a GGUF file on the daemon's machine */
+  path: string;
+  /** name to register the model under; default the path */
+  name?: string;
+}
+
+/** Go type api.ModelInfo. */
+export interface ModelInfo {
+  /** context length the model was trained with */
+  nCtxTrain: number;
+  /** embedding width */
+  nEmbd: number;
+  /** layer count */
+  nLayer: number;
+  /** vocabulary size */
+  nVocab: number;
+  /** bytes of tensor data */
+  sizeBytes: Uint64;
+  /** llama.cpp's one-line description */
+  description: string;
+  /** every layer runs on a GPU device (false: CPU, with --allow-cpu) */
+  onGpu: boolean;
+}
+
+/** Go type api.LoadedModel. */
+export interface LoadedModel {
+  /** the name it is registered under */
+  name: string;
+  /** the GGUF file */
+  path: string;
+  /** the model's metadata */
+  info: ModelInfo;
+  /** generations running now */
+  active: number;
+  /** generations waiting for a free context */
+  queued: number;
+}
+
+/** Go type api.ChatMessage. */
+export interface ChatMessage {
+  /** system, user or assistant */
+  role: string;
+  /** the turn's text */
+  content: string;
+}
+
+/** Go type api.GenerateParams. */
+export interface GenerateParams {
+  /** a loaded model's name, or the absolute path of a GGUF file (loaded on first use under its path) */
+  model: string;
+  /** raw prompt text; give prompt or messages */
+  prompt?: string;
+  /** a conversation, formatted with the model's chat template (chatml when it has none) */
+  messages?: ChatMessage[];
+  /** most tokens to generate (default 256) */
+  maxTokens?: number;
+  /** 0 (default) is greedy and deterministic; above 0 samples */
+  temperature?: number;
+  /** nucleus sampling threshold in (0, 1); 0 or 1 disables it */
+  topP?: number;
+  /** sampler seed; absent for a random one (ignored when greedy) */
+  seed?: number;
+  /** stop strings (at most 16 of at most 256 bytes); the text ends before the first match */
+  stop?: string[];
+  /** also publish each token as an inference:tokens event (subscribe first) */
+  stream?: boolean;
+  /** id carried by the streamed events; generated when absent */
+  requestId?: string;
+}
+
+/** Go type api.GenerateResult. */
+export interface GenerateResult {
+  /** the generated text, valid UTF-8 */
+  text: string;
+  /** generated token ids (end-of-generation excluded) */
+  tokens: number[] | null;
+  /** tokens in the prompt as the model saw it */
+  promptTokens: number;
+  /** decode rate: tokens after the first over the time from first to last */
+  tokensPerSec: number;
+  /** from the start of work (a context was free) to the first token */
+  timeToFirstTokenMs: number;
+  /** eog, max_tokens, stop or context_full */
+  stopReason: string;
+  /** the request's id, as in its inference:tokens events */
+  requestId: string;
+  /** name of the model that ran it */
+  model: string;
+}
+
 // Params as a caller writes them: required fields from the api:"required" tags.
 export type ClassConfigInput = Partial<ClassConfig> & Pick<ClassConfig, "name" | "schemaVersion">;
 export type NameParamsInput = Partial<NameParams> & Pick<NameParams, "name">;
@@ -401,6 +493,8 @@ export type AckParamsInput = Partial<AckParams> & Pick<AckParams, "durable" | "s
 export type ReplayParamsInput = Partial<ReplayParams> & Pick<ReplayParams, "channel">;
 export type ExecuteParamsInput = Partial<ExecuteParams> & Pick<ExecuteParams, "command">;
 export type RegisterParamsInput = Partial<RegisterParams> & Pick<RegisterParams, "name">;
+export type LoadModelParamsInput = Partial<LoadModelParams> & Pick<LoadModelParams, "path">;
+export type GenerateParamsInput = Partial<GenerateParams> & Pick<GenerateParams, "model">;
 
 /** Params of the notifications the daemon sends, by method. */
 export interface Notifications {

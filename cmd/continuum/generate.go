@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/ipc/client"
+	flag "github.com/spf13/pflag"
+)
+
+var generateCommand = &command{
+	name:    "generate",
+	args:    "MODEL [PROMPT...]",
+	summary: "generate text with a model, streaming tokens as they come",
+	help: `Calls inference/generate and prints the text as it is generated: the CLI
+subscribes to inference:tokens first, asks for stream: true, and writes each
+token's piece as its event arrives. MODEL is a loaded model's name (continuum
+model list) or a GGUF file, loaded on first use. The prompt is the remaining
+arguments joined by spaces; "-" or none reads it from stdin.
+
+Temperature 0 (the default) is greedy decoding: the same prompt gives the same
+text. --chat sends the prompt as a user message through the model's chat
+template (chatml when it has none); --system adds a system message and implies
+--chat. --stats prints token counts and speed on stderr.
+
+--json prints the whole result (text, token ids, timings) as one JSON document
+at the end instead of streaming. Generation is not bounded by --timeout (only
+connecting is); --max-time bounds it and Ctrl-C stops it.`,
+	example: `continuum generate llama "Write a haiku about sockets" --max-tokens 64
+echo "hello" | continuum generate ./tiny.gguf --stats
+continuum generate llama --system "Answer in one word" --chat "Capital of France?" --json`,
+	minArgs: 1,
+	maxArgs: -1,
+	flags: func(fs *flag.FlagSet) action {
+		maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the daemon's default, 256)")
+		temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy and deterministic")
+		topP := fs.Float64("top-p", 0, "nucleus sampling threshold in (0, 1); 0 disables it")
+		seed := fs.Uint32("seed", 0, "sampler seed (default: random); only matters above temperature 0")
+		stops := fs.StringArray("stop", nil, "stop string; the text ends before it (repeatable)")
+		chat := fs.Bool("chat", false, "send the prompt as a user message through the chat template")
+		system := fs.String("system", "", "system message (implies --chat)")
+		noStream := fs.Bool("no-stream", false, "print the text once it is complete")
+		stats := fs.Bool("stats", false, "print tokens, tokens/s and time to first token on stderr")
+		maxTime := fs.Duration("max-time", 0, "stop generating after this long; 0 for no limit")
+		return func(ctx context.Context, e *env, args []string) error {
+			prompt := strings.Join(args[1:], " ")
+			if len(args) == 1 || prompt == "-" {
+				b, err := io.ReadAll(e.stdin)
+				if err != nil {
+					return fmt.Errorf("reading the prompt from stdin: %w", err)
+				}
+				prompt = strings.TrimRight(string(b), "\n")
+			}
+			if prompt == "" {
+				return usagef("generate", "empty prompt: give it as arguments or on stdin")
+			}
+			p := api.GenerateParams{
+				Model:       modelRef(args[0]),
+				MaxTokens:   *maxTokens,
+				Temperature: *temperature,
+				TopP:        *topP,
+				Stop:        *stops,
+				Stream:      !*noStream && !e.jsonOut(),
+				RequestID:   "cli-" + randomHex(8),
+			}
+			if fs.Changed("seed") {
+				p.Seed = seed
+			}
+			if *chat || *system != "" {
+				if *system != "" {
+					p.Messages = append(p.Messages, api.ChatMessage{Role: "system", Content: *system})
+				}
+				p.Messages = append(p.Messages, api.ChatMessage{Role: "user", Content: prompt})
+			} else {
+				p.Prompt = prompt
+			}
+
+			c, err := e.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := withMaxTime(ctx, *maxTime)
+			defer cancel()
+			var res api.GenerateResult
+			if p.Stream {
+				res, err = streamGenerate(ctx, e, c, p)
+			} else {
+				err = c.Call(ctx, api.MethodInferenceGenerate, p, &res)
+			}
+			if err != nil {
+				return err
+			}
+			if e.jsonOut() {
+				return printJSON(e.stdout, res, false)
+			}
+			if !p.Stream {
+				fmt.Fprint(e.stdout, res.Text)
+			}
+			if res.Text != "" && !strings.HasSuffix(res.Text, "\n") {
+				fmt.Fprintln(e.stdout)
+			}
+			if *stats {
+				fmt.Fprintf(e.stderr, "%d tokens (prompt %d), %.1f tokens/s, first token after %.1f ms, stopped: %s, model %s\n",
+					len(res.Tokens), res.PromptTokens, res.TokensPerSec, res.TimeToFirstTokenMs, res.StopReason, res.Model)
+			}
+			return nil
+		}
+	},
+}
+
+// streamGenerate subscribes to inference:tokens, runs the generation, and
+// writes each piece of this request as its event arrives. The reply can
+// overtake the last events, so after it comes the pieces are awaited until
+// every token's has been written (or a short grace period passes).
+func streamGenerate(ctx context.Context, e *env, c *client.Client, p api.GenerateParams) (api.GenerateResult, error) {
+	sub, err := c.Subscribe(ctx, api.SubscribeParams{Pattern: api.EventInferenceTokens})
+	if err != nil {
+		return api.GenerateResult{}, err
+	}
+	defer sub.Close(context.WithoutCancel(ctx))
+	type reply struct {
+		res api.GenerateResult
+		err error
+	}
+	replies := make(chan reply, 1)
+	go func() {
+		var r reply
+		r.err = c.Call(ctx, api.MethodInferenceGenerate, p, &r.res)
+		replies <- r
+	}()
+	var (
+		written strings.Builder
+		next    int
+		res     *api.GenerateResult
+		grace   <-chan time.Time
+	)
+	events := sub.Events()
+loop:
+	for res == nil || next < len(res.Tokens) {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			var te api.TokenEvent
+			if api.Assign(&te, ev.Payload) != nil || te.RequestID != p.RequestID || te.Index < next {
+				continue
+			}
+			fmt.Fprint(e.stdout, te.Piece)
+			written.WriteString(te.Piece)
+			next = te.Index + 1
+		case r := <-replies:
+			if r.err != nil {
+				return api.GenerateResult{}, r.err
+			}
+			res = &r.res
+			grace = time.After(2 * time.Second)
+		case <-grace:
+			break loop
+		}
+	}
+	if written.String() != res.Text {
+		// Events were dropped (a slow terminal): say so, and finish the text
+		// when what was written is a prefix of it.
+		if rest, ok := strings.CutPrefix(res.Text, written.String()); ok {
+			fmt.Fprint(e.stdout, rest)
+		} else {
+			fmt.Fprintf(e.stdout, "\n%s", res.Text)
+		}
+		fmt.Fprintln(e.stderr, "warning: some streamed tokens were lost; the text above was completed from the final result")
+	}
+	return *res, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

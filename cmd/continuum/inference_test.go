@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/daemon"
+	"github.com/continuum-grid/continuum/inference"
+	"github.com/continuum-grid/continuum/kernel"
+	"github.com/continuum-grid/continuum/llama/gguf"
+)
+
+// startInferenceDaemon runs continuumd in-process with the inference service
+// on the CPU libraries ($CONTINUUM_LLAMA_LIB_DIR or .cache/llama/cpu).
+func startInferenceDaemon(t *testing.T, allowCPU bool) string {
+	t.Helper()
+	lib := os.Getenv(inference.EnvLibDir)
+	if lib == "" {
+		_, file, _, _ := runtime.Caller(0)
+		lib = filepath.Join(filepath.Dir(file), "..", "..", ".cache", "llama", "cpu")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		t.Fatalf("llama.cpp libraries not found at %s: run `make llama-libs` or set %s", lib, inference.EnvLibDir)
+	}
+	sockDir, err := os.MkdirTemp("", "ccli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "d.sock")
+	d, err := daemon.Start(daemon.Config{
+		Socket:    sock,
+		Kernel:    kernel.Config{StateDir: t.TempDir()},
+		Inference: inference.Options{LlamaLibDir: lib, AllowCPU: allowCPU, NThreads: 1, NCtx: 256},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.Shutdown(ctx)
+	})
+	return sock
+}
+
+func TestModelAndGenerate(t *testing.T) {
+	sock := startInferenceDaemon(t, true)
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	if err := gguf.WriteTinyModelFile(path, gguf.DefaultTinyConfig()); err != nil {
+		t.Fatal(err)
+	}
+	// A relative path is made absolute by the CLI.
+	t.Chdir(filepath.Dir(path))
+	r := cli(t, sock, "model", "load", "tiny.gguf", "--name", "tiny").ok(t)
+	if !strings.Contains(r.stdout, "loaded tiny") || !strings.Contains(r.stdout, path) || !strings.Contains(r.stdout, "CPU") {
+		t.Fatalf("model load:\n%s", r.stdout)
+	}
+	r = cli(t, sock, "model", "list").ok(t)
+	if !strings.Contains(r.stdout, "NAME") || !strings.Contains(r.stdout, "tiny") {
+		t.Fatalf("model list:\n%s", r.stdout)
+	}
+	ms := decode[[]api.LoadedModel](t, cli(t, sock, "model", "list", "--json").ok(t).stdout)
+	if len(ms) != 1 || ms[0].Name != "tiny" || ms[0].Info.NLayer != 2 {
+		t.Fatalf("model list --json: %+v", ms)
+	}
+
+	// The streamed text is the result's text; --json gives the result.
+	res := decode[api.GenerateResult](t, cli(t, sock, "generate", "tiny", "hello", "world", "--max-tokens", "16", "--json").ok(t).stdout)
+	if len(res.Tokens) != 16 || res.Text == "" {
+		t.Fatalf("generate --json: %+v", res)
+	}
+	r = cli(t, sock, "generate", "tiny", "hello world", "--max-tokens", "16", "--stats").ok(t)
+	if strings.TrimSuffix(r.stdout, "\n") != res.Text || !strings.Contains(r.stderr, "16 tokens") || !strings.Contains(r.stderr, "tokens/s") {
+		t.Fatalf("streamed %q, want %q; stderr %s", r.stdout, res.Text, r.stderr)
+	}
+	r = cliIn(t, sock, "hello world\n", "generate", "tiny", "--max-tokens", "16", "--no-stream").ok(t)
+	if strings.TrimSuffix(r.stdout, "\n") != res.Text {
+		t.Fatalf("prompt from stdin: %q", r.stdout)
+	}
+	// By path: loaded on first use under its absolute path.
+	r = cli(t, sock, "generate", "./tiny.gguf", "hello world", "--max-tokens", "16").ok(t)
+	if strings.TrimSuffix(r.stdout, "\n") != res.Text {
+		t.Fatalf("by path: %q", r.stdout)
+	}
+	cli(t, sock, "generate", "tiny", "--chat", "--system", "be brief", "hi", "--max-tokens", "4").ok(t)
+
+	r = cli(t, sock, "generate", "nobody", "hi")
+	if r.code != exitError || !strings.Contains(r.stderr, "not_found") {
+		t.Fatalf("unknown model: %+v", r)
+	}
+	cli(t, sock, "model", "unload", "tiny").ok(t)
+	r = cli(t, sock, "model", "unload", "tiny")
+	if r.code != exitError || !strings.Contains(r.stderr, "not_found") {
+		t.Fatalf("unload twice: %+v", r)
+	}
+}
+
+func TestGenerateWithoutGPU(t *testing.T) {
+	sock := startInferenceDaemon(t, false)
+	r := cli(t, sock, "model", "list")
+	if r.code != exitError || !strings.Contains(r.stderr, "gpu_unavailable") || !strings.Contains(r.stderr, "--allow-cpu") {
+		t.Fatalf("without a GPU: %+v", r)
+	}
+	cli(t, sock, "ping").ok(t)
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/ipc/client"
+	flag "github.com/spf13/pflag"
+)
+
+var modelGroup = &group{
+	name:    "model",
+	summary: "load, list and unload llama.cpp models in the daemon",
+	commands: []*command{
+		modelLoadCommand,
+		modelListCommand,
+		modelUnloadCommand,
+	},
+}
+
+var modelLoadCommand = &command{
+	name:    "load",
+	args:    "PATH",
+	summary: "load the GGUF model at PATH into the daemon",
+	help: `Calls inference/load. PATH is made absolute here, so it is relative to this
+shell's directory; the daemon reads the file itself. The model is registered
+under --name (default: its absolute path) and stays loaded until unloaded or
+the daemon stops. Progress is shown on stderr (from inference:load-progress).
+
+Inference needs a GPU unless continuumd runs with --allow-cpu: without one
+this fails with gpu_unavailable and says what was found. Loading is not
+bounded by --timeout (only connecting is); --max-time bounds it.`,
+	example: `continuum model load ./models/llama-3.2-1b-q4_k_m.gguf --name llama
+continuum model load /srv/models/tiny.gguf --json`,
+	minArgs: 1,
+	maxArgs: 1,
+	flags: func(fs *flag.FlagSet) action {
+		name := fs.String("name", "", "name to register the model under (default: its absolute path)")
+		maxTime := fs.Duration("max-time", 0, "give up loading after this long; 0 for no limit (Ctrl-C stops it too)")
+		return func(ctx context.Context, e *env, args []string) error {
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return usagef("model load", "PATH: %v", err)
+			}
+			c, err := e.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := withMaxTime(ctx, *maxTime)
+			defer cancel()
+			var progress *client.Subscription
+			if !e.jsonOut() {
+				progress, _ = c.Subscribe(ctx, api.SubscribeParams{Pattern: api.EventInferenceLoadProgress})
+			}
+			done := make(chan bool, 1)
+			shown := make(chan struct{})
+			go func() {
+				defer close(shown)
+				if progress != nil {
+					want := *name
+					if want == "" {
+						want = path
+					}
+					showLoadProgress(e, progress, want, done)
+				}
+			}()
+			var m api.LoadedModel
+			err = c.Call(ctx, api.MethodInferenceLoad, api.LoadModelParams{Path: path, Name: *name}, &m)
+			done <- err == nil
+			<-shown
+			if err != nil {
+				return err
+			}
+			if e.jsonOut() {
+				return printJSON(e.stdout, m, false)
+			}
+			fmt.Fprintf(e.stdout, "loaded %s\n", m.Name)
+			return printModel(e, &m)
+		}
+	},
+}
+
+// showLoadProgress prints the load's progress in steps of ten percent until
+// done yields whether the load succeeded (the reply can overtake the last
+// progress events, so success prints 100% itself).
+func showLoadProgress(e *env, sub *client.Subscription, want string, done <-chan bool) {
+	last, name := -1, ""
+	for {
+		select {
+		case ok := <-done:
+			if ok && name != "" && last < 100 {
+				fmt.Fprintf(e.stderr, "\rloading %s: 100%%", name)
+				last = 100
+			}
+			if last >= 0 {
+				fmt.Fprintln(e.stderr)
+			}
+			return
+		case ev, ok := <-sub.Events():
+			if !ok {
+				return
+			}
+			var p api.LoadProgressEvent
+			if api.Assign(&p, ev.Payload) != nil || p.Name != want {
+				continue
+			}
+			name = p.Name
+			if pct := int(p.Progress*10) * 10; pct > last {
+				last = pct
+				fmt.Fprintf(e.stderr, "\rloading %s: %d%%", p.Name, pct)
+			}
+		}
+	}
+}
+
+func printModel(e *env, m *api.LoadedModel) error {
+	where := "CPU"
+	if m.Info.OnGPU {
+		where = "GPU"
+	}
+	return fields(e.stdout,
+		"name", m.Name,
+		"path", m.Path,
+		"description", orDash(m.Info.Description),
+		"runs on", where,
+		"layers", strconv.Itoa(m.Info.NLayer),
+		"embedding", strconv.Itoa(m.Info.NEmbd),
+		"vocabulary", strconv.Itoa(m.Info.NVocab),
+		"trained context", strconv.Itoa(m.Info.NCtxTrain),
+		"size", humanBytes(m.Info.SizeBytes),
+	)
+}
+
+var modelListCommand = &command{
+	name:    "list",
+	summary: "list the loaded models",
+	help: `Calls inference/models: each model's name, where it runs, size, the
+generations running and waiting now, and its file.`,
+	example: `continuum model list
+continuum model list --json`,
+	flags: func(fs *flag.FlagSet) action {
+		return func(ctx context.Context, e *env, _ []string) error {
+			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
+				var ms []api.LoadedModel
+				if err := c.Call(ctx, api.MethodInferenceModels, nil, &ms); err != nil {
+					return err
+				}
+				if e.jsonOut() {
+					if ms == nil {
+						ms = []api.LoadedModel{}
+					}
+					return printJSON(e.stdout, ms, false)
+				}
+				if len(ms) == 0 {
+					fmt.Fprintln(e.stderr, "no models loaded (continuum model load PATH)")
+					return nil
+				}
+				rows := make([][]string, len(ms))
+				for i, m := range ms {
+					where := "CPU"
+					if m.Info.OnGPU {
+						where = "GPU"
+					}
+					rows[i] = []string{m.Name, where, humanBytes(m.Info.SizeBytes), strconv.Itoa(m.Active), strconv.Itoa(m.Queued), m.Path}
+				}
+				return table(e.stdout, []string{"NAME", "ON", "SIZE", "ACTIVE", "QUEUED", "PATH"}, rows)
+			})
+		}
+	},
+}
+
+var modelUnloadCommand = &command{
+	name:    "unload",
+	args:    "NAME",
+	summary: "unload model NAME once its running generations finish",
+	help: `Calls inference/unload. Generations already running finish first; those
+waiting for the model fail with unavailable.`,
+	example: `continuum model unload llama`,
+	minArgs: 1,
+	maxArgs: 1,
+	flags: func(fs *flag.FlagSet) action {
+		return func(ctx context.Context, e *env, args []string) error {
+			c, err := e.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := c.Call(ctx, api.MethodInferenceUnload, api.NameParams{Name: args[0]}, nil); err != nil {
+				return err
+			}
+			if e.jsonOut() {
+				return printJSON(e.stdout, map[string]string{"unloaded": args[0]}, false)
+			}
+			fmt.Fprintf(e.stdout, "unloaded %s\n", args[0])
+			return nil
+		}
+	},
+}
+
+// withMaxTime bounds ctx by d when d > 0.
+func withMaxTime(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// modelRef turns a model argument into what the daemon expects: a name stays
+// as it is; a path to an existing file (it has a slash or ends in .gguf)
+// becomes absolute, since the daemon does not share this shell's directory.
+func modelRef(s string) string {
+	if filepath.IsAbs(s) || !(strings.Contains(s, string(filepath.Separator)) || strings.HasSuffix(s, ".gguf")) {
+		return s
+	}
+	if st, err := os.Stat(s); err == nil && !st.IsDir() {
+		if abs, err := filepath.Abs(s); err == nil {
+			return abs
+		}
+	}
+	return s
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
