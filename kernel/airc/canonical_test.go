@@ -263,17 +263,17 @@ func TestCanonicalIntegers(t *testing.T) {
 
 func TestCanonicalRefuses(t *testing.T) {
 	cases := map[string][]byte{
-		"empty":            {},
-		"truncated str":    {0xa5, 'a'},
-		"reserved c1":      {0xc1},
-		"trailing":         {0x01, 0x02},
-		"invalid utf8":     {0xa1, 0xff},
-		"duplicate key":    {0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02},
-		"dup after canon":  {0x82, 0x01, 0xc0, 0xcc, 0x01, 0xc0}, // 1 and uint8 1 are the same key
-		"huge array":       {0xdd, 0xff, 0xff, 0xff, 0xff},
-		"huge map":         {0xdf, 0xff, 0xff, 0xff, 0xff},
-		"huge bin":         {0xc6, 0xff, 0xff, 0xff, 0xff},
-		"too deep":         bytes.Repeat([]byte{0x91}, MaxDepth+2),
+		"empty":           {},
+		"truncated str":   {0xa5, 'a'},
+		"reserved c1":     {0xc1},
+		"trailing":        {0x01, 0x02},
+		"invalid utf8":    {0xa1, 0xff},
+		"duplicate key":   {0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02},
+		"dup after canon": {0x82, 0x01, 0xc0, 0xcc, 0x01, 0xc0}, // 1 and uint8 1 are the same key
+		"huge array":      {0xdd, 0xff, 0xff, 0xff, 0xff},
+		"huge map":        {0xdf, 0xff, 0xff, 0xff, 0xff},
+		"huge bin":        {0xc6, 0xff, 0xff, 0xff, 0xff},
+		"too deep":        bytes.Repeat([]byte{0x91}, MaxDepth+2),
 	}
 	for name, raw := range cases {
 		if _, err := CanonicalPayload(msgpack.RawMessage(raw)); err == nil {

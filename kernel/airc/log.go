@@ -1,0 +1,493 @@
+package airc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/identity"
+	"github.com/vmihailenco/msgpack/v5"
+	bolt "go.etcd.io/bbolt"
+)
+
+// MaxLamport is the largest lamport time the log takes (2^53-1, the largest
+// integer every client language holds exactly).
+const MaxLamport = 1<<53 - 1
+
+// DefaultMaxLamportSkew is Options.MaxLamportSkew when it is zero.
+const DefaultMaxLamportSkew = 1 << 20
+
+// maxBatch bounds one group commit, so a flood cannot build one huge
+// transaction; what is left waits for the next.
+const maxBatch = 8192
+
+// Retention bounds what a channel keeps. Zero fields mean no bound.
+type Retention struct {
+	// MaxCount keeps at most this many events, dropping the oldest in
+	// transcript order (lamport, id).
+	MaxCount int
+	// MaxAge drops events whose origin timestamp (ts) is older than this.
+	MaxAge time.Duration
+}
+
+func (r Retention) zero() bool { return r.MaxCount <= 0 && r.MaxAge <= 0 }
+
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	// Logger receives warnings (rejections, forks, failed commits); nil
+	// discards.
+	Logger *slog.Logger
+	// MaxLamportSkew refuses a received event whose lamport is further ahead of
+	// the local clock than this (0 = DefaultMaxLamportSkew), so one poisoned
+	// event cannot push every clock towards the ceiling. Above MaxLamport is
+	// always refused.
+	MaxLamportSkew uint64
+	// Retention overrides DefaultRetention per channel.
+	Retention map[string]Retention
+	// DefaultRetention applies to channels without an entry in Retention; the
+	// zero value keeps everything.
+	DefaultRetention Retention
+	// RetentionInterval is how often the background retention pass runs when
+	// some retention is configured (0 = one minute; negative = never, call
+	// ApplyRetention yourself).
+	RetentionInterval time.Duration
+	// OnCommit is called by the commit goroutine after each group commit has
+	// been fsync'd, with that batch's new events in seq order, before any
+	// Append or Ingest of the batch returns. Successive calls never overlap
+	// and follow seq order, so publishing to live subscribers here delivers in
+	// seq order. It must not wait for the log (Append from inside it would
+	// deadlock); the slice is the callee's to keep.
+	OnCommit func(events []api.Event)
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+	// MaxRejections bounds the rejections bucket (0 = 10000); the oldest
+	// records go first.
+	MaxRejections int
+}
+
+// Log is the airc log on an open bbolt file. All methods are safe for
+// concurrent use.
+type Log struct {
+	db     *bolt.DB
+	id     *identity.Identity
+	self   string
+	log    *slog.Logger
+	opts   Options
+	skew   uint64
+	now    func() time.Time
+	maxRej int
+
+	// Admission state, guarded by mu. It runs ahead of the file: it includes
+	// events that are queued but not yet committed. A failed commit throws all
+	// of it away and starts again from what is committed.
+	mu          sync.Mutex
+	closed      bool
+	queue       []*item
+	clock       uint64            // lamport clock including queued events
+	nextSeq     uint64            // next seq to hand out
+	chains      map[string]*chain // chainKey -> state; a cache loaded from bChains on first use
+	pendingID   map[string]*item  // string(idKey) -> queued event
+	pendingSlot map[string]*item  // string(slotKey) -> queued event
+	dirtyCursor map[string]cursorUpdate
+
+	wake     chan struct{}
+	loopDone chan struct{}
+	stopRet  chan struct{}
+	retDone  chan struct{}
+
+	// Committed state, written by the commit goroutine after the fsync.
+	head    atomic.Uint64
+	lamport atomic.Uint64
+	epoch   atomic.Uint64
+
+	failCommit atomic.Pointer[func() error] // test hook: runs inside each commit transaction
+}
+
+// chain is the admission view of one origin's history on one channel.
+type chain struct {
+	hw  uint64 // highest originSeq stored
+	tip Hash   // hash of the event at hw
+}
+
+type itemKind uint8
+
+const (
+	kindEvent itemKind = iota
+	kindRejection
+	kindBarrier
+)
+
+// item is one queued write and the answer its waiters get.
+type item struct {
+	kind itemKind
+	ev   api.Event // final envelope; Payload is the canonical msgpack.RawMessage
+	hash Hash
+	// value is the encoded envelope, written by the submitting goroutine
+	// before it closes ready (signing happens there, in parallel).
+	value []byte
+	ready chan struct{}
+
+	// effects on the chain and hole indexes, decided at admission
+	advance bool // set the chain's high-water to this event
+	gapFrom uint64
+	gapTo   uint64 // hole [gapFrom, gapTo] recorded when gapTo != 0
+	fill    bool   // this event fills a recorded hole
+	fork    bool   // stored next to a conflicting event: flag the origin
+	rej     *Rejection
+
+	done chan struct{}
+	err  error // valid after done is closed
+}
+
+type cursorUpdate struct {
+	seq uint64
+	del bool
+}
+
+// Open opens the airc log in db, creating its buckets on first use, and starts
+// the commit goroutine. id signs local events. The caller keeps ownership of
+// db: Close stops the log but does not close the file.
+func Open(db *bolt.DB, id *identity.Identity, opts Options) (*Log, error) {
+	if db == nil || id == nil {
+		return nil, errors.New("airc: Open needs a database and an identity")
+	}
+	l := &Log{
+		db:          db,
+		id:          id,
+		self:        id.PeerID(),
+		log:         opts.Logger,
+		opts:        opts,
+		skew:        opts.MaxLamportSkew,
+		now:         opts.Now,
+		maxRej:      opts.MaxRejections,
+		chains:      map[string]*chain{},
+		pendingID:   map[string]*item{},
+		pendingSlot: map[string]*item{},
+		dirtyCursor: map[string]cursorUpdate{},
+		wake:        make(chan struct{}, 1),
+		loopDone:    make(chan struct{}),
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.skew == 0 {
+		l.skew = DefaultMaxLamportSkew
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.maxRej <= 0 {
+		l.maxRej = 10000
+	}
+	// A read-only file (bbolt's ReadOnly option) opens for reading: every
+	// write then fails with unavailable.
+	run := db.Update
+	if db.IsReadOnly() {
+		run = db.View
+	}
+	err := run(func(tx *bolt.Tx) error {
+		if !tx.Writable() {
+			if tx.Bucket(bMeta) == nil {
+				return errors.New("the read-only file holds no airc log")
+			}
+			l.epoch.Store(getU64(tx.Bucket(bMeta).Get(kEpoch)))
+			l.head.Store(getU64(tx.Bucket(bMeta).Get(kHead)))
+			l.lamport.Store(getU64(tx.Bucket(bMeta).Get(kLamport)))
+			return nil
+		}
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kVersion); v != nil {
+			if got := getU64(v); got > schemaVersion {
+				return fmt.Errorf("the airc log was written by a newer continuum (layout %d, this one knows %d)", got, schemaVersion)
+			}
+		} else if err := meta.Put(kVersion, u64(schemaVersion)); err != nil {
+			return err
+		}
+		if meta.Get(kEpoch) == nil {
+			if err := meta.Put(kEpoch, u64(1)); err != nil {
+				return err
+			}
+		}
+		l.epoch.Store(getU64(meta.Get(kEpoch)))
+		l.head.Store(getU64(meta.Get(kHead)))
+		l.lamport.Store(getU64(meta.Get(kLamport)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("airc: open: %w", err)
+	}
+	l.clock = l.lamport.Load()
+	l.nextSeq = l.head.Load() + 1
+	go l.loop()
+	if l.retentionConfigured() && opts.RetentionInterval >= 0 {
+		every := opts.RetentionInterval
+		if every == 0 {
+			every = time.Minute
+		}
+		l.stopRet, l.retDone = make(chan struct{}), make(chan struct{})
+		go l.retentionLoop(every)
+	}
+	return l, nil
+}
+
+// Close stops taking appends, waits until everything already queued (events,
+// rejections, acks) is committed, and stops the commit goroutine. It does not
+// close the bbolt file. Appends after Close fail with unavailable.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.signal()
+	<-l.loopDone
+	if l.stopRet != nil {
+		close(l.stopRet)
+		<-l.retDone
+	}
+	return nil
+}
+
+// PeerID is the origin this log stamps on local events.
+func (l *Log) PeerID() string { return l.self }
+
+// Head is the seq of the last committed event (0 when empty).
+func (l *Log) Head() uint64 { return l.head.Load() }
+
+// Lamport is the committed lamport clock: the highest lamport of any event in
+// the log.
+func (l *Log) Lamport() uint64 { return l.lamport.Load() }
+
+// Epoch is the log's epoch (see the package doc).
+func (l *Log) Epoch() uint64 { return l.epoch.Load() }
+
+// BumpEpoch increments the epoch durably and returns the new value. Call it
+// when the file is found older than its peers expect (a restored or copied
+// state dir), so that positions handed out before are not taken for positions
+// handed out after.
+func (l *Log) BumpEpoch() (uint64, error) {
+	var e uint64
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		e = getU64(meta.Get(kEpoch)) + 1
+		return meta.Put(kEpoch, u64(e))
+	})
+	if err != nil {
+		return 0, unavailable("bump epoch", err)
+	}
+	l.epoch.Store(e)
+	l.log.Warn("airc: epoch bumped", "epoch", e)
+	return e, nil
+}
+
+func unavailable(what string, err error) error {
+	return api.Errorf(api.CodeUnavailable, "airc: %s: the store could not commit (%v); nothing of it was written, retry later", what, err)
+}
+
+func (l *Log) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue appends it to the commit queue; mu must be held.
+func (l *Log) enqueue(it *item) {
+	l.queue = append(l.queue, it)
+	l.signal()
+}
+
+// loop is the one commit goroutine: it takes everything queued, writes it in
+// one transaction (one fsync), then answers every waiter. There is no timer:
+// while one batch is being fsync'd, the next one queues up, so batches grow
+// with the load.
+func (l *Log) loop() {
+	defer close(l.loopDone)
+	for {
+		<-l.wake
+		for {
+			l.mu.Lock()
+			n := min(len(l.queue), maxBatch)
+			batch := l.queue[:n:n]
+			l.queue = l.queue[n:]
+			var cursors map[string]cursorUpdate
+			if len(l.dirtyCursor) > 0 {
+				cursors, l.dirtyCursor = l.dirtyCursor, map[string]cursorUpdate{}
+			}
+			closed := l.closed
+			l.mu.Unlock()
+			if len(batch) == 0 && len(cursors) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			for _, it := range batch {
+				<-it.ready
+			}
+			if l.commitBatch(batch, cursors) {
+				continue
+			}
+			// The commit failed and everything queued was answered. Acks that
+			// were put back wait for the next wake-up instead of spinning on a
+			// broken disk — except at Close, where they are given up (that
+			// only means redelivery) so Close can finish.
+			if !closed {
+				break
+			}
+			l.mu.Lock()
+			if n := len(l.dirtyCursor); n > 0 {
+				l.log.Error("airc: closing with unwritten acks; their events will be delivered again", "cursors", n)
+				clear(l.dirtyCursor)
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// commitBatch writes one batch and answers its waiters; false if it failed.
+func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
+	var (
+		events  []api.Event
+		head    = l.head.Load()
+		lamport = l.lamport.Load()
+	)
+	for _, it := range batch {
+		if it.kind == kindEvent {
+			events = append(events, it.ev)
+			head = it.ev.Seq
+			lamport = max(lamport, it.ev.Lamport)
+		}
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		if f := l.failCommit.Load(); f != nil {
+			if err := (*f)(); err != nil {
+				return err
+			}
+		}
+		return l.write(tx, batch, cursors, head, lamport)
+	})
+	if err != nil {
+		l.failBatch(batch, cursors, err)
+		return false
+	}
+	l.head.Store(head)
+	l.lamport.Store(lamport)
+	l.mu.Lock()
+	for _, it := range batch {
+		if it.kind != kindEvent {
+			continue
+		}
+		if k := string(idKey(it.ev.Origin, it.ev.ID)); l.pendingID[k] == it {
+			delete(l.pendingID, k)
+		}
+		if k := string(slotKey(it.ev.Origin, it.ev.Channel, it.ev.OriginSeq)); l.pendingSlot[k] == it {
+			delete(l.pendingSlot, k)
+		}
+	}
+	l.mu.Unlock()
+	if len(events) > 0 && l.opts.OnCommit != nil {
+		l.opts.OnCommit(events)
+	}
+	for _, it := range batch {
+		close(it.done)
+	}
+	return true
+}
+
+// failBatch answers every waiter of the failed batch, and of everything queued
+// on top of it (admitted against state that now never was), with unavailable,
+// and restarts admission from the committed state.
+func (l *Log) failBatch(batch []*item, cursors map[string]cursorUpdate, cause error) {
+	err := unavailable("append", cause)
+	l.log.Error("airc: group commit failed; the batch was rolled back", "events", len(batch), "err", cause)
+	l.mu.Lock()
+	failed := append(batch, l.queue...)
+	l.queue = nil
+	clear(l.pendingID)
+	clear(l.pendingSlot)
+	clear(l.chains)
+	l.clock = l.lamport.Load()
+	l.nextSeq = l.head.Load() + 1
+	for name, u := range cursors {
+		if _, newer := l.dirtyCursor[name]; !newer {
+			l.dirtyCursor[name] = u
+		}
+	}
+	l.mu.Unlock()
+	for _, it := range failed {
+		it.err = err
+		close(it.done)
+	}
+}
+
+// record is the stored envelope: api.Event with the payload kept as the
+// canonical msgpack bytes, so reading it back never re-encodes.
+type record struct {
+	ID            string             `msgpack:"id"`
+	Class         string             `msgpack:"class"`
+	Channel       string             `msgpack:"channel"`
+	Origin        string             `msgpack:"origin"`
+	OriginSeq     uint64             `msgpack:"originSeq"`
+	Prev          []byte             `msgpack:"prev"`
+	Sender        string             `msgpack:"sender"`
+	Lamport       uint64             `msgpack:"lamport"`
+	Seq           uint64             `msgpack:"seq"`
+	TS            int64              `msgpack:"ts"`
+	SchemaVersion string             `msgpack:"schemaVersion"`
+	Headers       map[string]string  `msgpack:"headers"`
+	Payload       msgpack.RawMessage `msgpack:"payload"`
+	Sig           []byte             `msgpack:"sig"`
+}
+
+func encodeEvent(ev *api.Event) ([]byte, error) {
+	p, _ := ev.Payload.(msgpack.RawMessage)
+	return msgpack.Marshal(&record{
+		ID: ev.ID, Class: ev.Class, Channel: ev.Channel, Origin: ev.Origin, OriginSeq: ev.OriginSeq,
+		Prev: ev.Prev, Sender: ev.Sender, Lamport: ev.Lamport, Seq: ev.Seq, TS: ev.TS,
+		SchemaVersion: ev.SchemaVersion, Headers: ev.Headers, Payload: p, Sig: ev.Sig,
+	})
+}
+
+// decodeEvent decodes a stored envelope; v may be bbolt memory, so nothing of
+// it is kept.
+func decodeEvent(v []byte) (api.Event, error) {
+	var r record
+	if err := msgpack.Unmarshal(v, &r); err != nil {
+		return api.Event{}, fmt.Errorf("airc: corrupt event record: %w", err)
+	}
+	return api.Event{
+		ID: r.ID, Class: r.Class, Channel: r.Channel, Origin: r.Origin, OriginSeq: r.OriginSeq,
+		Prev: r.Prev, Sender: r.Sender, Lamport: r.Lamport, Seq: r.Seq, TS: r.TS,
+		SchemaVersion: r.SchemaVersion, Headers: r.Headers, Payload: r.Payload, Sig: r.Sig, // DecodeRaw copies: nothing aliases bbolt memory
+	}, nil
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// waitItem waits for it's commit; ctx only stops the waiting.
+func waitItem(ctx context.Context, it *item) error {
+	select {
+	case <-it.done:
+		return it.err
+	case <-ctx.Done():
+		return fmt.Errorf("airc: stopped waiting for the commit (%w); the event may still be stored — retry with the same id to find out", ctx.Err())
+	}
+}

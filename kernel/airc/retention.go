@@ -1,0 +1,181 @@
+package airc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// retentionChunk bounds the deletions of one retention transaction, so a
+// large backlog is trimmed in steps instead of one transaction that holds the
+// writer lock (and so every append) for long.
+const retentionChunk = 4096
+
+func (l *Log) retentionConfigured() bool {
+	if !l.opts.DefaultRetention.zero() {
+		return true
+	}
+	for _, r := range l.opts.Retention {
+		if !r.zero() {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Log) ruleFor(channel string) Retention {
+	if r, ok := l.opts.Retention[channel]; ok {
+		return r
+	}
+	return l.opts.DefaultRetention
+}
+
+func (l *Log) retentionLoop(every time.Duration) {
+	defer close(l.retDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopRet:
+			return
+		case <-t.C:
+			if _, err := l.ApplyRetention(); err != nil {
+				l.log.Warn("airc: retention pass failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+// ApplyRetention drops, in every channel with a rule, the oldest events
+// (transcript order) beyond MaxCount and those whose ts is older than MaxAge,
+// and returns how many it dropped. It walks each channel from its oldest
+// event and stops at the first one it keeps. The (origin, id) and chain
+// indexes stay, so a dropped event that a peer sends again is a duplicate,
+// not new. The background pass calls it every RetentionInterval.
+func (l *Log) ApplyRetention() (int, error) {
+	if !l.retentionConfigured() {
+		return 0, nil
+	}
+	total := 0
+	for {
+		n := 0
+		err := l.db.Update(func(tx *bolt.Tx) error {
+			var err error
+			n, err = l.retainOnce(tx)
+			return err
+		})
+		if err != nil {
+			return total, unavailable("retention", err)
+		}
+		total += n
+		if n < retentionChunk {
+			return total, nil
+		}
+	}
+}
+
+func (l *Log) retainOnce(tx *bolt.Tx) (int, error) {
+	type victim struct {
+		tkey []byte
+		seq  []byte
+	}
+	var (
+		events   = tx.Bucket(bEvents)
+		chans    = tx.Bucket(bChannels)
+		now      = l.now().UnixMilli()
+		budget   = retentionChunk
+		dropped  = 0
+		channels [][]byte
+	)
+	if err := chans.ForEach(func(k, _ []byte) error {
+		channels = append(channels, append([]byte(nil), k...))
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, ch := range channels {
+		rule := l.ruleFor(string(ch))
+		sub := tx.Bucket(bTranscript).Bucket(ch)
+		if rule.zero() || sub == nil || budget == 0 {
+			continue
+		}
+		cnt := decodeCounters(chans.Get(ch))
+		excess := uint64(0)
+		if rule.MaxCount > 0 && cnt.events > uint64(rule.MaxCount) {
+			excess = cnt.events - uint64(rule.MaxCount)
+		}
+		cutoff := int64(-1 << 63)
+		if rule.MaxAge > 0 {
+			cutoff = now - rule.MaxAge.Milliseconds()
+		}
+		// Collect first, delete after: deleting under a bbolt cursor makes
+		// it skip the following key.
+		var vs []victim
+		c := sub.Cursor()
+		for k, v := c.First(); k != nil && budget > 0; k, v = c.Next() {
+			ts := int64(binary.BigEndian.Uint64(v[8:16]))
+			if uint64(len(vs)) >= excess && ts >= cutoff {
+				break
+			}
+			vs = append(vs, victim{append([]byte(nil), k...), append([]byte(nil), v[:8]...)})
+			budget--
+		}
+		for _, v := range vs {
+			if raw := events.Get(v.seq); raw != nil {
+				cnt.bytes -= min(cnt.bytes, uint64(len(raw)))
+				if err := events.Delete(v.seq); err != nil {
+					return dropped, err
+				}
+			}
+			if err := sub.Delete(v.tkey); err != nil {
+				return dropped, err
+			}
+			cnt.events -= min(cnt.events, 1)
+			dropped++
+		}
+		if len(vs) > 0 {
+			if err := chans.Put(ch, cnt.encode()); err != nil {
+				return dropped, err
+			}
+		}
+	}
+	return dropped, nil
+}
+
+// Compact copies the bbolt file src into a new file dst, leaving out the free
+// pages that deletions (retention) left behind, and fsyncs it. Every bucket and
+// key is copied, so every event, index, cursor and the entity tier survive.
+// It is an offline operation: src must not be open in a running daemon (its
+// file lock is held then, and Compact says so). dst must not exist; replace
+// src with it once Compact returns nil.
+func Compact(src, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("airc: compact: %s already exists", dst)
+	}
+	in, err := bolt.Open(src, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("airc: compact: %s is in use (is continuumd running?)", src)
+	}
+	if err != nil {
+		return fmt.Errorf("airc: compact: open %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("airc: compact: create %s: %w", dst, err)
+	}
+	if err := bolt.Compact(out, in, 64<<20); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return fmt.Errorf("airc: compact: %w", err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("airc: compact: %w", err)
+	}
+	return out.Close()
+}
