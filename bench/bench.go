@@ -71,8 +71,8 @@ func (s Sample) Merge(o Sample) Sample {
 const maxLat = 1 << 20
 
 // closedLoop runs n workers, each calling op in a loop until d has passed,
-// and records every call's latency. Each worker gets its index. It returns
-// the first error any op returned.
+// and records every call's latency. Each worker gets its index. The first
+// error any op returns ends the loop early and is returned.
 func closedLoop(d time.Duration, n int, op func(w int) error) (Sample, error) {
 	runtime.GC()
 	var (
@@ -83,6 +83,7 @@ func closedLoop(d time.Duration, n int, op func(w int) error) (Sample, error) {
 		errMu sync.Mutex
 		first error
 		stop  atomic.Bool
+		fail  = make(chan struct{}) // closed with the first error
 	)
 	for w := range n {
 		wg.Add(1)
@@ -96,6 +97,7 @@ func closedLoop(d time.Duration, n int, op func(w int) error) (Sample, error) {
 					errMu.Lock()
 					if first == nil {
 						first = fmt.Errorf("worker %d: %w", w, err)
+						close(fail)
 					}
 					errMu.Unlock()
 					stop.Store(true)
@@ -111,7 +113,10 @@ func closedLoop(d time.Duration, n int, op func(w int) error) (Sample, error) {
 	}
 	t0 := time.Now()
 	close(start)
-	time.Sleep(d)
+	select {
+	case <-time.After(d):
+	case <-fail:
+	}
 	stop.Store(true)
 	elapsed := time.Since(t0)
 	wg.Wait()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,22 +12,31 @@ import (
 // Runner measures one shape at one concurrency for d.
 type Runner func(d time.Duration, n int) (Sample, error)
 
-// Shape is one comparison: continuum against its peer at several
-// concurrencies, with the goal continuum's rate must reach relative to the
-// peer's (0: no goal, a floor or a reference).
+// Shape is one comparison: continuum against one or more peers at several
+// concurrencies.
 type Shape struct {
-	Key   string  // short name, matched by -only
-	Title string  // what is measured
-	Unit  string  // of the rate
-	Conc  []int   // concurrencies (clients, callers, subscribers, emitters)
-	Goal  float64 // continuum/peer rate to reach; 0 = none
-	// GoalAt limits the goal to these concurrencies (nil: all).
-	GoalAt    []int
+	Key       string // short name, matched by -only as "key/N"
+	Title     string // what is measured
+	Unit      string // of the rate
+	Conc      []int  // concurrencies (clients, callers, subscribers, emitters)
 	Continuum Runner
-	// Name labels the continuum side ("" = continuum); the floor is no daemon.
-	Name     string
-	PeerName string
-	Peer     Runner
+	// Name labels the continuum side ("" = continuum); a floor is no daemon.
+	Name  string
+	Peers []Peer
+	// Rounds, when set, overrides Config.Rounds (shapes with costly setup).
+	Rounds int
+	// MinRate is an absolute goal for continuum's rate, by concurrency.
+	MinRate map[int]float64
+}
+
+// Peer is what continuum is compared with, and the goal continuum's rate
+// must reach relative to it (0: none, a reference).
+type Peer struct {
+	Name string
+	Run  Runner
+	Goal float64
+	// GoalAt limits the goal to these concurrencies (nil: all).
+	GoalAt []int
 }
 
 // SideName is the label of the continuum side.
@@ -42,72 +52,65 @@ func Shapes() []Shape {
 	return []Shape{
 		{
 			Key: "ping", Title: "kernel-handled round trip (kernel/ping vs NATS PING/PONG)", Unit: "calls/s",
-			Conc: []int{1, 16}, Goal: 2,
-			Continuum: ContinuumPing, PeerName: "NATS core RTT", Peer: NATSPing,
+			Conc: []int{1, 16}, Continuum: ContinuumPing,
+			Peers: []Peer{{Name: "NATS core RTT", Run: NATSPing, Goal: 2}},
 		},
 		{
 			Key: "provided", Title: "client-provided command (caller→kernel→provider→back vs NATS request/reply)", Unit: "calls/s",
-			Conc: []int{1, 16}, Goal: 1.5,
-			Continuum: ContinuumProvided, PeerName: "NATS request/reply", Peer: NATSRequest,
+			Conc: []int{1, 16}, Continuum: ContinuumProvided,
+			Peers: []Peer{{Name: "NATS request/reply", Run: NATSRequest, Goal: 1.5}},
 		},
 		{
 			Key: "fanout", Title: "live fan-out to N subscribers (deliveries counted at all subscribers)", Unit: "deliveries/s",
-			Conc: []int{1, 4}, Goal: 1, GoalAt: []int{4},
-			Continuum: ContinuumFanout, PeerName: "NATS pub/sub", Peer: NATSFanout,
+			Conc: []int{1, 4}, Continuum: ContinuumFanout,
+			Peers: []Peer{{Name: "NATS pub/sub", Run: NATSFanout, Goal: 1, GoalAt: []int{4}}},
 		},
 		{
 			Key: "fanout-nt", Title: "live fan-out, emits sent as notifications (fire-and-forget, as a NATS publish is)", Unit: "deliveries/s",
-			Conc:      []int{1, 4},
-			Continuum: ContinuumFanoutNotify, PeerName: "NATS pub/sub", Peer: NATSFanout,
+			Conc: []int{1, 4}, Continuum: ContinuumFanoutNotify,
+			Peers: []Peer{{Name: "NATS pub/sub", Run: NATSFanout}},
 		},
 		{
 			Key: "floor", Title: "floor: raw MessagePack-RPC echo, Unix socket vs TCP loopback (no daemon)", Unit: "calls/s",
 			Conc: []int{1, 16}, Name: "raw echo, Unix",
 			Continuum: func(d time.Duration, n int) (Sample, error) { return RawEcho(d, n, "unix") },
-			PeerName:  "raw echo, TCP", Peer: func(d time.Duration, n int) (Sample, error) { return RawEcho(d, n, "tcp") },
+			Peers:     []Peer{{Name: "raw echo, TCP", Run: func(d time.Duration, n int) (Sample, error) { return RawEcho(d, n, "tcp") }}},
 		},
 	}
 }
 
-// Row is one line of the table: a shape at one concurrency.
+// Row is one line of the table: a shape at one concurrency against one peer.
 type Row struct {
 	Shape     Shape
+	Peer      Peer
 	N         int
 	Continuum Sample
-	Peer      Sample
+	PeerRun   Sample
 }
 
 // Ratio is continuum's rate over the peer's.
 func (r Row) Ratio() float64 {
-	if r.Peer.Rate() == 0 {
+	if r.PeerRun.Rate() == 0 {
 		return 0
 	}
-	return r.Continuum.Rate() / r.Peer.Rate()
+	return r.Continuum.Rate() / r.PeerRun.Rate()
 }
 
-// HasGoal reports whether the shape sets a goal at this concurrency.
+// HasGoal reports whether there is a goal against this peer at this concurrency.
 func (r Row) HasGoal() bool {
-	if r.Shape.Goal == 0 {
+	if r.Peer.Goal == 0 {
 		return false
 	}
-	if r.Shape.GoalAt == nil {
-		return true
-	}
-	for _, n := range r.Shape.GoalAt {
-		if n == r.N {
-			return true
-		}
-	}
-	return false
+	return r.Peer.GoalAt == nil || slices.Contains(r.Peer.GoalAt, r.N)
 }
 
 // Met reports whether the goal is reached.
-func (r Row) Met() bool { return !r.HasGoal() || r.Ratio() >= r.Shape.Goal }
+func (r Row) Met() bool { return !r.HasGoal() || r.Ratio() >= r.Peer.Goal }
 
 // Config is a run.
 type Config struct {
 	D      time.Duration  // one window
-	Rounds int            // windows per side, alternating which side goes first
+	Rounds int            // windows per side, rotating which side goes first
 	Only   *regexp.Regexp // rows whose "key/N" matches (nil: all)
 	Log    io.Writer      // progress lines (nil: none)
 	// Side, when "continuum" or "peer", measures only that side (for
@@ -116,8 +119,8 @@ type Config struct {
 }
 
 // Run measures every selected shape: for each concurrency, Rounds windows of
-// each side, alternating which goes first, so drift on a noisy machine falls
-// on both.
+// each side, rotating which goes first, so drift on a noisy machine falls on
+// all of them.
 func Run(cfg Config, shapes []Shape) ([]Row, error) {
 	if cfg.Rounds < 1 {
 		cfg.Rounds = 1
@@ -128,32 +131,40 @@ func Run(cfg Config, shapes []Shape) ([]Row, error) {
 			if cfg.Only != nil && !cfg.Only.MatchString(fmt.Sprintf("%s/%d", sh.Key, n)) {
 				continue
 			}
-			row := Row{Shape: sh, N: n}
-			for r := range cfg.Rounds {
-				sides := []struct {
-					name string
-					run  Runner
-					into *Sample
-				}{{sh.SideName(), sh.Continuum, &row.Continuum}, {sh.PeerName, sh.Peer, &row.Peer}}
-				if r%2 == 1 {
-					sides[0], sides[1] = sides[1], sides[0]
-				}
-				for _, side := range sides {
-					if (cfg.Side == "continuum" && side.into != &row.Continuum) || (cfg.Side == "peer" && side.into != &row.Peer) {
+			type side struct {
+				name string
+				run  Runner
+				s    Sample
+				peer bool
+			}
+			sides := []*side{{name: sh.SideName(), run: sh.Continuum}}
+			for _, p := range sh.Peers {
+				sides = append(sides, &side{name: p.Name, run: p.Run, peer: true})
+			}
+			rounds := cfg.Rounds
+			if sh.Rounds > 0 && sh.Rounds < rounds {
+				rounds = sh.Rounds
+			}
+			for r := range rounds {
+				for i := range sides {
+					sd := sides[(i+r)%len(sides)]
+					if (cfg.Side == "continuum" && sd.peer) || (cfg.Side == "peer" && !sd.peer) {
 						continue
 					}
-					s, err := side.run(cfg.D, n)
+					s, err := sd.run(cfg.D, n)
 					if err != nil {
-						return rows, fmt.Errorf("%s n=%d %s: %w", sh.Key, n, side.name, err)
+						return rows, fmt.Errorf("%s n=%d %s: %w", sh.Key, n, sd.name, err)
 					}
 					if cfg.Log != nil {
-						fmt.Fprintf(cfg.Log, "  %-9s n=%-3d %-20s round %d: %12.0f %s  p50 %-9s p99 %-9s%s %s\n",
-							sh.Key, n, side.name, r+1, s.Rate(), sh.Unit, fmtDur(s.Pct(50)), fmtDur(s.Pct(99)), lossNote(s), s.Note)
+						fmt.Fprintf(cfg.Log, "  %-10s n=%-3d %-22s round %d: %12.0f %s  p50 %-9s p99 %-9s%s %s\n",
+							sh.Key, n, sd.name, r+1, s.Rate(), sh.Unit, fmtDur(s.Pct(50)), fmtDur(s.Pct(99)), lossNote(s), s.Note)
 					}
-					*side.into = side.into.Merge(s)
+					sd.s = sd.s.Merge(s)
 				}
 			}
-			rows = append(rows, row)
+			for i, p := range sh.Peers {
+				rows = append(rows, Row{Shape: sh, Peer: p, N: n, Continuum: sides[0].s, PeerRun: sides[i+1].s})
+			}
 		}
 	}
 	return rows, nil
@@ -181,6 +192,27 @@ func fmtRate(r float64) string {
 	return fmt.Sprintf("%.0f", r)
 }
 
+// AbsoluteGoals lists the absolute goals (Shape.MinRate) of the measured
+// rows, one line each.
+func AbsoluteGoals(rows []Row) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		want, ok := r.Shape.MinRate[r.N]
+		key := fmt.Sprintf("%s/%d", r.Shape.Key, r.N)
+		if !ok || seen[key] {
+			continue
+		}
+		seen[key] = true
+		mark := "met"
+		if r.Continuum.Rate() < want {
+			mark = "not met"
+		}
+		out = append(out, fmt.Sprintf("%s: continuum %s %s, goal ≥ %s: %s", key, fmtRate(r.Continuum.Rate()), r.Shape.Unit, fmtRate(want), mark))
+	}
+	return out
+}
+
 // Markdown writes the rows as a markdown table.
 func Markdown(w io.Writer, rows []Row) {
 	fmt.Fprintln(w, "| shape | N | continuum (Unix socket) | p50 / p99 | peer (TCP loopback) | p50 / p99 | ratio | goal |")
@@ -192,7 +224,7 @@ func Markdown(w io.Writer, rows []Row) {
 			if !r.Met() {
 				mark = "**not met**"
 			}
-			goal = fmt.Sprintf("≥ %.1f× %s", r.Shape.Goal, mark)
+			goal = fmt.Sprintf("≥ %.1f× %s", r.Peer.Goal, mark)
 		}
 		side := ""
 		if r.Shape.Name != "" {
@@ -201,7 +233,7 @@ func Markdown(w io.Writer, rows []Row) {
 		fmt.Fprintf(w, "| %s | %d | %s%s %s%s | %s / %s | %s: %s%s | %s / %s | %.2f× | %s |\n",
 			r.Shape.Key, r.N,
 			side, fmtRate(r.Continuum.Rate()), r.Shape.Unit, lossNote(r.Continuum), fmtDur(r.Continuum.Pct(50)), fmtDur(r.Continuum.Pct(99)),
-			r.Shape.PeerName, fmtRate(r.Peer.Rate()), lossNote(r.Peer), fmtDur(r.Peer.Pct(50)), fmtDur(r.Peer.Pct(99)),
+			r.Peer.Name, fmtRate(r.PeerRun.Rate()), lossNote(r.PeerRun), fmtDur(r.PeerRun.Pct(50)), fmtDur(r.PeerRun.Pct(99)),
 			r.Ratio(), goal)
 	}
 }
@@ -221,7 +253,7 @@ func Text(w io.Writer, rows []Row) {
 	for _, r := range rows {
 		goal := ""
 		if r.HasGoal() {
-			goal = fmt.Sprintf("≥%.1f× ", r.Shape.Goal)
+			goal = fmt.Sprintf("≥%.1f× ", r.Peer.Goal)
 			if r.Met() {
 				goal += "met"
 			} else {
@@ -231,7 +263,7 @@ func Text(w io.Writer, rows []Row) {
 		fmt.Fprintf(w, "%-9s %4d  %14s %9s %9s  %-20s %14s %9s %9s  %6.2f×  %s%s\n",
 			r.Shape.Key, r.N,
 			fmtRate(r.Continuum.Rate())+lossShort(r.Continuum), fmtDur(r.Continuum.Pct(50)), fmtDur(r.Continuum.Pct(99)),
-			r.Shape.PeerName, fmtRate(r.Peer.Rate())+lossShort(r.Peer), fmtDur(r.Peer.Pct(50)), fmtDur(r.Peer.Pct(99)),
+			r.Peer.Name, fmtRate(r.PeerRun.Rate())+lossShort(r.PeerRun), fmtDur(r.PeerRun.Pct(50)), fmtDur(r.PeerRun.Pct(99)),
 			r.Ratio(), goal, "")
 	}
 }

@@ -45,11 +45,19 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	machine := describeMachine()
+	machine := describeMachine() + "; " + describeCheckout()
 	loadStart := loadavg()
 	fmt.Fprintf(os.Stderr, "busbench: %s; window %v × %d rounds per side\n", machine, *d, *rounds)
 	start := time.Now()
-	rows, err := bench.Run(cfg, bench.Shapes())
+	shapes := bench.Shapes()
+	durable := "durable emit and replay: measured"
+	if err := bench.DurableSupported(); err != nil {
+		durable = "durable emit and replay: skipped: " + err.Error()
+		fmt.Fprintln(os.Stderr, "busbench:", durable)
+	} else {
+		shapes = append(shapes, bench.DurableShapes()...)
+	}
+	rows, err := bench.Run(cfg, shapes)
 	if err != nil {
 		fatal(err)
 	}
@@ -58,6 +66,10 @@ func main() {
 
 	fmt.Println()
 	bench.Text(os.Stdout, rows)
+	goals := bench.AbsoluteGoals(rows)
+	for _, g := range goals {
+		fmt.Println(g)
+	}
 	fmt.Printf("\ncontinuum runs on a Unix socket; NATS cannot listen on one, so its side runs on TCP loopback (127.0.0.1).\n")
 	fmt.Printf("%s; took %v; %s\n", machine, took, load)
 
@@ -66,6 +78,12 @@ func main() {
 		fmt.Fprintf(&b, "Run on %s, %s: `%s` (window %v × %d rounds per side, alternating; took %v; %s).\n\n",
 			time.Now().UTC().Format("2006-01-02"), machine, commandLine(), *d, *rounds, took, load)
 		bench.Markdown(&b, rows)
+		if len(goals) > 0 {
+			fmt.Fprintln(&b)
+			for _, g := range goals {
+				fmt.Fprintf(&b, "- %s\n", g)
+			}
+		}
 		fmt.Fprintln(&b, "\ncontinuum runs on a Unix socket; NATS cannot listen on one, so its side runs on TCP loopback (127.0.0.1).")
 		if err := os.WriteFile(*md, b.Bytes(), 0o644); err != nil {
 			fatal(err)
@@ -97,6 +115,21 @@ func describeMachine() string {
 		nproc = strings.TrimSpace(string(out))
 	}
 	return fmt.Sprintf("%s, nproc %s, %s, %s %s/%s", osName, nproc, model, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// describeCheckout names the commit the daemon was built from, and says so
+// when the daemon's packages had uncommitted changes.
+func describeCheckout() string {
+	out, err := exec.Command("git", "-C", "..", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "continuum at an unknown commit"
+	}
+	s := "continuum at " + strings.TrimSpace(string(out))
+	dirty, err := exec.Command("git", "-C", "..", "status", "--porcelain", "--", "api", "daemon", "ipc", "kernel").Output()
+	if err == nil && len(strings.TrimSpace(string(dirty))) > 0 {
+		s += " plus uncommitted changes in api/daemon/ipc/kernel"
+	}
+	return s
 }
 
 // loadavg is the 1-minute load average: other work on the machine shows up
