@@ -314,6 +314,7 @@ const (
 	MethodUnsubscribe    = "events/unsubscribe"
 	MethodAck            = "events/ack"
 	MethodReplay         = "events/replay"
+	MethodLogStats       = "log/stats"
 	MethodExecute        = "commands/execute"
 	MethodRegister       = "commands/register"
 	MethodUnregister     = "commands/unregister"
@@ -344,6 +345,7 @@ var Methods = []MethodSpec{
 	method[SubscriptionParams, Empty](MethodUnsubscribe, "End a subscription."),
 	method[AckParams, Empty](MethodAck, "Advance a durable cursor."),
 	method[ReplayParams, ReplayResult](MethodReplay, "Page a channel's transcript in (lamport, id) order."),
+	method[Empty, LogStats](MethodLogStats, "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."),
 	method[ExecuteParams, any](MethodExecute, "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."),
 	method[RegisterParams, Empty](MethodRegister, "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."),
 	method[NameParams, Empty](MethodUnregister, "Stop providing a command this client registered."),

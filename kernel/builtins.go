@@ -46,6 +46,7 @@ func (k *Kernel) builtins() map[string]commands.Handler[*session] {
 		api.MethodUnsubscribe:    typed(k.unsubscribe),
 		api.MethodAck:            typed(k.ack),
 		api.MethodReplay:         typed(k.replay),
+		api.MethodLogStats:       typed(k.logStats),
 		api.MethodExecute:        typed(k.execute),
 		api.MethodRegister:       typed(k.register),
 		api.MethodUnregister:     typed(k.unregister),
@@ -162,7 +163,7 @@ func (k *Kernel) emit(ctx context.Context, s *session, p api.EmitParams) (any, e
 
 // Emit emits an event as sender; hosted services use it to publish their own
 // events (for example streamed tokens).
-func (k *Kernel) Emit(_ context.Context, sender string, p api.EmitParams) (api.EmitResult, error) {
+func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api.EmitResult, error) {
 	name := strings.TrimSpace(p.Name)
 	if name == "" {
 		return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
@@ -207,6 +208,13 @@ func (k *Kernel) Emit(_ context.Context, sender string, p api.EmitParams) (api.E
 				return api.EmitResult{}, err
 			}
 			ev.Channel = ch
+			// Logged first; live subscribers get it from the commit hook, in
+			// seq order, once it is on disk.
+			stored, _, err := k.alog.Append(ctx, *ev)
+			if err != nil {
+				return api.EmitResult{}, err
+			}
+			return api.EmitResult{ID: stored.ID, Channel: stored.Channel, Lamport: stored.Lamport, Seq: stored.Seq}, nil
 		}
 	}
 	if ev.ID == "" {
@@ -221,17 +229,23 @@ func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams)
 	if err != nil {
 		return nil, err
 	}
-	if !p.From.IsZero() || p.Durable != "" {
-		return nil, api.Errorf(api.CodeUnavailable, "from and durable need the airc log, which this build does not have yet")
-	}
 	id := "s" + strconv.FormatUint(k.nextID.Add(1), 36)
+	sink := &subscriptionSink{peer: s.peer, id: id}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, api.Errorf(api.CodeUnavailable, "connection closed")
 	}
-	s.subs[id] = k.bus.Subscribe(pat, p.Channel, k.cfg.SubscriberQueue, &subscriptionSink{peer: s.peer, id: id})
-	return api.SubscribeResult{Subscription: id}, nil
+	if p.From.IsZero() && p.Durable == "" {
+		s.subs[id] = k.bus.Subscribe(pat, p.Channel, k.cfg.SubscriberQueue, sink)
+		return api.SubscribeResult{Subscription: id, Cursor: k.alog.Head()}, nil
+	}
+	after, err := k.logStart(p)
+	if err != nil {
+		return nil, err
+	}
+	s.subs[id] = k.startLogSubscription(pat, p.Channel, after, sink)
+	return api.SubscribeResult{Subscription: id, Cursor: after}, nil
 }
 
 func (k *Kernel) unsubscribe(_ context.Context, s *session, p api.SubscriptionParams) (any, error) {
@@ -244,14 +258,6 @@ func (k *Kernel) unsubscribe(_ context.Context, s *session, p api.SubscriptionPa
 	}
 	sub.Close()
 	return api.Empty{}, nil
-}
-
-func (k *Kernel) ack(context.Context, *session, api.AckParams) (any, error) {
-	return nil, api.Errorf(api.CodeUnavailable, "durable cursors need the airc log, which this build does not have yet")
-}
-
-func (k *Kernel) replay(context.Context, *session, api.ReplayParams) (any, error) {
-	return nil, api.Errorf(api.CodeUnavailable, "replay needs the airc log, which this build does not have yet")
 }
 
 // paramsValue turns transport params into a value that can be forwarded:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/airc"
 	"github.com/continuum-grid/continuum/kernel/bus"
 	"github.com/continuum-grid/continuum/kernel/classes"
 	"github.com/continuum-grid/continuum/kernel/commands"
@@ -37,6 +38,13 @@ type Config struct {
 	Logger *slog.Logger
 	// SubscriberQueue bounds each live subscription's queue (default 4096).
 	SubscriberQueue int
+	// Retention limits what the airc log keeps, per channel (Retention) and
+	// for every other channel (DefaultRetention); zero keeps everything.
+	Retention        map[string]airc.Retention
+	DefaultRetention airc.Retention
+	// MaxLamportSkew bounds how far ahead of the local clock a received event
+	// may be (0 = the log's default).
+	MaxLamportSkew uint64
 }
 
 // Kernel is a running core. It is safe for concurrent use.
@@ -45,6 +53,7 @@ type Kernel struct {
 	log     *slog.Logger
 	store   *store.Store
 	id      *identity.Identity
+	alog    *airc.Log
 	classes *classes.Registry
 	bus     *bus.Bus
 	cmds    *commands.Registry[*session]
@@ -60,6 +69,10 @@ type Kernel struct {
 
 	sessMu   sync.Mutex
 	sessions map[*session]struct{}
+
+	headMu  sync.Mutex
+	headCh  chan struct{} // closed and replaced at each log commit
+	tailers sync.WaitGroup
 }
 
 // Open starts a kernel on cfg.StateDir.
@@ -92,8 +105,21 @@ func Open(cfg Config) (*Kernel, error) {
 		cmds:     commands.NewRegistry[*session](),
 		idPrefix: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sessions: map[*session]struct{}{},
+		headCh:   make(chan struct{}),
+	}
+	k.alog, err = airc.Open(st.DB, id, airc.Options{
+		Logger:           logger,
+		MaxLamportSkew:   cfg.MaxLamportSkew,
+		Retention:        cfg.Retention,
+		DefaultRetention: cfg.DefaultRetention,
+		OnCommit:         k.onCommit,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open the airc log: %w", err)
 	}
 	if err := k.registerBuiltins(); err != nil {
+		k.alog.Close()
 		st.Close()
 		return nil, err
 	}
@@ -132,8 +158,9 @@ func (k *Kernel) Close(ctx context.Context) error {
 		for _, s := range open {
 			s.Close()
 		}
+		k.tailers.Wait()
 		k.bus.Close()
-		err = errors.Join(err, k.store.Close())
+		err = errors.Join(err, k.alog.Close(), k.store.Close())
 	})
 	return err
 }
@@ -156,7 +183,7 @@ func (k *Kernel) Open(peer api.Peer, caller api.Caller) (api.Session, error) {
 		id:          "c" + strconv.FormatUint(k.nextSess.Add(1), 10),
 		peer:        peer,
 		caller:      caller,
-		subs:        map[string]*bus.Subscription{},
+		subs:        map[string]closer{},
 		invocations: map[string]context.CancelCauseFunc{},
 	}
 	k.sessMu.Lock()

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/continuum-grid/continuum/api"
-	"github.com/continuum-grid/continuum/kernel/bus"
 )
 
 // errProviderGone is the cancel cause of invocations whose provider's
@@ -22,7 +21,7 @@ type session struct {
 
 	mu          sync.Mutex
 	closed      bool
-	subs        map[string]*bus.Subscription
+	subs        map[string]closer
 	invocations map[string]context.CancelCauseFunc // calls this client is serving as a provider
 }
 

@@ -37,6 +37,9 @@ func run(args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
 	version := fs.Bool("version", false, "print the version and exit")
+	listenWS := fs.String("listen-ws", "", "also serve on a loopback WebSocket at host:port (127.0.0.1:7777); off when empty")
+	wsTokenFile := fs.String("ws-token-file", "", "file with the WebSocket token, made 0600 when absent (default: ws-token in the state dir)")
+	wsOrigins := fs.StringArray("ws-allow-origin", nil, "origin of a page allowed to open the WebSocket, e.g. http://127.0.0.1:8080 (repeatable)")
 	llamaDir := fs.String("llama-lib-dir", inference.DefaultLibDir(), "folder of the llama.cpp libraries, as filled by make llama-libs; default $"+inference.EnvLibDir+", else ./.cache/llama/cpu, else ../.cache/llama/cpu next to the executable")
 	allowCPU := fs.Bool("allow-cpu", false, "run inference on the CPU when no GPU is usable (development); without it inference answers gpu_unavailable")
 	inferCtx := fs.Int("inference-ctx", 0, "context length per generation in tokens (0: the model's, at most 4096)")
@@ -67,6 +70,7 @@ func run(args []string, stderr io.Writer) error {
 		Kernel:         kernel.Config{StateDir: *stateDir, Logger: logger},
 		Socket:         *socket,
 		MaxMessageSize: *maxMsg,
+		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
 		Logger:         logger,
 		Inference: inference.Options{
 			LlamaLibDir: *llamaDir,

@@ -982,6 +982,110 @@ class Event:
 
 
 @dataclasses.dataclass
+class LogStats:
+    """Go type api.LogStats."""
+
+    head: int = 0
+    "seq of the newest event in the log"
+    lamport: int = 0
+    "the lamport clock"
+    epoch: int = 0
+    "the log's epoch; cursors carry it"
+    events: int = 0
+    "events stored"
+    bytes: int = 0
+    "encoded bytes of the stored events"
+    file_bytes: int = 0
+    "size of the whole state file"
+    rejections: int = 0
+    "received events refused so far"
+    forked_origins: int = 0
+    "origins caught signing two histories"
+    channels: List["LogChannelStats"] = dataclasses.field(default_factory=list)
+    "per channel, sorted by name"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "LogStats":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            head=d.get("head") or 0,
+            lamport=d.get("lamport") or 0,
+            epoch=d.get("epoch") or 0,
+            events=d.get("events") or 0,
+            bytes=d.get("bytes") or 0,
+            file_bytes=d.get("fileBytes") or 0,
+            rejections=d.get("rejections") or 0,
+            forked_origins=d.get("forkedOrigins") or 0,
+            channels=[LogChannelStats.from_wire(_x) for _x in d.get("channels") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.head is not None:
+            out["head"] = _to_wire(self.head)
+        if self.lamport is not None:
+            out["lamport"] = _to_wire(self.lamport)
+        if self.epoch is not None:
+            out["epoch"] = _to_wire(self.epoch)
+        if self.events is not None:
+            out["events"] = _to_wire(self.events)
+        if self.bytes is not None:
+            out["bytes"] = _to_wire(self.bytes)
+        if self.file_bytes is not None:
+            out["fileBytes"] = _to_wire(self.file_bytes)
+        if self.rejections is not None:
+            out["rejections"] = _to_wire(self.rejections)
+        if self.forked_origins is not None:
+            out["forkedOrigins"] = _to_wire(self.forked_origins)
+        if self.channels is not None:
+            out["channels"] = _to_wire(self.channels)
+        return out
+
+
+@dataclasses.dataclass
+class LogChannelStats:
+    """Go type api.LogChannelStats."""
+
+    channel: str = ""
+    "channel name"
+    events: int = 0
+    "events stored"
+    bytes: int = 0
+    "encoded bytes stored"
+    last_seq: int = 0
+    "seq of the newest event"
+    last_lamport: int = 0
+    "highest lamport"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "LogChannelStats":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            channel=d.get("channel") or "",
+            events=d.get("events") or 0,
+            bytes=d.get("bytes") or 0,
+            last_seq=d.get("lastSeq") or 0,
+            last_lamport=d.get("lastLamport") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.channel is not None:
+            out["channel"] = _to_wire(self.channel)
+        if self.events is not None:
+            out["events"] = _to_wire(self.events)
+        if self.bytes is not None:
+            out["bytes"] = _to_wire(self.bytes)
+        if self.last_seq is not None:
+            out["lastSeq"] = _to_wire(self.last_seq)
+        if self.last_lamport is not None:
+            out["lastLamport"] = _to_wire(self.last_lamport)
+        return out
+
+
+@dataclasses.dataclass
 class ExecuteParams:
     """Go type api.ExecuteParams."""
 
@@ -1663,6 +1767,20 @@ class _EventsMethods:
         return ReplayResult.from_wire((self._c.call("events/replay", p)))
 
 
+class _LogMethods:
+    """The log/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def stats(self) -> "LogStats":
+        "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."
+        p: Dict[str, Any] = {}
+        return LogStats.from_wire((self._c.call("log/stats", p)))
+
+
 class _CommandsMethods:
     """The commands/ methods."""
 
@@ -1867,6 +1985,20 @@ class _AsyncEventsMethods:
         return ReplayResult.from_wire((await self._c.call("events/replay", p)))
 
 
+class _AsyncLogMethods:
+    """The log/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def stats(self) -> "LogStats":
+        "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."
+        p: Dict[str, Any] = {}
+        return LogStats.from_wire((await self._c.call("log/stats", p)))
+
+
 class _AsyncCommandsMethods:
     """The commands/ methods."""
 
@@ -1967,6 +2099,7 @@ class _AsyncInferenceMethods:
 SYNC_GROUPS = {
     "kernel": _KernelMethods,
     "events": _EventsMethods,
+    "log": _LogMethods,
     "commands": _CommandsMethods,
     "inference": _InferenceMethods,
 }
@@ -1974,6 +2107,7 @@ SYNC_GROUPS = {
 ASYNC_GROUPS = {
     "kernel": _AsyncKernelMethods,
     "events": _AsyncEventsMethods,
+    "log": _AsyncLogMethods,
     "commands": _AsyncCommandsMethods,
     "inference": _AsyncInferenceMethods,
 }
@@ -1990,6 +2124,7 @@ METHODS = [
     {"name": "events/unsubscribe", "kind": "request", "naturalScope": "local", "description": "End a subscription."},
     {"name": "events/ack", "kind": "request", "naturalScope": "local", "description": "Advance a durable cursor."},
     {"name": "events/replay", "kind": "request", "naturalScope": "local", "description": "Page a channel's transcript in (lamport, id) order."},
+    {"name": "log/stats", "kind": "request", "naturalScope": "local", "description": "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."},
     {"name": "commands/execute", "kind": "request", "naturalScope": "local", "description": "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."},
     {"name": "commands/register", "kind": "request", "naturalScope": "local", "description": "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."},
     {"name": "commands/unregister", "kind": "request", "naturalScope": "local", "description": "Stop providing a command this client registered."},

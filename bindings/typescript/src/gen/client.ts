@@ -205,6 +205,7 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "events/unsubscribe", kind: "request", naturalScope: "local", description: "End a subscription." },
   { name: "events/ack", kind: "request", naturalScope: "local", description: "Advance a durable cursor." },
   { name: "events/replay", kind: "request", naturalScope: "local", description: "Page a channel's transcript in (lamport, id) order." },
+  { name: "log/stats", kind: "request", naturalScope: "local", description: "Describe the airc log: head, clock, epoch, and per-channel counts and sizes." },
   { name: "commands/execute", kind: "request", naturalScope: "local", description: "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer." },
   { name: "commands/register", kind: "request", naturalScope: "local", description: "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection." },
   { name: "commands/unregister", kind: "request", naturalScope: "local", description: "Stop providing a command this client registered." },
@@ -285,6 +286,16 @@ export class EventsMethods {
   }
 }
 
+/** The log/ methods. */
+export class LogMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Describe the airc log: head, clock, epoch, and per-channel counts and sizes. */
+  stats(params: {} = {}): Promise<T.LogStats> {
+    return this.core.call("log/stats", params);
+  }
+}
+
 /** The commands/ methods. */
 export class CommandsMethods {
   constructor(protected readonly core: Core) {}
@@ -348,11 +359,13 @@ export class InferenceMethods {
 export class Methods {
   readonly kernel: KernelMethods;
   readonly events: EventsMethods;
+  readonly log: LogMethods;
   readonly commands: CommandsMethods;
   readonly inference: InferenceMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
+    this.log = new LogMethods(core);
     this.commands = new CommandsMethods(core);
     this.inference = new InferenceMethods(core);
   }

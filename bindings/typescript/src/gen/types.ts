@@ -294,6 +294,42 @@ export interface ReplayResult {
   next: string;
 }
 
+/** Go type api.LogChannelStats. */
+export interface LogChannelStats {
+  /** channel name */
+  channel: string;
+  /** events stored */
+  events: Uint64;
+  /** encoded bytes stored */
+  bytes: Uint64;
+  /** seq of the newest event */
+  lastSeq: Uint64;
+  /** highest lamport */
+  lastLamport: Uint64;
+}
+
+/** Go type api.LogStats. */
+export interface LogStats {
+  /** seq of the newest event in the log */
+  head: Uint64;
+  /** the lamport clock */
+  lamport: Uint64;
+  /** the log's epoch; cursors carry it */
+  epoch: Uint64;
+  /** events stored */
+  events: Uint64;
+  /** encoded bytes of the stored events */
+  bytes: Uint64;
+  /** size of the whole state file */
+  fileBytes: Int64;
+  /** received events refused so far */
+  rejections: Uint64;
+  /** origins caught signing two histories */
+  forkedOrigins: number;
+  /** per channel, sorted by name */
+  channels: LogChannelStats[] | null;
+}
+
 /** Go type api.ScopeParams. */
 export interface ScopeParams {
   /** local|environment|grid; default the command's naturalScope */

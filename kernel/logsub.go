@@ -1,0 +1,192 @@
+package kernel
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/bus"
+)
+
+// closer is anything a session ends when it closes: a live bus subscription
+// or a log-backed one.
+type closer interface{ Close() }
+
+// onCommit runs in the airc log's commit goroutine after each fsync'd batch:
+// live subscribers get the batch in seq order, and log tailers wake up.
+func (k *Kernel) onCommit(events []api.Event) {
+	for i := range events {
+		k.bus.Publish(&events[i])
+	}
+	k.headMu.Lock()
+	close(k.headCh)
+	k.headCh = make(chan struct{})
+	k.headMu.Unlock()
+}
+
+// headChanged returns a channel closed at the next commit.
+func (k *Kernel) headChanged() <-chan struct{} {
+	k.headMu.Lock()
+	defer k.headMu.Unlock()
+	return k.headCh
+}
+
+// logSubscription delivers logged events by reading the log itself, from a
+// position to the head and then on at each commit. Reading the log rather
+// than a queue means there is no gap or duplicate at the seam between replay
+// and live, and a slow subscriber never loses anything: it is simply further
+// behind. Local (unlogged) events matching the pattern still come from the
+// bus.
+type logSubscription struct {
+	k       *Kernel
+	pattern bus.Pattern
+	channel string
+	sink    bus.Sink
+	live    *bus.Subscription
+	done    chan struct{}
+	once    sync.Once
+}
+
+// localOnly passes on only events that are not in the log: logged ones reach
+// a log-backed subscription through its tailer.
+type localOnly struct{ bus.Sink }
+
+func (l localOnly) Deliver(ev *api.Event) error {
+	if ev.Seq != 0 {
+		return nil
+	}
+	return l.Sink.Deliver(ev)
+}
+
+func (k *Kernel) startLogSubscription(pat bus.Pattern, channel string, after uint64, sink bus.Sink) *logSubscription {
+	ls := &logSubscription{k: k, pattern: pat, channel: channel, sink: sink, done: make(chan struct{})}
+	ls.live = k.bus.Subscribe(pat, channel, k.cfg.SubscriberQueue, localOnly{sink})
+	k.tailers.Add(1)
+	go ls.run(after)
+	return ls
+}
+
+// tailBatch is how many events a tailer reads per log transaction.
+const tailBatch = 256
+
+func (ls *logSubscription) run(pos uint64) {
+	defer ls.k.tailers.Done()
+	for {
+		wake := ls.k.headChanged()
+		events, err := ls.k.alog.Read(pos, tailBatch)
+		if err != nil {
+			ls.k.log.Error("log subscription: read failed", "after", pos, "err", err)
+			return
+		}
+		for i := range events {
+			ev := &events[i]
+			pos = ev.Seq
+			if (ls.channel != "" && ev.Channel != ls.channel) || !ls.pattern.Match(ev.Class) {
+				continue
+			}
+			select {
+			case <-ls.done:
+				return
+			default:
+			}
+			if err := ls.sink.Deliver(ev); err != nil {
+				ls.Close()
+				return
+			}
+		}
+		if len(events) == tailBatch {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-ls.done:
+			return
+		}
+	}
+}
+
+func (ls *logSubscription) Close() {
+	ls.once.Do(func() {
+		close(ls.done)
+		ls.live.Close()
+	})
+}
+
+// logStart returns the seq a subscription starts after: a durable cursor's
+// stored position (when it exists and its epoch matches), else from.
+func (k *Kernel) logStart(p api.SubscribeParams) (uint64, error) {
+	head := k.alog.Head()
+	after := head // "now"
+	switch {
+	case p.From.Start:
+		after = 0
+	case p.From.Seq > 0:
+		after = p.From.Seq
+	}
+	if p.Durable != "" {
+		pos, ok, err := k.alog.Cursor(p.Durable)
+		if err != nil {
+			return 0, api.Errorf(api.CodeUnavailable, "read cursor %q: %v", p.Durable, err)
+		}
+		if ok {
+			if pos.Epoch == k.alog.Epoch() {
+				after = pos.Seq
+			} else {
+				// The log was restored from an older copy: positions may have
+				// been issued again, so replay everything (at-least-once).
+				k.log.Warn("durable cursor from another epoch: replaying from the start", "durable", p.Durable, "cursor_epoch", pos.Epoch, "log_epoch", k.alog.Epoch())
+				after = 0
+			}
+		}
+	}
+	return after, nil
+}
+
+func (k *Kernel) ack(_ context.Context, _ *session, p api.AckParams) (any, error) {
+	if strings.TrimSpace(p.Durable) == "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "field \"durable\" is blank")
+	}
+	if p.Seq > k.alog.Head() {
+		return nil, api.Errorf(api.CodeInvalidArgument, "seq %d is beyond the log's head %d", p.Seq, k.alog.Head())
+	}
+	if err := k.alog.Ack(p.Durable, p.Seq); err != nil {
+		return nil, api.Errorf(api.CodeUnavailable, "ack %q: %v", p.Durable, err)
+	}
+	return api.Empty{}, nil
+}
+
+func (k *Kernel) replay(_ context.Context, _ *session, p api.ReplayParams) (any, error) {
+	if strings.TrimSpace(p.Channel) == "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "field \"channel\" is blank")
+	}
+	if p.After != "" && p.Before != "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "pass after or before, not both")
+	}
+	if p.Limit < 0 || p.Limit > 500 {
+		return nil, api.Errorf(api.CodeInvalidArgument, "limit %d is outside 1..500", p.Limit)
+	}
+	events, next, err := k.alog.Replay(p.Channel, p.After, p.Before, p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if events == nil {
+		events = []api.Event{}
+	}
+	return api.ReplayResult{Events: events, Next: next}, nil
+}
+
+func (k *Kernel) logStats(context.Context, *session, api.Empty) (any, error) {
+	st, err := k.alog.Stats()
+	if err != nil {
+		return nil, api.Errorf(api.CodeUnavailable, "log stats: %v", err)
+	}
+	out := api.LogStats{Head: st.Head, Lamport: st.Lamport, Epoch: st.Epoch, Events: st.Events, Bytes: st.Bytes,
+		FileBytes: st.FileBytes, Rejections: st.Rejections, ForkedOrigins: st.ForkedOrigins, Channels: []api.LogChannelStats{}}
+	for name, c := range st.Channels {
+		out.Channels = append(out.Channels, api.LogChannelStats{Channel: name, Events: c.Events, Bytes: c.Bytes, LastSeq: c.LastSeq, LastLamport: c.LastLamport})
+	}
+	slices.SortFunc(out.Channels, func(a, b api.LogChannelStats) int { return strings.Compare(a.Channel, b.Channel) })
+	return out, nil
+}
