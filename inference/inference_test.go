@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/daemon"
 	"github.com/continuum-grid/continuum/inference"
+	"github.com/continuum-grid/continuum/ipc/client"
 	"github.com/continuum-grid/continuum/llama/gguf"
 )
 
@@ -454,5 +456,90 @@ func TestDefaultLibDir(t *testing.T) {
 	wd, _ := os.Getwd()
 	if got := inference.DefaultLibDir(); got != filepath.Join(wd, ".cache", "llama", "cpu") {
 		t.Fatalf("from the working directory: %q", got)
+	}
+}
+
+// Hosting the service declares its event classes (local, not broadcast,
+// schema v1), so they are listed and their events carry the schema version;
+// a restart on the same state declares them again without conflict.
+func TestEventClassesDeclared(t *testing.T) {
+	opts := cpuOpts(t)
+	opts.NCtx = 256
+	_, c := startDaemon(t, opts)
+	ctx := context.Background()
+	classes, err := c.ListClasses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]api.ClassConfig{}
+	for _, cl := range classes {
+		found[cl.Name] = cl
+	}
+	for _, name := range []string{api.EventInferenceTokens, api.EventInferenceLoadProgress} {
+		cl, ok := found[name]
+		if !ok {
+			t.Fatalf("%s is not declared: %+v", name, classes)
+		}
+		if cl.Broadcast || cl.Channel != api.ChannelLocal || cl.SchemaVersion != inference.SchemaVersion || cl.OnUnknownSchema != api.SchemaFail || cl.Description == "" {
+			t.Errorf("%s: %+v", name, cl)
+		}
+		got, err := c.GetClass(ctx, name)
+		if err != nil || got == nil || got.SchemaVersion != inference.SchemaVersion {
+			t.Errorf("events/get-class %s: %+v %v", name, got, err)
+		}
+	}
+
+	progress := subscribe(t, c, api.EventInferenceLoadProgress)
+	tokens := subscribe(t, c, api.EventInferenceTokens)
+	load(t, c, writeModel(t, gguf.DefaultTinyConfig()), "tiny")
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ev, err := progress.Next(wctx)
+	if err != nil || ev.SchemaVersion != inference.SchemaVersion {
+		t.Fatalf("load-progress event %+v: %v", ev, err)
+	}
+	r, err := generate(ctx, c, api.GenerateParams{Model: "tiny", Prompt: prompt, MaxTokens: 4, Stream: true, RequestID: "schema"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, evs := tokenEvents(t, tokens, "schema", len(r.Tokens)-1)
+	for _, ev := range evs {
+		if ev.SchemaVersion != inference.SchemaVersion || ev.Class != api.EventInferenceTokens {
+			t.Fatalf("token event %+v", ev)
+		}
+	}
+	// An emitter speaking another schema of the class is refused.
+	_, err = c.Emit(ctx, api.EmitParams{Name: api.EventInferenceTokens, SchemaVersion: "v0", Payload: map[string]any{}})
+	wantCode(t, err, api.CodeSchemaMismatch)
+}
+
+// A second daemon on the same state directory (the classes are persisted)
+// starts and declares the same classes again.
+func TestEventClassesRedeclaredOnRestart(t *testing.T) {
+	kc := kernelConfig(t)
+	for range 2 {
+		sockDir, err := os.MkdirTemp("", "inf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(sockDir)
+		d, err := daemon.Start(daemon.Config{Socket: filepath.Join(sockDir, "d.sock"), Inference: cpuOpts(t), Kernel: kc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := client.Dial(context.Background(), d.SocketPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cl.GetClass(context.Background(), api.EventInferenceTokens)
+		cl.Close()
+		if err != nil || got == nil || got.SchemaVersion != inference.SchemaVersion {
+			t.Fatalf("after restart: %+v %v", got, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
 	}
 }
