@@ -1,0 +1,889 @@
+package api
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// A hand-written msgpack codec for the event envelope and the events/event
+// notification. Every event crosses it once per subscriber on the client and
+// once per publish in the daemon, so it avoids reflection and keeps the
+// payload as a sub-slice of the bytes it was read from. The bytes are the same
+// map the reflection encoder wrote before it (the 14 keys in declaration
+// order, integers in their smallest encoding, nil slices and maps as nil), so
+// the TypeScript and Python bindings read them unchanged.
+
+// Wire keys of the envelope, in the order they are written.
+const (
+	keyID            = "id"
+	keyClass         = "class"
+	keyChannel       = "channel"
+	keyOrigin        = "origin"
+	keyOriginSeq     = "originSeq"
+	keyPrev          = "prev"
+	keySender        = "sender"
+	keyLamport       = "lamport"
+	keySeq           = "seq"
+	keyTS            = "ts"
+	keySchemaVersion = "schemaVersion"
+	keyHeaders       = "headers"
+	keyPayload       = "payload"
+	keySig           = "sig"
+	eventFields      = 14
+
+	keySubscription = "subscription"
+	keyEvent        = "event"
+)
+
+// EncodeMsgpack implements msgpack.CustomEncoder with AppendEvent's bytes.
+// It has a value receiver so that an Event is encoded the same way whether or
+// not the encoder can take its address (a field of a struct passed by value).
+func (e Event) EncodeMsgpack(enc *msgpack.Encoder) error {
+	bp := scratchPool.Get().(*[]byte)
+	b, err := AppendEvent((*bp)[:0], &e)
+	if err == nil {
+		_, err = enc.Writer().Write(b)
+	}
+	putScratch(bp, b)
+	return err
+}
+
+// DecodeMsgpack implements msgpack.CustomDecoder: the envelope read by
+// UnmarshalEvent from a private copy of its bytes, so the payload stays raw
+// msgpack (msgpack.RawMessage) and nothing aliases the decoder's input.
+func (e *Event) DecodeMsgpack(dec *msgpack.Decoder) error {
+	raw, err := dec.DecodeRaw() // a copy the event may keep
+	if err != nil {
+		return err
+	}
+	return UnmarshalEvent(raw, e)
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder for the notification:
+// {subscription, event}, the event as AppendEvent writes it.
+func (n EventNotification) EncodeMsgpack(enc *msgpack.Encoder) error {
+	bp := scratchPool.Get().(*[]byte)
+	b := appendNotificationHead((*bp)[:0], n.Subscription)
+	b, err := AppendEvent(b, &n.Event)
+	if err == nil {
+		_, err = enc.Writer().Write(b)
+	}
+	putScratch(bp, b)
+	return err
+}
+
+// scratchPool holds buffers for encoding through a msgpack.Encoder, which
+// takes bytes only through its writer.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func putScratch(bp *[]byte, b []byte) {
+	if cap(b) <= 64<<10 {
+		*bp = b
+		scratchPool.Put(bp)
+	}
+}
+
+// AppendEvent appends the msgpack envelope of e to b. Integers take their
+// smallest encoding; a payload that is msgpack.RawMessage is written as it
+// is (empty means nil), any other payload is encoded with msgpack. The only
+// error is a payload msgpack cannot encode.
+func AppendEvent(b []byte, e *Event) ([]byte, error) {
+	b = append(b, 0x80|eventFields)
+	b = appendKeyString(b, keyID, e.ID)
+	b = appendKeyString(b, keyClass, e.Class)
+	b = appendKeyString(b, keyChannel, e.Channel)
+	b = appendKeyString(b, keyOrigin, e.Origin)
+	b = appendUint(appendStr(b, keyOriginSeq), e.OriginSeq)
+	b = appendBin(appendStr(b, keyPrev), e.Prev)
+	b = appendKeyString(b, keySender, e.Sender)
+	b = appendUint(appendStr(b, keyLamport), e.Lamport)
+	b = appendUint(appendStr(b, keySeq), e.Seq)
+	b = appendInt(appendStr(b, keyTS), e.TS)
+	b = appendKeyString(b, keySchemaVersion, e.SchemaVersion)
+	b = appendStr(b, keyHeaders)
+	if e.Headers == nil {
+		b = append(b, msgpcode.Nil)
+	} else {
+		b = appendMapLen(b, len(e.Headers))
+		for k, v := range e.Headers {
+			b = appendStr(appendStr(b, k), v)
+		}
+	}
+	b = appendStr(b, keyPayload)
+	var err error
+	if b, err = appendPayload(b, e.Payload); err != nil {
+		return b, err
+	}
+	b = appendBin(appendStr(b, keySig), e.Sig)
+	return b, nil
+}
+
+func appendPayload(b []byte, p any) ([]byte, error) {
+	switch v := p.(type) {
+	case nil:
+		return append(b, msgpcode.Nil), nil
+	case msgpack.RawMessage:
+		if len(v) == 0 {
+			return append(b, msgpcode.Nil), nil
+		}
+		return append(b, v...), nil
+	}
+	// A Go value (the in-process path): the same encoder settings as the
+	// socket's, so its integers are as compact as the envelope's.
+	pe := payloadEncoders.Get().(*payloadEncoder)
+	defer payloadEncoders.Put(pe)
+	pe.buf.Reset()
+	pe.enc.Reset(&pe.buf)
+	pe.enc.UseCompactInts(true)
+	if err := pe.enc.Encode(p); err != nil {
+		return b, Errorf(CodeInvalidArgument, "encoding the event payload: %v", err)
+	}
+	return append(b, pe.buf.Bytes()...), nil
+}
+
+type payloadEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var payloadEncoders = sync.Pool{New: func() any { return &payloadEncoder{enc: msgpack.NewEncoder(nil)} }}
+
+// AppendEventNotification appends the params map of an events/event
+// notification, {subscription, event}, with event the already encoded
+// envelope (as AppendEvent writes it), copied as it is.
+func AppendEventNotification(b []byte, subscription string, event []byte) []byte {
+	return append(appendNotificationHead(b, subscription), event...)
+}
+
+func appendNotificationHead(b []byte, subscription string) []byte {
+	b = append(b, 0x82)
+	b = appendKeyString(b, keySubscription, subscription)
+	return appendStr(b, keyEvent)
+}
+
+func appendKeyString(b []byte, key, v string) []byte { return appendStr(appendStr(b, key), v) }
+
+func appendStr(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		b = append(b, msgpcode.FixedStrLow|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, msgpcode.Str8, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(n))
+	}
+	return append(b, s...)
+}
+
+func appendBin(b []byte, v []byte) []byte {
+	if v == nil {
+		return append(b, msgpcode.Nil)
+	}
+	n := len(v)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, msgpcode.Bin8, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Bin16), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Bin32), uint32(n))
+	}
+	return append(b, v...)
+}
+
+func appendMapLen(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, msgpcode.FixedMapLow|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Map16), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, msgpcode.Map32), uint32(n))
+}
+
+func appendUint(b []byte, n uint64) []byte {
+	switch {
+	case n <= math.MaxInt8:
+		return append(b, byte(n))
+	case n <= math.MaxUint8:
+		return append(b, msgpcode.Uint8, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Uint16), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Uint32), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
+}
+
+func appendInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0:
+		return appendUint(b, uint64(n))
+	case n >= -32:
+		return append(b, byte(n))
+	case n >= math.MinInt8:
+		return append(b, msgpcode.Int8, byte(n))
+	case n >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Int16), uint16(n))
+	case n >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Int32), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Int64), uint64(n))
+}
+
+// UnmarshalEvent reads one msgpack envelope from b into e (replacing what e
+// held) in one pass. It promises:
+//
+//   - Payload is a msgpack.RawMessage that is a sub-slice of b (nil when the
+//     payload is nil), and so are Prev and Sig: b must not change while e is
+//     in use. String fields are copies.
+//   - Unknown keys are skipped, so newer daemons may add fields.
+//   - A value of the wrong type, keys that are not strings, an envelope that
+//     is not a map, truncated input or bytes after the map are
+//     invalid_argument errors naming the field, as DecodeParams reports them.
+//   - nil reads as the zero value, as the reflection decoder allowed.
+func UnmarshalEvent(b []byte, e *Event) error {
+	r := reader{b: b}
+	if err := r.event(e); err != nil {
+		return err
+	}
+	if r.p != len(b) {
+		return Errorf(CodeInvalidArgument, "event: %d bytes after the envelope", len(b)-r.p)
+	}
+	return nil
+}
+
+// UnmarshalEventNotification reads the params map of an events/event
+// notification, {subscription, event}, in one pass, with UnmarshalEvent's
+// promises for the event (its payload aliases b).
+func UnmarshalEventNotification(b []byte, n *EventNotification) error {
+	*n = EventNotification{}
+	r := reader{b: b}
+	cnt, err := r.mapLen("params")
+	if err != nil {
+		return err
+	}
+	for range cnt {
+		key, err := r.key("params")
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case keySubscription:
+			s, err := r.str(keySubscription)
+			if err != nil {
+				return err
+			}
+			n.Subscription = string(s)
+		case keyEvent:
+			if err := r.event(&n.Event); err != nil {
+				return err
+			}
+		default:
+			if err := r.skip(string(key)); err != nil {
+				return err
+			}
+		}
+	}
+	if r.p != len(b) {
+		return Errorf(CodeInvalidArgument, "params: %d bytes after the map", len(b)-r.p)
+	}
+	return nil
+}
+
+// EventKeys are an envelope's routing fields, read without decoding the rest.
+type EventKeys struct {
+	Class   []byte // aliases the envelope's bytes
+	Channel []byte // aliases the envelope's bytes
+	Seq     uint64
+}
+
+// PeekEvent reads class, channel and seq from an encoded envelope, skipping
+// every other value without allocating: enough to filter events by pattern
+// and channel, or to find their position, before deciding to decode them.
+func PeekEvent(b []byte) (EventKeys, error) {
+	var k EventKeys
+	r := reader{b: b}
+	n, err := r.mapLen("event")
+	if err != nil {
+		return k, err
+	}
+	for range n {
+		key, err := r.key("event")
+		if err != nil {
+			return k, err
+		}
+		switch string(key) {
+		case keyClass:
+			k.Class, err = r.str(keyClass)
+		case keyChannel:
+			k.Channel, err = r.str(keyChannel)
+		case keySeq:
+			k.Seq, err = r.uint(keySeq)
+		default:
+			err = r.skip(string(key))
+		}
+		if err != nil {
+			return k, err
+		}
+	}
+	return k, nil
+}
+
+// reader walks msgpack in a byte slice. Every length is checked against
+// what is left before it is used, so no input can make it allocate or read
+// out of bounds.
+type reader struct {
+	b []byte
+	p int
+}
+
+func truncatedErr(field string) error {
+	return Errorf(CodeInvalidArgument, "field %q: unexpected end of input", field)
+}
+
+func wrongType(field, want string, c byte) error {
+	return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", field, want, WireType(c))
+}
+
+func (r *reader) peek(field string) (byte, error) {
+	if r.p >= len(r.b) {
+		return 0, truncatedErr(field)
+	}
+	return r.b[r.p], nil
+}
+
+// n reads a big-endian unsigned integer of size bytes.
+func (r *reader) n(size int, field string) (uint64, error) {
+	if len(r.b)-r.p < size {
+		return 0, truncatedErr(field)
+	}
+	s := r.b[r.p : r.p+size]
+	r.p += size
+	switch size {
+	case 1:
+		return uint64(s[0]), nil
+	case 2:
+		return uint64(binary.BigEndian.Uint16(s)), nil
+	case 4:
+		return uint64(binary.BigEndian.Uint32(s)), nil
+	}
+	return binary.BigEndian.Uint64(s), nil
+}
+
+// take returns the next n bytes.
+func (r *reader) take(n uint64, field string) ([]byte, error) {
+	if uint64(len(r.b)-r.p) < n {
+		return nil, truncatedErr(field)
+	}
+	s := r.b[r.p : r.p+int(n) : r.p+int(n)]
+	r.p += int(n)
+	return s, nil
+}
+
+func (r *reader) mapLen(field string) (int, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	switch {
+	case msgpcode.IsFixedMap(c):
+		r.p++
+		return int(c & 0x0f), nil
+	case c == msgpcode.Map16:
+		r.p++
+		n, err = r.n(2, field)
+	case c == msgpcode.Map32:
+		r.p++
+		n, err = r.n(4, field)
+	case c == msgpcode.Nil:
+		r.p++
+		return 0, nil
+	default:
+		return 0, Errorf(CodeInvalidArgument, "%s must be a map, got %s", field, WireType(c))
+	}
+	// Each entry takes at least two bytes: a bound that no length header
+	// can exceed without the input being truncated.
+	if err == nil && n > uint64(len(r.b)-r.p)/2 {
+		err = truncatedErr(field)
+	}
+	return int(n), err
+}
+
+// key reads a map key, which must be a string.
+func (r *reader) key(field string) ([]byte, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return nil, err
+	}
+	if !msgpcode.IsString(c) {
+		return nil, Errorf(CodeInvalidArgument, "%s keys must be strings, got %s", field, WireType(c))
+	}
+	return r.str(field)
+}
+
+// str reads a string (bin is accepted, and nil reads as empty, as the
+// reflection decoder did).
+func (r *reader) str(field string) ([]byte, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	switch {
+	case msgpcode.IsFixedString(c):
+		r.p++
+		n = uint64(c & msgpcode.FixedStrMask)
+	case c == msgpcode.Str8 || c == msgpcode.Bin8:
+		r.p++
+		n, err = r.n(1, field)
+	case c == msgpcode.Str16 || c == msgpcode.Bin16:
+		r.p++
+		n, err = r.n(2, field)
+	case c == msgpcode.Str32 || c == msgpcode.Bin32:
+		r.p++
+		n, err = r.n(4, field)
+	case c == msgpcode.Nil:
+		r.p++
+		return nil, nil
+	default:
+		return nil, wrongType(field, "string", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.take(n, field)
+}
+
+// bin reads binary (strings are accepted; nil reads as nil).
+func (r *reader) bin(field string) ([]byte, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return nil, err
+	}
+	if c != msgpcode.Nil && !msgpcode.IsBin(c) && !msgpcode.IsString(c) {
+		return nil, wrongType(field, "binary", c)
+	}
+	s, err := r.str(field)
+	if err == nil && s == nil && c != msgpcode.Nil {
+		s = []byte{}
+	}
+	return s, err
+}
+
+// uint reads a non-negative integer (nil reads as 0).
+func (r *reader) uint(field string) (uint64, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c <= msgpcode.PosFixedNumHigh:
+		r.p++
+		return uint64(c), nil
+	case c == msgpcode.Uint8:
+		r.p++
+		return r.n(1, field)
+	case c == msgpcode.Uint16:
+		r.p++
+		return r.n(2, field)
+	case c == msgpcode.Uint32:
+		r.p++
+		return r.n(4, field)
+	case c == msgpcode.Uint64:
+		r.p++
+		return r.n(8, field)
+	case c == msgpcode.Nil:
+		r.p++
+		return 0, nil
+	case c == msgpcode.Int8, c == msgpcode.Int16, c == msgpcode.Int32, c == msgpcode.Int64:
+		v, err := r.int(field)
+		if err == nil && v < 0 {
+			return 0, Errorf(CodeInvalidArgument, "field %q is %d: expected a non-negative integer", field, v)
+		}
+		return uint64(v), err
+	case msgpcode.IsFixedNum(c): // negative fixnum
+		return 0, Errorf(CodeInvalidArgument, "field %q is %d: expected a non-negative integer", field, int8(c))
+	}
+	return 0, wrongType(field, "non-negative integer", c)
+}
+
+// int reads an integer that fits int64 (nil reads as 0).
+func (r *reader) int(field string) (int64, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	switch {
+	case msgpcode.IsFixedNum(c):
+		r.p++
+		return int64(int8(c)), nil
+	case c == msgpcode.Int8:
+		r.p++
+		v, err = r.n(1, field)
+		return int64(int8(v)), err
+	case c == msgpcode.Int16:
+		r.p++
+		v, err = r.n(2, field)
+		return int64(int16(v)), err
+	case c == msgpcode.Int32:
+		r.p++
+		v, err = r.n(4, field)
+		return int64(int32(v)), err
+	case c == msgpcode.Int64:
+		r.p++
+		v, err = r.n(8, field)
+		return int64(v), err
+	case c == msgpcode.Uint8, c == msgpcode.Uint16, c == msgpcode.Uint32, c == msgpcode.Uint64, c == msgpcode.Nil:
+		v, err = r.uint(field)
+		if err == nil && v > math.MaxInt64 {
+			return 0, Errorf(CodeInvalidArgument, "field %q is %d: out of range for a signed 64-bit integer", field, v)
+		}
+		return int64(v), err
+	}
+	return 0, wrongType(field, "integer", c)
+}
+
+// skip steps over one value of any type.
+func (r *reader) skip(field string) error {
+	// Values still to step over; containers add their elements. Iterative,
+	// so no nesting depth can exhaust the stack.
+	pending := uint64(1)
+	for pending > 0 {
+		pending--
+		c, err := r.peek(field)
+		if err != nil {
+			return err
+		}
+		r.p++
+		var size, elems uint64
+		switch {
+		case c <= msgpcode.PosFixedNumHigh, c >= msgpcode.NegFixedNumLow,
+			c == msgpcode.Nil, c == msgpcode.False, c == msgpcode.True:
+		case msgpcode.IsFixedString(c):
+			size = uint64(c & msgpcode.FixedStrMask)
+		case msgpcode.IsFixedMap(c):
+			elems = 2 * uint64(c&0x0f)
+		case msgpcode.IsFixedArray(c):
+			elems = uint64(c & 0x0f)
+		case c == msgpcode.Uint8, c == msgpcode.Int8:
+			size = 1
+		case c == msgpcode.Uint16, c == msgpcode.Int16:
+			size = 2
+		case c == msgpcode.Uint32, c == msgpcode.Int32, c == msgpcode.Float:
+			size = 4
+		case c == msgpcode.Uint64, c == msgpcode.Int64, c == msgpcode.Double:
+			size = 8
+		case c == msgpcode.Str8, c == msgpcode.Bin8:
+			size, err = r.n(1, field)
+		case c == msgpcode.Str16, c == msgpcode.Bin16:
+			size, err = r.n(2, field)
+		case c == msgpcode.Str32, c == msgpcode.Bin32:
+			size, err = r.n(4, field)
+		case c == msgpcode.Array16:
+			elems, err = r.n(2, field)
+		case c == msgpcode.Array32:
+			elems, err = r.n(4, field)
+		case c == msgpcode.Map16:
+			elems, err = r.n(2, field)
+			elems *= 2
+		case c == msgpcode.Map32:
+			elems, err = r.n(4, field)
+			elems *= 2
+		case c == msgpcode.FixExt1:
+			size = 2
+		case c == msgpcode.FixExt2:
+			size = 3
+		case c == msgpcode.FixExt4:
+			size = 5
+		case c == msgpcode.FixExt8:
+			size = 9
+		case c == msgpcode.FixExt16:
+			size = 17
+		case c == msgpcode.Ext8:
+			size, err = r.n(1, field)
+			size++
+		case c == msgpcode.Ext16:
+			size, err = r.n(2, field)
+			size++
+		case c == msgpcode.Ext32:
+			size, err = r.n(4, field)
+			size++
+		default:
+			return Errorf(CodeInvalidArgument, "field %q: unknown msgpack type 0x%02x", field, c)
+		}
+		if err != nil {
+			return err
+		}
+		if size > 0 {
+			if _, err := r.take(size, field); err != nil {
+				return err
+			}
+		}
+		if elems > 0 {
+			// Each element is at least one byte.
+			if elems > uint64(len(r.b)-r.p) {
+				return truncatedErr(field)
+			}
+			pending += elems
+		}
+	}
+	return nil
+}
+
+// value returns the bytes of the next value, skipped.
+func (r *reader) value(field string) ([]byte, error) {
+	start := r.p
+	if err := r.skip(field); err != nil {
+		return nil, err
+	}
+	return r.b[start:r.p:r.p], nil
+}
+
+// event reads an envelope at the reader's position.
+func (r *reader) event(e *Event) error {
+	*e = Event{}
+	n, err := r.mapLen("event")
+	if err != nil {
+		return err
+	}
+	// String fields are collected first and copied into one allocation at
+	// the end: one string per event instead of one per field.
+	var (
+		strs  [6][]byte
+		dst   [6]*string
+		nstr  int
+		total int
+	)
+	addStr := func(field string, to *string) error {
+		s, err := r.str(field)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < nstr; i++ { // a repeated key: the last one wins
+			if dst[i] == to {
+				total += len(s) - len(strs[i])
+				strs[i] = s
+				return nil
+			}
+		}
+		strs[nstr], dst[nstr] = s, to
+		nstr++
+		total += len(s)
+		return nil
+	}
+	for range n {
+		key, err := r.key("event")
+		if err != nil {
+			return err
+		}
+		switch string(key) {
+		case keyID:
+			err = addStr(keyID, &e.ID)
+		case keyClass:
+			err = addStr(keyClass, &e.Class)
+		case keyChannel:
+			err = addStr(keyChannel, &e.Channel)
+		case keyOrigin:
+			err = addStr(keyOrigin, &e.Origin)
+		case keySender:
+			err = addStr(keySender, &e.Sender)
+		case keySchemaVersion:
+			err = addStr(keySchemaVersion, &e.SchemaVersion)
+		case keyOriginSeq:
+			e.OriginSeq, err = r.uint(keyOriginSeq)
+		case keyLamport:
+			e.Lamport, err = r.uint(keyLamport)
+		case keySeq:
+			e.Seq, err = r.uint(keySeq)
+		case keyTS:
+			e.TS, err = r.int(keyTS)
+		case keyPrev:
+			e.Prev, err = r.bin(keyPrev)
+		case keySig:
+			e.Sig, err = r.bin(keySig)
+		case keyHeaders:
+			e.Headers, err = r.headers()
+		case keyPayload:
+			var raw []byte
+			if raw, err = r.value(keyPayload); err == nil {
+				e.Payload = nil
+				if raw[0] != msgpcode.Nil {
+					e.Payload = msgpack.RawMessage(raw)
+				}
+			}
+		default:
+			err = r.skip(string(key))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if total > 0 {
+		buf := make([]byte, 0, total)
+		for i := 0; i < nstr; i++ {
+			buf = append(buf, strs[i]...)
+		}
+		// buf is never written again, so strings may share it.
+		all := unsafe.String(unsafe.SliceData(buf), len(buf))
+		off := 0
+		for i := 0; i < nstr; i++ {
+			*dst[i] = all[off : off+len(strs[i])]
+			off += len(strs[i])
+		}
+	}
+	return nil
+}
+
+func (r *reader) headers() (map[string]string, error) {
+	c, err := r.peek(keyHeaders)
+	if err != nil {
+		return nil, err
+	}
+	if c == msgpcode.Nil {
+		r.p++
+		return nil, nil
+	}
+	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+		return nil, wrongType(keyHeaders, "map of strings", c)
+	}
+	n, err := r.mapLen(keyHeaders)
+	if err != nil {
+		return nil, err
+	}
+	h := make(map[string]string, n)
+	for range n {
+		k, err := r.key(keyHeaders)
+		if err != nil {
+			return nil, err
+		}
+		v, err := r.str(keyHeaders)
+		if err != nil {
+			return nil, err
+		}
+		h[string(k)] = string(v)
+	}
+	return h, nil
+}
+
+// SharedEvent is one event as the kernel hands it to every subscriber that
+// wants it: the envelope (for in-process clients) and its msgpack encoding
+// (for connections), each made at most once, on first use, and then shared
+// read-only. An event published live starts as a value (ShareEvent) and is
+// encoded once however many connections subscribe; an event read from the
+// log starts as its stored bytes (ShareEncoded) and is decoded only if an
+// in-process client wants it. Its methods are safe for concurrent use; neither
+// the event nor the bytes may change once shared.
+type SharedEvent struct {
+	// Class, Channel and Seq are the envelope's routing fields, set at
+	// construction, so that subscriptions can filter without decoding.
+	Class   string
+	Channel string
+	Seq     uint64
+
+	evOnce sync.Once
+	ev     *Event
+	evErr  error
+
+	rawOnce sync.Once
+	raw     []byte
+	rawErr  error
+}
+
+// ShareEvent shares ev, which must not change afterwards.
+func ShareEvent(ev *Event) *SharedEvent {
+	s := &SharedEvent{Class: ev.Class, Channel: ev.Channel, Seq: ev.Seq, ev: ev}
+	s.evOnce.Do(func() {})
+	return s
+}
+
+// ShareEncoded shares an encoded envelope (as AppendEvent writes it, or any
+// msgpack map with the same keys), which must not change afterwards: Class
+// and Channel alias it. It fails when the routing fields cannot be read.
+func ShareEncoded(env []byte) (*SharedEvent, error) {
+	k, err := PeekEvent(env)
+	if err != nil {
+		return nil, err
+	}
+	s := &SharedEvent{Class: aliasString(k.Class), Channel: aliasString(k.Channel), Seq: k.Seq, raw: env}
+	s.rawOnce.Do(func() {})
+	return s, nil
+}
+
+// aliasString makes a string of bytes that are never written again.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// Event returns the envelope, decoding the shared bytes the first time. The
+// result is shared: read it, do not change it.
+func (s *SharedEvent) Event() (*Event, error) {
+	s.evOnce.Do(func() {
+		// A private copy, so that an application holding on to one event
+		// does not keep a larger buffer the bytes may be part of alive.
+		ev := new(Event)
+		if s.evErr = UnmarshalEvent(bytes.Clone(s.raw), ev); s.evErr == nil {
+			s.ev = ev
+		}
+	})
+	return s.ev, s.evErr
+}
+
+// Encoded returns the envelope's msgpack encoding (AppendEvent), made the
+// first time. The result is shared: do not change it.
+func (s *SharedEvent) Encoded() ([]byte, error) {
+	s.rawOnce.Do(func() {
+		s.raw, s.rawErr = AppendEvent(nil, s.ev)
+	})
+	return s.raw, s.rawErr
+}
+
+// EventDelivery is the params of an events/event notification as the kernel
+// sends it: one subscription's id around a shared event. Over a connection it
+// encodes exactly as EventNotification does, copying the event's bytes, which
+// are encoded once per event, not once per subscriber. An in-process client
+// takes the event from it as a value.
+type EventDelivery struct {
+	Subscription string
+	Event        *SharedEvent
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder: {subscription, event}.
+func (d EventDelivery) EncodeMsgpack(enc *msgpack.Encoder) error {
+	raw, err := d.Event.Encoded()
+	if err != nil {
+		return err
+	}
+	var head [64]byte
+	h := appendNotificationHead(head[:0], d.Subscription)
+	w := enc.Writer()
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	_, err = w.Write(raw)
+	return err
+}
+
+// Notification returns the delivery as an EventNotification value (the
+// envelope decoded if it was not yet).
+func (d *EventDelivery) Notification() (EventNotification, error) {
+	ev, err := d.Event.Event()
+	if err != nil {
+		return EventNotification{}, err
+	}
+	return EventNotification{Subscription: d.Subscription, Event: *ev}, nil
+}
