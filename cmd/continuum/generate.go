@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,12 +17,13 @@ import (
 
 var generateCommand = &command{
 	name:    "generate",
-	args:    "MODEL [PROMPT...]",
+	args:    "[MODEL] [PROMPT...]",
 	summary: "generate text with a model, streaming tokens as they come",
 	help: `Calls inference/generate and prints the text as it is generated: the CLI
 subscribes to inference:tokens first, asks for stream: true, and writes each
-token's piece as its event arrives. MODEL is a loaded model's name (continuum
-model list) or a GGUF file, loaded on first use. The prompt is the remaining
+token's piece as its event arrives. The model is --model, or else the first
+argument: a loaded model's name (continuum model list) or a GGUF file, loaded
+on first use (with a progress bar on stderr). The prompt is the remaining
 arguments joined by spaces; "-" or none reads it from stdin.
 
 Temperature 0 (the default) is greedy decoding: the same prompt gives the same
@@ -32,12 +34,14 @@ template (chatml when it has none); --system adds a system message and implies
 --json prints the whole result (text, token ids, timings) as one JSON document
 at the end instead of streaming. Generation is not bounded by --timeout (only
 connecting is); --max-time bounds it and Ctrl-C stops it.`,
-	example: `continuum generate llama "Write a haiku about sockets" --max-tokens 64
+	example: `continuum generate --model llama "Write a haiku about sockets" --max-tokens 64
+continuum generate llama "Write a haiku about sockets"
 echo "hello" | continuum generate ./tiny.gguf --stats
 continuum generate llama --system "Answer in one word" --chat "Capital of France?" --json`,
-	minArgs: 1,
+	minArgs: 0,
 	maxArgs: -1,
 	flags: func(fs *flag.FlagSet) action {
+		model := fs.StringP("model", "m", "", "the model: a loaded model's name or a GGUF file (default: the first argument)")
 		maxTokens := fs.Int("max-tokens", 0, "most tokens to generate (0: the daemon's default, 256)")
 		temperature := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy and deterministic")
 		topP := fs.Float64("top-p", 0, "nucleus sampling threshold in (0, 1); 0 disables it")
@@ -49,8 +53,14 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 		stats := fs.Bool("stats", false, "print tokens, tokens/s and time to first token on stderr")
 		maxTime := fs.Duration("max-time", 0, "stop generating after this long; 0 for no limit")
 		return func(ctx context.Context, e *env, args []string) error {
-			prompt := strings.Join(args[1:], " ")
-			if len(args) == 1 || prompt == "-" {
+			if *model == "" {
+				if len(args) == 0 {
+					return usagef("generate", "no model: give --model NAME or the model as the first argument")
+				}
+				*model, args = args[0], args[1:]
+			}
+			prompt := strings.Join(args, " ")
+			if len(args) == 0 || prompt == "-" {
 				b, err := io.ReadAll(e.stdin)
 				if err != nil {
 					return fmt.Errorf("reading the prompt from stdin: %w", err)
@@ -61,7 +71,7 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 				return usagef("generate", "empty prompt: give it as arguments or on stdin")
 			}
 			p := api.GenerateParams{
-				Model:       modelRef(args[0]),
+				Model:       modelRef(*model),
 				MaxTokens:   *maxTokens,
 				Temperature: *temperature,
 				TopP:        *topP,
@@ -125,6 +135,31 @@ func streamGenerate(ctx context.Context, e *env, c *client.Client, p api.Generat
 		return api.GenerateResult{}, err
 	}
 	defer sub.Close(context.WithoutCancel(ctx))
+	// A file not loaded yet is loaded under its path before the first token:
+	// draw the load's progress until the first token or the reply.
+	loaded := make(chan bool, 1)
+	drawn := make(chan struct{})
+	if filepath.IsAbs(p.Model) {
+		progress, err := c.Subscribe(ctx, api.SubscribeParams{Pattern: api.EventInferenceLoadProgress})
+		if err != nil {
+			return api.GenerateResult{}, err
+		}
+		defer progress.Close(context.WithoutCancel(ctx))
+		go func() {
+			defer close(drawn)
+			showLoadProgress(e, progress, filepath.Clean(p.Model), loaded)
+		}()
+	} else {
+		close(drawn)
+	}
+	loadDone := func(ok bool) {
+		select {
+		case loaded <- ok:
+			<-drawn // the bar's last line comes before the text
+		default:
+		}
+	}
+	defer loadDone(false)
 	type reply struct {
 		res api.GenerateResult
 		err error
@@ -154,6 +189,7 @@ loop:
 			if api.Assign(&te, ev.Payload) != nil || te.RequestID != p.RequestID || te.Index < next {
 				continue
 			}
+			loadDone(true)
 			fmt.Fprint(e.stdout, te.Piece)
 			written.WriteString(te.Piece)
 			next = te.Index + 1
@@ -161,6 +197,7 @@ loop:
 			if r.err != nil {
 				return api.GenerateResult{}, r.err
 			}
+			loadDone(true)
 			res = &r.res
 			grace = time.After(2 * time.Second)
 		case <-grace:

@@ -110,3 +110,86 @@ func TestGenerateWithoutGPU(t *testing.T) {
 	}
 	cli(t, sock, "ping").ok(t)
 }
+
+// `continuum model tiny PATH` writes a model llama.cpp loads; `generate
+// --model PATH` loads it on first use with a progress bar, then streams; the
+// inference event classes are listed.
+func TestModelTinyAndGenerateFlag(t *testing.T) {
+	sock := startInferenceDaemon(t, true)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "demo.gguf")
+	r := cli(t, sock, "model", "tiny", path).ok(t)
+	if !strings.Contains(r.stdout, "wrote "+path) || !strings.Contains(r.stdout, "2 layers") || !strings.Contains(r.stderr, "continuum model load") {
+		t.Fatalf("model tiny:\n%s\n%s", r.stdout, r.stderr)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same flags give the same bytes; --json describes the file.
+	again := filepath.Join(dir, "again.gguf")
+	info := decode[map[string]any](t, cli(t, sock, "model", "tiny", again, "--json").ok(t).stdout)
+	if got, _ := os.ReadFile(again); string(got) != string(want) || info["path"] != again || info["layers"] != float64(2) {
+		t.Fatalf("model tiny again: %v", info)
+	}
+	if r := cli(t, sock, "model", "tiny", filepath.Join(dir, "bad.gguf"), "--embd", "60", "--heads", "8"); r.code != exitError || !strings.Contains(r.stderr, "Heads") {
+		t.Fatalf("a bad shape: %+v", r)
+	}
+
+	r = cli(t, sock, "generate", "--model", path, "hello", "world", "--max-tokens", "12", "--stats").ok(t)
+	if !strings.Contains(r.stderr, "loading "+path) || !strings.Contains(r.stderr, "100%") || !strings.Contains(r.stderr, "12 tokens") {
+		t.Fatalf("generate --model (first use loads):\nstdout %q\nstderr %s", r.stdout, r.stderr)
+	}
+	res := decode[api.GenerateResult](t, cli(t, sock, "generate", "-m", path, "hello world", "--max-tokens", "12", "--json").ok(t).stdout)
+	if strings.TrimSuffix(r.stdout, "\n") != res.Text || len(res.Tokens) != 12 {
+		t.Fatalf("streamed %q, result %+v", r.stdout, res)
+	}
+	// Loaded now: no progress the second time.
+	if r := cli(t, sock, "generate", "--model", path, "hello world", "--max-tokens", "4").ok(t); strings.Contains(r.stderr, "loading") {
+		t.Fatalf("second use drew a progress bar: %s", r.stderr)
+	}
+	if r := cli(t, sock, "generate"); r.code != exitUsage || !strings.Contains(r.stderr, "--model") {
+		t.Fatalf("no model: %+v", r)
+	}
+
+	r = cli(t, sock, "events", "list").ok(t)
+	for _, class := range []string{api.EventInferenceTokens, api.EventInferenceLoadProgress} {
+		if !strings.Contains(r.stdout, class) {
+			t.Errorf("events list lacks %s:\n%s", class, r.stdout)
+		}
+	}
+}
+
+// `model load` draws the bar from the load's progress events.
+func TestModelLoadProgressBar(t *testing.T) {
+	sock := startInferenceDaemon(t, true)
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	cli(t, sock, "model", "tiny", path).ok(t)
+	r := cli(t, sock, "model", "load", path, "--name", "tiny").ok(t)
+	if !strings.Contains(r.stderr, "loading tiny [") || !strings.Contains(r.stderr, "] 100%") {
+		t.Fatalf("no progress bar:\n%s", r.stderr)
+	}
+}
+
+// withoutInference drops the lines of the inference service's own event
+// classes, which every daemon declares (inference.Classes), from a listing.
+func withoutInference(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "inference:") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// withoutInferenceClasses is withoutInference for `events list --json`.
+func withoutInferenceClasses(list []map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, c := range list {
+		if name, _ := c["name"].(string); !strings.HasPrefix(name, "inference:") {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/ipc/client"
+	"github.com/continuum-grid/continuum/llama/gguf"
 	flag "github.com/spf13/pflag"
 )
 
@@ -21,6 +22,7 @@ var modelGroup = &group{
 		modelLoadCommand,
 		modelListCommand,
 		modelUnloadCommand,
+		modelTinyCommand,
 	},
 }
 
@@ -87,19 +89,29 @@ continuum model load /srv/models/tiny.gguf --json`,
 	},
 }
 
-// showLoadProgress prints the load's progress in steps of ten percent until
-// done yields whether the load succeeded (the reply can overtake the last
-// progress events, so success prints 100% itself).
+// showLoadProgress draws a progress bar on stderr from the load's
+// inference:load-progress events until done yields whether the load
+// succeeded (the reply can overtake the last progress events, so success
+// draws 100% itself). The bar is redrawn in place on a terminal; elsewhere
+// (a log, a test) each whole tenth gets one line, so output stays short.
 func showLoadProgress(e *env, sub *client.Subscription, want string, done <-chan bool) {
-	last, name := -1, ""
+	tty := isTerminal(e.stderr)
+	last, drawn := -1, false
+	draw := func(pct int) {
+		if tty {
+			fmt.Fprintf(e.stderr, "\rloading %s %s %3d%%", want, progressBar(pct, 30), pct)
+		} else if pct/10 > last/10 || last < 0 {
+			fmt.Fprintf(e.stderr, "loading %s %s %3d%%\n", want, progressBar(pct, 30), pct)
+		}
+		last, drawn = pct, true
+	}
 	for {
 		select {
 		case ok := <-done:
-			if ok && name != "" && last < 100 {
-				fmt.Fprintf(e.stderr, "\rloading %s: 100%%", name)
-				last = 100
+			if ok && drawn && last < 100 {
+				draw(100)
 			}
-			if last >= 0 {
+			if drawn && tty {
 				fmt.Fprintln(e.stderr)
 			}
 			return
@@ -111,13 +123,28 @@ func showLoadProgress(e *env, sub *client.Subscription, want string, done <-chan
 			if api.Assign(&p, ev.Payload) != nil || p.Name != want {
 				continue
 			}
-			name = p.Name
-			if pct := int(p.Progress*10) * 10; pct > last {
-				last = pct
-				fmt.Fprintf(e.stderr, "\rloading %s: %d%%", p.Name, pct)
+			if pct := int(p.Progress * 100); pct > last {
+				draw(pct)
 			}
 		}
 	}
+}
+
+// progressBar renders pct (0 to 100) as a bar of width cells.
+func progressBar(pct, width int) string {
+	full := min(max(pct, 0), 100) * width / 100
+	return "[" + strings.Repeat("#", full) + strings.Repeat(".", width-full) + "]"
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// a bar can be redrawn in place with \r.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func printModel(e *env, m *api.LoadedModel) error {
@@ -199,6 +226,73 @@ waiting for the model fail with unavailable.`,
 				return printJSON(e.stdout, map[string]string{"unloaded": args[0]}, false)
 			}
 			fmt.Fprintf(e.stdout, "unloaded %s\n", args[0])
+			return nil
+		}
+	},
+}
+
+var modelTinyCommand = &command{
+	name:    "tiny",
+	args:    "PATH",
+	summary: "write a tiny random-weight llama model (GGUF) to PATH, for demos and tests",
+	help: `Writes a GGUF v3 model that llama.cpp loads: llama architecture, F32
+weights drawn from --seed, and a small SentencePiece vocabulary (the 256 byte
+tokens and about 150 English words). It generates fluent nonsense, fast: a
+way to try continuumd without downloading a model. The same flags and seed
+always give the same bytes. Nothing is sent to the daemon; load the file
+with 'continuum model load PATH' or name it in 'continuum generate'.
+
+--bench writes the benchmark model instead (8 layers, 256 wide, about 35 MB),
+the one scripts/bench-inference.sh measures.`,
+	example: `continuum model tiny /tmp/tiny.gguf && continuum generate --model /tmp/tiny.gguf "hello world"
+continuum model tiny ./bench.gguf --bench
+continuum model tiny ./wide.gguf --layers 4 --embd 128 --heads 8 --ff 512 --seed 7`,
+	minArgs: 1,
+	maxArgs: 1,
+	flags: func(fs *flag.FlagSet) action {
+		d := gguf.DefaultTinyConfig()
+		bench := fs.Bool("bench", false, "write the benchmark model (8 layers, n_embd 256, about 35 MB)")
+		seed := fs.Uint64("seed", d.Seed, "seed of the random weights")
+		layers := fs.Int("layers", d.Layers, "transformer blocks")
+		embd := fs.Int("embd", d.Embd, "embedding width (a multiple of --heads)")
+		heads := fs.Int("heads", d.Heads, "attention heads")
+		ff := fs.Int("ff", d.FF, "feed-forward width")
+		ctxLen := fs.Int("context", d.ContextLength, "context length the model declares")
+		return func(_ context.Context, e *env, args []string) error {
+			cfg := gguf.DefaultTinyConfig()
+			if *bench {
+				cfg = gguf.BenchTinyConfig()
+			}
+			// Flags given explicitly apply on top of the preset.
+			for name, set := range map[string]func(){
+				"seed":    func() { cfg.Seed = *seed },
+				"layers":  func() { cfg.Layers = *layers },
+				"embd":    func() { cfg.Embd = *embd },
+				"heads":   func() { cfg.Heads = *heads },
+				"ff":      func() { cfg.FF = *ff },
+				"context": func() { cfg.ContextLength = *ctxLen },
+			} {
+				if fs.Changed(name) {
+					set()
+				}
+			}
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return usagef("model tiny", "PATH: %v", err)
+			}
+			if err := gguf.WriteTinyModelFile(path, cfg); err != nil {
+				return err
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				return err
+			}
+			if e.jsonOut() {
+				return printJSON(e.stdout, map[string]any{"path": path, "sizeBytes": st.Size(), "layers": cfg.Layers, "embd": cfg.Embd, "heads": cfg.Heads, "ff": cfg.FF, "contextLength": cfg.ContextLength, "seed": cfg.Seed}, false)
+			}
+			fmt.Fprintf(e.stdout, "wrote %s (%s; %d layers, n_embd %d, %d heads, n_ff %d, context %d, seed %d)\n",
+				path, humanBytes(uint64(st.Size())), cfg.Layers, cfg.Embd, cfg.Heads, cfg.FF, cfg.ContextLength, cfg.Seed)
+			fmt.Fprintf(e.stderr, "next: continuum model load %s --name tiny\n", path)
 			return nil
 		}
 	},
