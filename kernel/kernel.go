@@ -42,6 +42,9 @@ type Config struct {
 	// for every other channel (DefaultRetention); zero keeps everything.
 	Retention        map[string]airc.Retention
 	DefaultRetention airc.Retention
+	// RetentionInterval is how often retention runs when some is configured
+	// (0 = once a minute).
+	RetentionInterval time.Duration
 	// MaxLamportSkew bounds how far ahead of the local clock a received event
 	// may be (0 = the log's default).
 	MaxLamportSkew uint64
@@ -113,6 +116,9 @@ func Open(cfg Config) (*Kernel, error) {
 		Retention:        cfg.Retention,
 		DefaultRetention: cfg.DefaultRetention,
 		OnCommit:         k.onCommit,
+		// Negative would mean "never" to the log; the daemon has no caller
+		// of ApplyRetention, so keep the default instead.
+		RetentionInterval: max(cfg.RetentionInterval, 0),
 	})
 	if err != nil {
 		st.Close()

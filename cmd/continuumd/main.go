@@ -16,6 +16,7 @@ import (
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/kernel"
+	"github.com/continuum-grid/continuum/kernel/airc"
 	"github.com/continuum-grid/continuum/kernel/store"
 	flag "github.com/spf13/pflag"
 )
@@ -44,6 +45,10 @@ func run(args []string, stderr io.Writer) error {
 	allowCPU := fs.Bool("allow-cpu", false, "run inference on the CPU when no GPU is usable (development); without it inference answers gpu_unavailable")
 	inferCtx := fs.Int("inference-ctx", 0, "context length per generation in tokens (0: the model's, at most 4096)")
 	inferThreads := fs.Int("inference-threads", 0, "CPU threads per generation (0: half the CPUs)")
+	retainCount := fs.Int("retain-count", 0, "keep at most this many events per channel of the airc log, dropping the oldest (0: no limit)")
+	retainAge := fs.String("retain-age", "", "drop logged events older than this, e.g. 720h or 30d (empty: no limit)")
+	retainRules := fs.StringArray("retain", nil, "per-channel limits replacing the two above: CHANNEL=count:N,age:DUR or CHANNEL=none (repeatable)")
+	retainEvery := fs.Duration("retain-interval", time.Minute, "how often retention runs, when any limit is set")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "continuumd: the continuum daemon (version %s)\n\nUsage: continuumd [flags]\n\nFlags (defaults are the resolved paths for this user):\n", kernel.Version)
 		fs.PrintDefaults()
@@ -66,8 +71,26 @@ func run(args []string, stderr io.Writer) error {
 		return fmt.Errorf("--max-message-size %d is too small (at least 1024)", *maxMsg)
 	}
 
+	defRetain, chanRetain, err := retentionConfig(*retainCount, *retainAge, *retainRules)
+	if err != nil {
+		return err
+	}
+	if *retainEvery <= 0 {
+		return fmt.Errorf("--retain-interval %s: must be positive", *retainEvery)
+	}
+	if defRetain != (airc.Retention{}) || len(chanRetain) > 0 {
+		// Said once at start, so a log reader knows why old events are gone.
+		logger.Info("airc log retention", "count", defRetain.MaxCount, "age", defRetain.MaxAge, "per_channel", fmt.Sprint(chanRetain), "every", *retainEvery)
+	}
+
 	cfg := daemon.Config{
-		Kernel:         kernel.Config{StateDir: *stateDir, Logger: logger},
+		Kernel: kernel.Config{
+			StateDir:          *stateDir,
+			Logger:            logger,
+			DefaultRetention:  defRetain,
+			Retention:         chanRetain,
+			RetentionInterval: *retainEvery,
+		},
 		Socket:         *socket,
 		MaxMessageSize: *maxMsg,
 		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
