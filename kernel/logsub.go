@@ -53,7 +53,7 @@ type logSubscription struct {
 // a log-backed subscription through its tailer.
 type localOnly struct{ bus.Sink }
 
-func (l localOnly) Deliver(ev *api.Event) error {
+func (l localOnly) Deliver(ev *api.SharedEvent) error {
 	if ev.Seq != 0 {
 		return nil
 	}
@@ -73,18 +73,43 @@ const tailBatch = 256
 
 func (ls *logSubscription) run(pos uint64) {
 	defer ls.k.tailers.Done()
+	var ends []int // where each kept envelope ends in the batch's buffer
 	for {
 		wake := ls.k.headChanged()
-		events, err := ls.k.alog.Read(pos, tailBatch)
+		// The stored envelopes go out as they are: a peek at class and
+		// channel filters them, and the ones kept are copied out of the
+		// read transaction into one buffer per batch (not reused, since a
+		// peer may hold on to what it was given).
+		var buf []byte
+		ends = ends[:0]
+		read := 0
+		last, err := ls.k.alog.ReadEncoded(pos, tailBatch, func(_ uint64, env []byte) error {
+			read++
+			k, err := api.PeekEvent(env)
+			if err != nil {
+				return err
+			}
+			if (ls.channel != "" && string(k.Channel) != ls.channel) || !ls.pattern.Match(string(k.Class)) {
+				return nil
+			}
+			if buf == nil {
+				buf = make([]byte, 0, len(env)*(tailBatch-read+1))
+			}
+			buf = append(buf, env...)
+			ends = append(ends, len(buf))
+			return nil
+		})
 		if err != nil {
 			ls.k.log.Error("log subscription: read failed", "after", pos, "err", err)
 			return
 		}
-		for i := range events {
-			ev := &events[i]
-			pos = ev.Seq
-			if (ls.channel != "" && ev.Channel != ls.channel) || !ls.pattern.Match(ev.Class) {
-				continue
+		start := 0
+		for _, end := range ends {
+			ev, err := api.ShareEncoded(buf[start:end:end])
+			start = end
+			if err != nil { // PeekEvent read it a moment ago
+				ls.k.log.Error("log subscription: unreadable event", "after", pos, "err", err)
+				return
 			}
 			select {
 			case <-ls.done:
@@ -96,7 +121,8 @@ func (ls *logSubscription) run(pos uint64) {
 				return
 			}
 		}
-		if len(events) == tailBatch {
+		pos = last
+		if read == tailBatch {
 			continue
 		}
 		select {

@@ -99,8 +99,12 @@ type subscriptionSink struct {
 	id   string
 }
 
-func (d *subscriptionSink) Deliver(ev *api.Event) error {
-	return d.peer.Notify(api.NotifyEvent, &api.EventNotification{Subscription: d.id, Event: *ev})
+// Deliver hands the peer the shared event with this subscription's id around
+// it: a connection copies the event's bytes, encoded once for all its
+// subscribers (or read from the log as they are stored), and an in-process
+// client takes the event as a value (api.EventDelivery).
+func (d *subscriptionSink) Deliver(ev *api.SharedEvent) error {
+	return d.peer.Notify(api.NotifyEvent, &api.EventDelivery{Subscription: d.id, Event: ev})
 }
 
 func (d *subscriptionSink) Lagged(n uint64) {

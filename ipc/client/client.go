@@ -38,7 +38,6 @@ import (
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/ipc/msgrpc"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Option configures a Client.
@@ -264,26 +263,31 @@ func (c *Client) handleNotification(method string, p api.Params) {
 	}
 }
 
-// decodeEvent reads an events/event notification. From the socket, the
-// payload stays raw msgpack (api.DecodeParams keeps interface fields raw), so
-// it is decoded once, by the application, into its own type.
+// decodeEvent reads an events/event notification. From the socket it is one
+// pass over the params (api.UnmarshalEventNotification): the payload stays
+// raw msgpack, a sub-slice of the notification's own bytes (which the
+// connection hands over and never reuses), decoded once, by the application,
+// into its own type. In process the kernel's api.EventDelivery carries the
+// event as a value.
 func decodeEvent(p api.Params) (string, api.Event, error) {
-	var ev api.Event
-	raw, ok := p.(api.RawParams)
-	if !ok {
-		var n api.EventNotification
-		err := p.Decode(&n)
-		return n.Subscription, n.Event, err
+	var n api.EventNotification
+	var err error
+	switch v := p.(type) {
+	case api.RawParams:
+		err = api.UnmarshalEventNotification(v, &n)
+	case api.ValueParams:
+		switch d := v.V.(type) {
+		case *api.EventDelivery:
+			n, err = d.Notification()
+		case api.EventDelivery:
+			n, err = d.Notification()
+		default:
+			err = p.Decode(&n)
+		}
+	default:
+		err = p.Decode(&n)
 	}
-	var n struct {
-		Subscription string             `msgpack:"subscription"`
-		Event        msgpack.RawMessage `msgpack:"event"`
-	}
-	if err := raw.Decode(&n); err != nil {
-		return "", ev, err
-	}
-	err := api.DecodeParams(n.Event, &ev)
-	return n.Subscription, ev, err
+	return n.Subscription, n.Event, err
 }
 
 func (c *Client) route(sub string, ev api.Event) {
@@ -395,6 +399,9 @@ type inprocTransport struct {
 	sess   api.Session
 	doneCh chan struct{}
 	once   sync.Once
+
+	notesOnce sync.Once
+	notes     chan inprocNote
 }
 
 func closedErr() *api.Error { return api.Errorf(api.CodeUnavailable, "connection closed") }
@@ -431,12 +438,49 @@ func (t *inprocTransport) notify(method string, params any) error {
 	default:
 	}
 	// A notification has no reply and must not hold the caller, as on the
-	// socket: run it aside.
-	go func() {
-		defer func() { _ = recover() }()
-		_, _ = t.sess.Handle(context.Background(), method, api.ValueParams{V: params})
+	// socket: one goroutine serves them aside, in the order they were sent
+	// (as the daemon serves a connection's), and a full queue makes the
+	// sender wait, which is the socket's flow control too.
+	t.notesOnce.Do(func() {
+		t.notes = make(chan inprocNote, inprocNoteQueue)
+		go t.runNotes()
+	})
+	select {
+	case t.notes <- inprocNote{method, params}:
+		return nil
+	case <-t.doneCh:
+		return closedErr()
+	}
+}
+
+// inprocNoteQueue bounds the notifications waiting to be served in process.
+const inprocNoteQueue = 256
+
+type inprocNote struct {
+	method string
+	params any
+}
+
+func (t *inprocTransport) runNotes() {
+	for {
+		select {
+		case n := <-t.notes:
+			t.serveNote(n)
+		case <-t.doneCh:
+			return
+		}
+	}
+}
+
+func (t *inprocTransport) serveNote(n inprocNote) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.c.log.Error("notification handler panicked", "method", n.method, "panic", p)
+		}
 	}()
-	return nil
+	if _, err := t.sess.Handle(context.Background(), n.method, api.ValueParams{V: n.params}); err != nil {
+		t.c.log.Debug("notification failed", "method", n.method, "err", err)
+	}
 }
 
 func (t *inprocTransport) close() {

@@ -62,6 +62,25 @@ func (c *Client) Emit(ctx context.Context, p api.EmitParams) (api.EmitResult, er
 	return r, err
 }
 
+// Publish emits an event without waiting for the daemon: events/emit sent as
+// a MessagePack-RPC notification, so many publishes share each write and the
+// daemon's reply never holds the caller (what NATS calls a publish). It
+// returns once the notification is queued on the connection, and fails only
+// when it cannot be (the connection is gone, or the params cannot be
+// encoded). What the daemon thinks of the event (an undeclared class with a
+// channel, a schema mismatch, a log that refuses it) is logged by the daemon,
+// not returned; the event's id and seq are not known to the caller. The
+// daemon serves one connection's notifications in the order they were sent,
+// so publishes from one client reach each subscriber in order.
+//
+// Use it for local events where throughput matters more than confirmation.
+// For a broadcast class use Emit, which returns once the event is on disk:
+// a published broadcast event is logged too, but the publisher cannot tell
+// when, or whether, that happened.
+func (c *Client) Publish(p api.EmitParams) error {
+	return c.t.notify(api.MethodEmit, p)
+}
+
 // Unsubscribe ends a subscription by id (events/unsubscribe); a Subscription
 // of this client with that id ends too. Subscription.Close does the same.
 func (c *Client) Unsubscribe(ctx context.Context, id string) error {

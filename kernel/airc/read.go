@@ -52,6 +52,41 @@ func (l *Log) Read(afterSeq uint64, limit int) ([]api.Event, error) {
 	return out, err
 }
 
+// ReadEncoded is Read without decoding: it calls fn with the stored
+// envelope of each committed event with seq > afterSeq, in seq order, up to
+// limit events (the same limits as Read), and returns the seq of the last
+// event it visited (afterSeq when none). The envelope is the msgpack map of
+// api.Event (the same keys, seq included; integers at full width), so it can
+// go on the wire as it is. It is valid only during the call (bbolt memory):
+// copy what you keep. An error from fn stops the read and is returned.
+// Log tailers read through it, filtering with api.PeekEvent, so a replayed
+// event is neither decoded nor encoded again in the daemon.
+func (l *Log) ReadEncoded(afterSeq uint64, limit int, fn func(seq uint64, env []byte) error) (uint64, error) {
+	if limit <= 0 {
+		limit = DefaultReadLimit
+	}
+	limit = min(limit, MaxReadLimit)
+	head := l.head.Load() // as in Read: never past the committed head
+	last := afterSeq
+	err := l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		n := 0
+		for k, v := c.Seek(u64(afterSeq + 1)); k != nil && n < limit; k, v = c.Next() {
+			seq := getU64(k)
+			if seq > head {
+				break
+			}
+			if err := fn(seq, v); err != nil {
+				return err
+			}
+			last = seq
+			n++
+		}
+		return nil
+	})
+	return last, err
+}
+
 // Get returns the event (origin, id) if it is in the log.
 func (l *Log) Get(origin, id string) (api.Event, bool, error) {
 	var (

@@ -2,7 +2,9 @@
 // events. It promises that Publish never blocks: each subscription has its own
 // bounded queue and delivery goroutine, so a subscriber that does not read
 // loses events (counted, and reported through its Sink) instead of slowing the
-// emitter or any other subscriber.
+// emitter or any other subscriber. Every subscriber of one publish gets the
+// same *api.SharedEvent, so the event is encoded for the wire at most once,
+// however many connections receive it.
 package bus
 
 import (
@@ -18,9 +20,10 @@ const DefaultQueueLen = 4096
 
 // Sink receives a subscription's events, one at a time, from the
 // subscription's own goroutine; it may block (a slow socket only stalls that
-// subscription).
+// subscription). The event is shared with every other subscriber: read it,
+// never change it.
 type Sink interface {
-	Deliver(ev *api.Event) error
+	Deliver(ev *api.SharedEvent) error
 	// Lagged reports that dropped events were discarded since the last call.
 	Lagged(dropped uint64)
 }
@@ -92,7 +95,7 @@ type Subscription struct {
 	pattern Pattern
 	channel string
 	sink    Sink
-	queue   chan *api.Event
+	queue   chan *api.SharedEvent
 	dropped atomic.Uint64
 	done    chan struct{}
 	once    sync.Once
@@ -105,7 +108,7 @@ func (b *Bus) Subscribe(p Pattern, channel string, queueLen int, sink Sink) *Sub
 	if queueLen <= 0 {
 		queueLen = DefaultQueueLen
 	}
-	s := &Subscription{pattern: p, channel: channel, sink: sink, queue: make(chan *api.Event, queueLen), done: make(chan struct{}), bus: b}
+	s := &Subscription{pattern: p, channel: channel, sink: sink, queue: make(chan *api.SharedEvent, queueLen), done: make(chan struct{}), bus: b}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
@@ -114,24 +117,41 @@ func (b *Bus) Subscribe(p Pattern, channel string, queueLen int, sink Sink) *Sub
 	return s
 }
 
-// Matches reports whether the subscription wants ev.
-func (s *Subscription) Matches(ev *api.Event) bool {
-	return (s.channel == "" || s.channel == ev.Channel) && s.pattern.Match(ev.Class)
+// Matches reports whether the subscription wants an event of class on
+// channel.
+func (s *Subscription) Matches(class, channel string) bool {
+	return (s.channel == "" || s.channel == channel) && s.pattern.Match(class)
 }
 
 // Publish offers ev to every matching subscription without blocking. ev must
 // not be changed afterwards: all subscribers share it.
 func (b *Bus) Publish(ev *api.Event) {
+	var shared *api.SharedEvent // made on the first match only
 	b.mu.RLock()
 	for s := range b.subs {
-		if s.Matches(ev) {
+		if s.Matches(ev.Class, ev.Channel) {
+			if shared == nil {
+				shared = api.ShareEvent(ev)
+			}
+			s.offer(shared)
+		}
+	}
+	b.mu.RUnlock()
+}
+
+// PublishShared is Publish of an event already shared (for example read
+// from the log as its stored bytes).
+func (b *Bus) PublishShared(ev *api.SharedEvent) {
+	b.mu.RLock()
+	for s := range b.subs {
+		if s.Matches(ev.Class, ev.Channel) {
 			s.offer(ev)
 		}
 	}
 	b.mu.RUnlock()
 }
 
-func (s *Subscription) offer(ev *api.Event) {
+func (s *Subscription) offer(ev *api.SharedEvent) {
 	select {
 	case s.queue <- ev:
 	default:
@@ -146,13 +166,29 @@ func (s *Subscription) run() {
 		case <-s.done:
 			return
 		case ev := <-s.queue:
-			if err := s.sink.Deliver(ev); err != nil {
-				// The connection is gone; its session closes the subscription.
-				s.Close()
-				return
-			}
-			if n := s.dropped.Swap(0); n > 0 {
-				s.sink.Lagged(n)
+			// Deliver what is queued in one go, checking for Close between
+			// events but without parking between them: a burst reaches the
+			// connection's writer back to back, so it leaves in few writes.
+			for {
+				if err := s.sink.Deliver(ev); err != nil {
+					// The connection is gone; its session closes the subscription.
+					s.Close()
+					return
+				}
+				if n := s.dropped.Swap(0); n > 0 {
+					s.sink.Lagged(n)
+				}
+				select {
+				case <-s.done:
+					return
+				default:
+				}
+				select {
+				case ev = <-s.queue:
+					continue
+				default:
+				}
+				break
 			}
 		}
 	}

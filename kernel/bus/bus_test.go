@@ -49,12 +49,16 @@ type recorder struct {
 	block   chan struct{}
 }
 
-func (r *recorder) Deliver(ev *api.Event) error {
+func (r *recorder) Deliver(ev *api.SharedEvent) error {
 	if r.block != nil {
 		<-r.block
 	}
+	e, err := ev.Event()
+	if err != nil {
+		return err
+	}
 	r.mu.Lock()
-	r.events = append(r.events, ev.ID)
+	r.events = append(r.events, e.ID)
 	r.mu.Unlock()
 	return nil
 }
