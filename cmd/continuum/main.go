@@ -95,6 +95,7 @@ var groups = []*group{
 	topGroup,
 	commandsGroup,
 	eventsGroup,
+	logGroup,
 	modelGroup,
 }
 

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/ipc/client"
+	"github.com/continuum-grid/continuum/kernel/store"
+	flag "github.com/spf13/pflag"
+	bolt "go.etcd.io/bbolt"
+)
+
+var logGroup = &group{
+	name:    "log",
+	summary: "inspect and maintain the airc log of broadcast events",
+	commands: []*command{
+		logStatsCommand,
+		logTailCommand,
+		logReplayCommand,
+		logCompactCommand,
+	},
+}
+
+var logStatsCommand = &command{
+	name:    "stats",
+	summary: "show what the airc log holds: head, clock, channels, counts and sizes",
+	help: `Calls log/stats: the log's head seq, lamport clock and epoch, how many events
+and bytes it holds, the size of the whole state file, and per channel the
+events, bytes, newest seq and highest lamport. Retention (continuumd
+--retain-*) lowers the counts; the file only shrinks with 'continuum log
+compact'.`,
+	example: "continuum log stats\ncontinuum log stats --json | jq '.channels[] | select(.events > 1000)'",
+	maxArgs: 0,
+	flags: func(fs *flag.FlagSet) action {
+		return func(ctx context.Context, e *env, _ []string) error {
+			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
+				var st api.LogStats
+				if err := c.Call(ctx, api.MethodLogStats, nil, &st); err != nil {
+					return err
+				}
+				if e.jsonOut() {
+					if st.Channels == nil {
+						st.Channels = []api.LogChannelStats{}
+					}
+					return printJSON(e.stdout, st, false)
+				}
+				if err := fields(e.stdout,
+					"head", strconv.FormatUint(st.Head, 10),
+					"lamport", strconv.FormatUint(st.Lamport, 10),
+					"epoch", strconv.FormatUint(st.Epoch, 10),
+					"events", strconv.FormatUint(st.Events, 10),
+					"event bytes", strconv.FormatUint(st.Bytes, 10),
+					"file bytes", strconv.FormatInt(st.FileBytes, 10),
+					"rejections", strconv.FormatUint(st.Rejections, 10),
+					"forked origins", strconv.Itoa(st.ForkedOrigins),
+				); err != nil {
+					return err
+				}
+				if len(st.Channels) == 0 {
+					fmt.Fprintln(e.stdout, "\nno channels yet")
+					return nil
+				}
+				fmt.Fprintf(e.stdout, "\n%d channels:\n", len(st.Channels))
+				rows := make([][]string, 0, len(st.Channels))
+				for _, ch := range st.Channels {
+					rows = append(rows, []string{ch.Channel, strconv.FormatUint(ch.Events, 10), strconv.FormatUint(ch.Bytes, 10),
+						strconv.FormatUint(ch.LastSeq, 10), strconv.FormatUint(ch.LastLamport, 10)})
+				}
+				return table(e.stdout, []string{"CHANNEL", "EVENTS", "BYTES", "LAST-SEQ", "LAST-LAMPORT"}, rows)
+			})
+		}
+	},
+}
+
+var logTailCommand = &command{
+	name:    "tail",
+	args:    "[PATTERN]",
+	summary: "print a channel's logged events as they are committed, until Ctrl-C",
+	help: `Subscribes to the log (events/subscribe with from or durable) and prints each
+logged event of --channel, one line each: seq, lamport, time, class, sender,
+payload as compact JSON. --json prints each whole envelope as one JSON object
+per line. Unlike 'events tail', it reads the log itself: it never drops an
+event however slow the terminal, and prints only events that are on disk.
+
+--from start replays the channel from the beginning first; --from SEQ resumes
+after that seq; the default starts at the log's current head. With --durable
+NAME the position is kept in the daemon: each printed event is acknowledged,
+and the next tail with the same name goes on after the last one printed
+(--from only counts the first time).`,
+	example: `continuum log tail --channel general
+continuum log tail 'chat:*' --channel general --from start --json
+continuum log tail --channel general --durable my-notes`,
+	maxArgs: 1,
+	flags: func(fs *flag.FlagSet) action {
+		channel := fs.String("channel", "", "channel to follow (required)")
+		from := fs.String("from", "now", "now, start, or a seq to resume after")
+		durable := fs.String("durable", "", "name of a durable cursor to resume from and acknowledge")
+		return func(ctx context.Context, e *env, args []string) error {
+			if *channel == "" {
+				return usagef("log tail", "--channel is required (continuum log stats lists the channels)")
+			}
+			f, err := api.ParseFrom(*from)
+			if err != nil {
+				return usagef("log tail", "--from: %v", err)
+			}
+			pattern := "*"
+			if len(args) > 0 {
+				pattern = args[0]
+			}
+			return logTail(ctx, e, api.SubscribeParams{Pattern: pattern, Channel: *channel, From: f, Durable: *durable})
+		}
+	},
+}
+
+func logTail(ctx context.Context, e *env, sp api.SubscribeParams) error {
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sctx, cancel := e.callCtx(ctx)
+	defer cancel()
+	if sp.From.IsZero() {
+		// "now" as a position in the log, so the subscription is log-backed
+		// (no drops) rather than a live one; an empty log starts at 0.
+		var st api.LogStats
+		if err := c.Call(sctx, api.MethodLogStats, nil, &st); err != nil {
+			return err
+		}
+		sp.From = api.FromSeq(st.Head)
+		if st.Head == 0 {
+			sp.From = api.FromStart
+		}
+	}
+	sub, err := c.Subscribe(sctx, sp)
+	if err != nil {
+		return err
+	}
+	cancel()
+	fmt.Fprintf(e.stderr, "following channel %s (%s) after seq %d at %s; Ctrl-C to stop\n", sp.Channel, sp.Pattern, sub.Cursor(), e.socketPath())
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: the normal way to stop
+			}
+			if errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+				return api.Errorf(api.CodeUnavailable, "lost the connection to continuumd (%v)", err)
+			}
+			return err
+		}
+		if ev.Seq == 0 {
+			continue // a local event on the same pattern: not in the log
+		}
+		if err := printLogEvent(e, &ev, true); err != nil {
+			return err
+		}
+		if sp.Durable != "" {
+			actx, cancel := e.callCtx(ctx)
+			err := c.Ack(actx, sp.Durable, ev.Seq)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("ack seq %d on %s: %w", ev.Seq, sp.Durable, err)
+			}
+		}
+		if lag := sub.Lagged(); lag.Client > 0 {
+			// The daemon never drops from a log-backed subscription, so only
+			// this process could have; say so rather than look complete.
+			return api.Errorf(api.CodeResourceExhausted, "this terminal fell %d events behind; rerun with --from %d", lag.Client, ev.Seq)
+		}
+	}
+}
+
+// printLogEvent prints one logged event: a JSON line, or a text line.
+func printLogEvent(e *env, ev *api.Event, compact bool) error {
+	if e.jsonOut() {
+		return printJSON(e.stdout, ev, compact)
+	}
+	_, err := fmt.Fprintf(e.stdout, "%d  %d  %s  %s  %s  %s\n", ev.Seq, ev.Lamport, clock(ev.TS), ev.Class, orDash(ev.Sender), compactJSON(ev.Payload))
+	return err
+}
+
+var logReplayCommand = &command{
+	name:    "replay",
+	summary: "page through a channel's transcript in (lamport, id) order",
+	help: `Calls events/replay: a page of --channel's events in transcript order
+(lamport, then id), as a table of seq, lamport, time, class, sender, id and
+payload. Without --after or --before it is the first page; --before end is the
+newest page. When there is more, stderr says which flag gives the next page
+(the cursor is opaque). --all follows the pages to the end. --json prints
+{events, next}.`,
+	example: `continuum log replay --channel general
+continuum log replay --channel general --before end --limit 20
+continuum log replay --channel general --all --json | jq '.events | length'`,
+	maxArgs: 0,
+	flags: func(fs *flag.FlagSet) action {
+		channel := fs.String("channel", "", "channel to page (required)")
+		after := fs.String("after", "", "cursor: the page after it (from a previous page)")
+		before := fs.String("before", "", "cursor: the page before it; end for the newest page")
+		limit := fs.Int("limit", 0, "events per page, 1 to 500 (default 100)")
+		all := fs.Bool("all", false, "follow the pages to the end of the channel")
+		return func(ctx context.Context, e *env, _ []string) error {
+			switch {
+			case *channel == "":
+				return usagef("log replay", "--channel is required (continuum log stats lists the channels)")
+			case *after != "" && *before != "":
+				return usagef("log replay", "pass --after or --before, not both")
+			case *limit < 0 || *limit > 500:
+				return usagef("log replay", "--limit %d: want 1 to 500", *limit)
+			}
+			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
+				p := api.ReplayParams{Channel: *channel, After: *after, Before: *before, Limit: *limit}
+				var out api.ReplayResult
+				for {
+					res, err := c.Replay(ctx, p)
+					if err != nil {
+						return err
+					}
+					if *before != "" {
+						out.Events = append(res.Events, out.Events...)
+					} else {
+						out.Events = append(out.Events, res.Events...)
+					}
+					out.Next = res.Next
+					if !*all || res.Next == "" {
+						break
+					}
+					if *before != "" {
+						p.Before = res.Next
+					} else {
+						p.After = res.Next
+					}
+				}
+				if out.Events == nil {
+					out.Events = []api.Event{}
+				}
+				if e.jsonOut() {
+					return printJSON(e.stdout, out, false)
+				}
+				rows := make([][]string, 0, len(out.Events))
+				for _, ev := range out.Events {
+					rows = append(rows, []string{strconv.FormatUint(ev.Seq, 10), strconv.FormatUint(ev.Lamport, 10), clock(ev.TS),
+						ev.Class, orDash(ev.Sender), ev.ID, compactJSON(ev.Payload)})
+				}
+				if err := table(e.stdout, []string{"SEQ", "LAMPORT", "TIME", "CLASS", "SENDER", "ID", "PAYLOAD"}, rows); err != nil {
+					return err
+				}
+				if out.Next != "" {
+					dir := "--after"
+					if *before != "" {
+						dir = "--before"
+					}
+					fmt.Fprintf(e.stderr, "more: continuum log replay --channel %s %s %s\n", *channel, dir, out.Next)
+				}
+				return nil
+			})
+		}
+	},
+}
+
+var logCompactCommand = &command{
+	name:    "compact",
+	summary: "rewrite the state file without its free pages (offline: stop continuumd first)",
+	help: `Copies the daemon's bbolt file (continuum.db in --state-dir) into a new file
+without the free pages that deleted events (retention) left behind, fsyncs it,
+and puts it in place of the old one in one rename. Every event, cursor, class
+and key is kept. It works on the file directly, not through the daemon, so it
+refuses while a continuumd holds the file: stop the daemon, compact, start it
+again. The file is locked for the whole run, so a daemon started meanwhile
+waits and then reports the state dir in use.`,
+	example: "continuum log compact\ncontinuum log compact --state-dir ~/.local/state/continuum --json",
+	maxArgs: 0,
+	flags: func(fs *flag.FlagSet) action {
+		stateDir := fs.String("state-dir", store.DefaultStateDir(), "the daemon's state folder")
+		return func(ctx context.Context, e *env, _ []string) error {
+			res, err := compactStateFile(*stateDir)
+			if err != nil {
+				return err
+			}
+			if e.jsonOut() {
+				return printJSON(e.stdout, res, false)
+			}
+			fmt.Fprintf(e.stdout, "compacted %s: %d → %d bytes\n", res.Path, res.Before, res.After)
+			return nil
+		}
+	},
+}
+
+// compactResult is what log compact did, for --json.
+type compactResult struct {
+	Path   string `json:"path"`
+	Before int64  `json:"before"`
+	After  int64  `json:"after"`
+}
+
+// compactStateFile compacts dir's bbolt file in place. It holds bbolt's
+// exclusive lock on the old file from before the copy until after the
+// rename, so a daemon cannot open the old file and write to it in between
+// (those writes would be lost with the old file).
+func compactStateFile(dir string) (compactResult, error) {
+	path := filepath.Join(dir, store.FileName)
+	res := compactResult{Path: path}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return res, fmt.Errorf("no state file to compact: %w", err)
+	}
+	res.Before = fi.Size()
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return res, fmt.Errorf("%s is in use by a running continuumd: stop it first (compaction rewrites the file and must have it to itself)", path)
+	}
+	if err != nil {
+		return res, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer src.Close()
+	tmp := path + ".compact"
+	// A leftover from an interrupted run is garbage: the old file was never
+	// replaced, so it is still the whole truth.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return res, err
+	}
+	dst, err := bolt.Open(tmp, fi.Mode().Perm(), &bolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		return res, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	// 64 MiB per transaction bounds the memory of a copy of a large log.
+	if err := bolt.Compact(dst, src, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return res, fmt.Errorf("compact %s: %w", path, err)
+	}
+	// NoSync skipped fsync per copy transaction; one at the end makes the
+	// whole copy durable before it replaces the original.
+	dst.NoSync = false
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return res, fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return res, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return res, fmt.Errorf("replace %s: %w", path, err)
+	}
+	// The rename itself must reach the disk, or a crash could bring back
+	// the old file (harmless) or lose the name (not).
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return res, fmt.Errorf("sync %s: %w", dir, err)
+		}
+	}
+	if fi, err := os.Stat(path); err == nil {
+		res.After = fi.Size()
+	}
+	return res, nil
+}
