@@ -347,8 +347,18 @@ func (s *Service) unload(ctx context.Context, _ *kernel.Call, p api.NameParams) 
 	}
 	s.mu.Lock()
 	e := s.models[p.Name]
+	if e == nil && filepath.IsAbs(p.Name) {
+		// A path names a model wherever a name does: the one loaded from
+		// that file, under whatever name.
+		clean := filepath.Clean(p.Name)
+		for _, c := range s.sortedLocked() {
+			if e == nil && c.path == clean {
+				e = c
+			}
+		}
+	}
 	if e != nil {
-		delete(s.models, p.Name)
+		delete(s.models, e.name)
 	}
 	s.mu.Unlock()
 	if e == nil {
@@ -360,7 +370,7 @@ func (s *Service) unload(ctx context.Context, _ *kernel.Call, p api.NameParams) 
 		return nil, err
 	}
 	e.close()
-	s.log.Info("model unloaded", "name", p.Name)
+	s.log.Info("model unloaded", "name", e.name)
 	return api.Empty{}, nil
 }
 
