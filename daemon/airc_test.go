@@ -109,6 +109,8 @@ func TestLogSubscribeFromStartWhileEmitting(t *testing.T) {
 		ids = map[string]uint64{}
 		wg  sync.WaitGroup
 	)
+	// A Fatal below must not leave emitters running past the test's end.
+	defer wg.Wait()
 	for w := 0; w < emitters; w++ {
 		em := dial(t, d)
 		wg.Add(1)
@@ -278,6 +280,7 @@ func TestDurableSubscriberThatLagsLosesNothing(t *testing.T) {
 	const n, emitters = 1600, 8 // 4 KiB each: far more than the socket buffers hold
 	pad := string(make([]byte, 4096))
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	for w := 0; w < emitters; w++ {
 		wg.Add(1)
 		go func() {
