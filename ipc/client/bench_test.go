@@ -9,6 +9,7 @@ import (
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/ipc/internal/testbackend"
 	"github.com/continuum-grid/continuum/ipc/server"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // BenchmarkClientCall is Client.Call of test/echo (params {}, result into a
@@ -65,3 +66,71 @@ func BenchmarkClientCall(b *testing.B) {
 }
 
 var _ api.Backend = (*testbackend.Backend)(nil)
+
+// benchNotification is an events/event notification's params as the daemon
+// writes them: a local event with a small map payload, like the bench's.
+func benchNotification(b *testing.B) api.RawParams {
+	ev := api.Event{ID: "01JDQ2ZC4B6S1V4Q0C3Y3P9K1M", Class: "bench:tick", Sender: "c3", TS: 1700000000123,
+		Payload: map[string]any{"ts": int64(1700000000123456789), "n": 12345, "text": "the quick brown fox"}}
+	enc, err := api.AppendEvent(nil, &ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return api.AppendEventNotification(nil, "s1f", enc)
+}
+
+// BenchmarkDecodeEvent is the client's decoding of one events/event
+// notification: the one-pass decoder it uses, against the two reflection
+// passes it replaced (params into {subscription, raw event}, then the raw
+// event into api.Event).
+func BenchmarkDecodeEvent(b *testing.B) {
+	raw := benchNotification(b)
+	b.Run("one-pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := decodeEvent(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection-two-pass", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var n struct {
+				Subscription string             `msgpack:"subscription"`
+				Event        msgpack.RawMessage `msgpack:"event"`
+			}
+			if err := api.DecodeParams(raw, &n); err != nil {
+				b.Fatal(err)
+			}
+			var ev api.Event
+			if err := decodeFieldsByReflection(n.Event, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// decodeFieldsByReflection is api.DecodeParams's field-by-field decoding on
+// a struct with Event's fields (api.Event itself now decodes by hand).
+func decodeFieldsByReflection(raw []byte, ev *api.Event) error {
+	var r struct {
+		ID            string            `msgpack:"id"`
+		Class         string            `msgpack:"class"`
+		Channel       string            `msgpack:"channel"`
+		Origin        string            `msgpack:"origin"`
+		OriginSeq     uint64            `msgpack:"originSeq"`
+		Prev          []byte            `msgpack:"prev"`
+		Sender        string            `msgpack:"sender"`
+		Lamport       uint64            `msgpack:"lamport"`
+		Seq           uint64            `msgpack:"seq"`
+		TS            int64             `msgpack:"ts"`
+		SchemaVersion string            `msgpack:"schemaVersion"`
+		Headers       map[string]string `msgpack:"headers"`
+		Payload       any               `msgpack:"payload"`
+		Sig           []byte            `msgpack:"sig"`
+	}
+	err := api.DecodeParams(raw, &r)
+	ev.ID, ev.Class, ev.Payload = r.ID, r.Class, r.Payload
+	return err
+}

@@ -488,3 +488,75 @@ func TestNotificationHandler(t *testing.T) {
 		}
 	})
 }
+
+// Publish sends events/emit as a notification: nothing comes back, and one
+// client's events reach a subscriber in the order they were published, over
+// the socket and in process.
+func TestPublish(t *testing.T) {
+	transports(t, func(t *testing.T, b *testbackend.Backend, connect func(...Option) *Client) {
+		c := connect()
+		pub := connect()
+		sub, err := c.Subscribe(ctx5(t), api.SubscribeParams{Pattern: "a:b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 500
+		for i := range n {
+			if err := pub.Publish(api.EmitParams{Name: "a:b", ID: fmt.Sprint(i), Payload: map[string]any{"i": i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			ev, err := sub.Next(ctx5(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.ID != fmt.Sprint(i) {
+				t.Fatalf("event %d has id %q: out of order", i, ev.ID)
+			}
+		}
+		pub.Close()
+		if err := pub.Publish(api.EmitParams{Name: "a:b"}); !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+			t.Fatalf("Publish after Close: %v", err)
+		}
+	})
+}
+
+// decodeEvent reads every form an events/event notification takes.
+func TestDecodeEventForms(t *testing.T) {
+	ev := api.Event{ID: "e1", Class: "a:b", Seq: 7, Payload: map[string]any{"k": "v"}}
+	want := func(t *testing.T, sub string, got api.Event, err error) {
+		t.Helper()
+		if err != nil || sub != "s1" || got.ID != "e1" || got.Class != "a:b" || got.Seq != 7 {
+			t.Fatalf("got %q %+v %v", sub, got, err)
+		}
+		var p map[string]string
+		if err := got.DecodePayload(&p); err != nil || p["k"] != "v" {
+			t.Fatalf("payload %v %v", p, err)
+		}
+	}
+	shared := api.ShareEvent(&ev)
+	enc, err := shared.Encoded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromLog, err := api.ShareEncoded(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]api.Params{
+		"socket":             api.RawParams(api.AppendEventNotification(nil, "s1", enc)),
+		"in process":         api.ValueParams{V: &api.EventDelivery{Subscription: "s1", Event: shared}},
+		"in process, by log": api.ValueParams{V: &api.EventDelivery{Subscription: "s1", Event: fromLog}},
+		"notification value": api.ValueParams{V: api.EventNotification{Subscription: "s1", Event: ev}},
+		"delivery value":     api.ValueParams{V: api.EventDelivery{Subscription: "s1", Event: shared}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sub, got, err := decodeEvent(p)
+			want(t, sub, got, err)
+		})
+	}
+	if _, _, err := decodeEvent(api.RawParams{0x82, 0xa1, 'x'}); err == nil {
+		t.Fatal("truncated notification decoded")
+	}
+}

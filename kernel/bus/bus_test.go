@@ -137,3 +137,67 @@ func TestChannelFilterAndClose(t *testing.T) {
 		t.Fatalf("%d subscriptions after close", b.Len())
 	}
 }
+
+// sharer records the shared events it is given.
+type sharer struct {
+	mu   sync.Mutex
+	seen []*api.SharedEvent
+}
+
+func (s *sharer) Deliver(ev *api.SharedEvent) error {
+	s.mu.Lock()
+	s.seen = append(s.seen, ev)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sharer) Lagged(uint64) {}
+
+func (s *sharer) got() []*api.SharedEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*api.SharedEvent(nil), s.seen...)
+}
+
+// Every subscriber of one publish gets the same shared event, so it is
+// encoded for the wire once; PublishShared routes on the shared fields.
+func TestSubscribersShareOneEvent(t *testing.T) {
+	b := New()
+	defer b.Close()
+	all, _ := ParsePattern("*")
+	sinks := []*sharer{{}, {}, {}}
+	for _, s := range sinks {
+		b.Subscribe(all, "", 0, s)
+	}
+	other, _ := ParsePattern("other:*")
+	none := &sharer{}
+	b.Subscribe(other, "", 0, none)
+	b.Publish(&api.Event{ID: "1", Class: "x:y"})
+	enc, _ := api.ShareEvent(&api.Event{ID: "2", Class: "x:z", Seq: 4}).Encoded()
+	stored, err := api.ShareEncoded(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.PublishShared(stored)
+	waitFor(t, func() bool {
+		for _, s := range sinks {
+			if len(s.got()) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	first := sinks[0].got()
+	for _, s := range sinks[1:] {
+		got := s.got()
+		if got[0] != first[0] || got[1] != first[1] {
+			t.Fatal("subscribers got different copies of one publish")
+		}
+	}
+	if first[1] != stored || first[1].Seq != 4 || first[1].Class != "x:z" {
+		t.Fatalf("PublishShared delivered %+v", first[1])
+	}
+	if len(none.got()) != 0 {
+		t.Fatal("a subscription that matches nothing got events")
+	}
+}
