@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +42,9 @@ func daemonBinary(t *testing.T) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, "continuumd")
-		buildOut, buildErr = exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
+		// The go of the running toolchain, whatever PATH says.
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		buildOut, buildErr = exec.Command(goBin, "build", "-o", buildBin, ".").CombinedOutput()
 	})
 	if buildErr != nil {
 		t.Fatalf("build continuumd: %v\n%s", buildErr, buildOut)

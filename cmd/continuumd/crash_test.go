@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,11 +19,23 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A few rounds keep `make test` fast; -crash-rounds 25 is the soak.
+// A few rounds keep `make test` fast; -crash-rounds=25 (or
+// CONTINUUM_CRASH_ROUNDS=25, which also reaches kernel/airc's crash test when
+// several packages are tested at once) is the soak.
 var (
-	crashRounds = flag.Int("crash-rounds", 3, "kill -9 rounds of TestKill9KeepsEveryAcknowledgedEmit")
+	crashRounds = flag.Int("crash-rounds", 0, "kill -9 rounds of TestKill9KeepsEveryAcknowledgedEmit (default 3, or $CONTINUUM_CRASH_ROUNDS)")
 	crashSeed   = flag.Uint64("crash-seed", 0, "seed for the kill moments (0: from the clock; the test logs the one it used)")
 )
+
+func rounds() int {
+	if *crashRounds > 0 {
+		return *crashRounds
+	}
+	if n, err := strconv.Atoi(os.Getenv("CONTINUUM_CRASH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
 
 const crashEmitters = 16
 
@@ -49,7 +62,7 @@ func TestKill9KeepsEveryAcknowledgedEmit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	acked := map[string]bool{} // every id acknowledged so far, all rounds
-	for round := 0; round < *crashRounds; round++ {
+	for round := 0; round < rounds(); round++ {
 		p, c := startBinary(t, bin, sock, stateDir)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		for _, cl := range []api.ClassConfig{
