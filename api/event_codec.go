@@ -308,8 +308,10 @@ type EventKeys struct {
 }
 
 // PeekEvent reads class, channel and seq from an encoded envelope, skipping
-// every other value without allocating: enough to filter events by pattern
-// and channel, or to find their position, before deciding to decode them.
+// the other values it meets before them without allocating: enough to filter
+// events by pattern and channel, or to find their position, before deciding
+// to decode them. It checks only what it reads: a later value may still be
+// malformed.
 func PeekEvent(b []byte) (EventKeys, error) {
 	var k EventKeys
 	r := reader{b: b}
@@ -317,7 +319,11 @@ func PeekEvent(b []byte) (EventKeys, error) {
 	if err != nil {
 		return k, err
 	}
-	for range n {
+	// Stop once the three are read: they come before headers and payload
+	// in the daemon's own encoding, so the payload is never walked.
+	const all = 7
+	found := 0
+	for i := 0; i < n && found != all; i++ {
 		key, err := r.key("event")
 		if err != nil {
 			return k, err
@@ -325,10 +331,13 @@ func PeekEvent(b []byte) (EventKeys, error) {
 		switch string(key) {
 		case keyClass:
 			k.Class, err = r.str(keyClass)
+			found |= 1
 		case keyChannel:
 			k.Channel, err = r.str(keyChannel)
+			found |= 2
 		case keySeq:
 			k.Seq, err = r.uint(keySeq)
+			found |= 4
 		default:
 			err = r.skip(string(key))
 		}
@@ -347,19 +356,24 @@ type reader struct {
 	p int
 }
 
+// The error constructors are kept out of line so that the readers' fast
+// paths stay small enough to inline.
+//
+//go:noinline
 func truncatedErr(field string) error {
 	return Errorf(CodeInvalidArgument, "field %q: unexpected end of input", field)
 }
 
+//go:noinline
 func wrongType(field, want string, c byte) error {
 	return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", field, want, WireType(c))
 }
 
 func (r *reader) peek(field string) (byte, error) {
-	if r.p >= len(r.b) {
-		return 0, truncatedErr(field)
+	if r.p < len(r.b) {
+		return r.b[r.p], nil
 	}
-	return r.b[r.p], nil
+	return 0, truncatedErr(field)
 }
 
 // n reads a big-endian unsigned integer of size bytes.
@@ -422,19 +436,38 @@ func (r *reader) mapLen(field string) (int, error) {
 
 // key reads a map key, which must be a string.
 func (r *reader) key(field string) ([]byte, error) {
+	if r.p < len(r.b) && msgpcode.IsString(r.b[r.p]) {
+		return r.str(field)
+	}
+	return nil, r.keyErr(field)
+}
+
+//go:noinline
+func (r *reader) keyErr(field string) error {
 	c, err := r.peek(field)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !msgpcode.IsString(c) {
-		return nil, Errorf(CodeInvalidArgument, "%s keys must be strings, got %s", field, WireType(c))
-	}
-	return r.str(field)
+	return Errorf(CodeInvalidArgument, "%s keys must be strings, got %s", field, WireType(c))
 }
 
 // str reads a string (bin is accepted, and nil reads as empty, as the
 // reflection decoder did).
 func (r *reader) str(field string) ([]byte, error) {
+	// Fast path, inlined: keys and most values are short strings.
+	if r.p < len(r.b) {
+		if c := r.b[r.p]; c&0xe0 == msgpcode.FixedStrLow {
+			if end := r.p + 1 + int(c&msgpcode.FixedStrMask); end <= len(r.b) {
+				s := r.b[r.p+1 : end : end]
+				r.p = end
+				return s, nil
+			}
+		}
+	}
+	return r.strSlow(field)
+}
+
+func (r *reader) strSlow(field string) ([]byte, error) {
 	c, err := r.peek(field)
 	if err != nil {
 		return nil, err
@@ -483,6 +516,14 @@ func (r *reader) bin(field string) ([]byte, error) {
 
 // uint reads a non-negative integer (nil reads as 0).
 func (r *reader) uint(field string) (uint64, error) {
+	if r.p < len(r.b) && r.b[r.p] <= msgpcode.PosFixedNumHigh {
+		r.p++
+		return uint64(r.b[r.p-1]), nil
+	}
+	return r.uintSlow(field)
+}
+
+func (r *reader) uintSlow(field string) (uint64, error) {
 	c, err := r.peek(field)
 	if err != nil {
 		return 0, err
@@ -868,13 +909,14 @@ func (d EventDelivery) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err != nil {
 		return err
 	}
-	var head [64]byte
-	h := appendNotificationHead(head[:0], d.Subscription)
-	w := enc.Writer()
-	if _, err := w.Write(h); err != nil {
+	// The head through the encoder's own methods: no buffer to allocate.
+	_ = enc.EncodeMapLen(2)
+	_ = enc.EncodeString(keySubscription)
+	_ = enc.EncodeString(d.Subscription)
+	if err := enc.EncodeString(keyEvent); err != nil {
 		return err
 	}
-	_, err = w.Write(raw)
+	_, err = enc.Writer().Write(raw)
 	return err
 }
 

@@ -282,12 +282,20 @@ func decodeEvent(p api.Params) (string, api.Event, error) {
 		case api.EventDelivery:
 			n, err = d.Notification()
 		default:
-			err = p.Decode(&n)
+			n, err = decodeNotification(p)
 		}
 	default:
-		err = p.Decode(&n)
+		n, err = decodeNotification(p)
 	}
 	return n.Subscription, n.Event, err
+}
+
+// decodeNotification is the general path, apart so that decodeEvent's own
+// notification stays on the stack.
+func decodeNotification(p api.Params) (api.EventNotification, error) {
+	var n api.EventNotification
+	err := p.Decode(&n)
+	return n, err
 }
 
 func (c *Client) route(sub string, ev api.Event) {
