@@ -103,7 +103,7 @@ func TestLogSubscribeFromStartWhileEmitting(t *testing.T) {
 	c := dialBig(t, d)
 	declare(t, c, api.ClassConfig{Name: "tick:sent", Broadcast: true, Channel: api.ChannelGlobal})
 
-	const emitters, each = 8, 150
+	const emitters, each = 8, 100
 	var (
 		mu  sync.Mutex
 		ids = map[string]uint64{}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,8 +278,23 @@ func TestLogCompact(t *testing.T) {
 	cli(t, ld.sock, "events", "declare", "chat:posted", "--schema-version", "v1", "--broadcast", "--channel", "byRoomId").ok(t)
 	c := ld.client(t)
 	pad := strings.Repeat("x", 8<<10)
-	for i := 0; i < 400; i++ {
-		emitRoom(t, c, "general", fmt.Sprintf("m%03d", i), pad)
+	// Eight emitters share the commits: 400 fsyncs one by one would be slow.
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 400; i += 8 {
+				if _, err := c.Emit(context.Background(), api.EmitParams{Name: "chat:posted", ID: fmt.Sprintf("m%03d", i), Payload: map[string]any{"roomId": "general", "x": pad}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
 	}
 	if err := c.Ack(context.Background(), "reader", 395); err != nil {
 		t.Fatal(err)
