@@ -103,20 +103,32 @@ func TestLogSubscribeFromStartWhileEmitting(t *testing.T) {
 	c := dialBig(t, d)
 	declare(t, c, api.ClassConfig{Name: "tick:sent", Broadcast: true, Channel: api.ChannelGlobal})
 
-	const emitters, each = 8, 100
+	// Emitters run until told to stop, which is only once the subscriptions
+	// are in place and many more events came after them: emits are sure to
+	// cross the seam.
+	const emitters, before, after = 8, 200, 200
 	var (
-		mu  sync.Mutex
-		ids = map[string]uint64{}
-		wg  sync.WaitGroup
+		mu   sync.Mutex
+		ids  = map[string]uint64{}
+		wg   sync.WaitGroup
+		stop = make(chan struct{})
 	)
 	// A Fatal below must not leave emitters running past the test's end.
 	defer wg.Wait()
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	defer halt()
 	for w := 0; w < emitters; w++ {
 		em := dial(t, d)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < each; i++ {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				id := fmt.Sprintf("w%d-%d", w, i)
 				res, err := em.Emit(context.Background(), api.EmitParams{Name: "tick:sent", ID: id, Payload: map[string]any{"i": i}})
 				if err != nil {
@@ -130,13 +142,17 @@ func TestLogSubscribeFromStartWhileEmitting(t *testing.T) {
 		}()
 	}
 	// Subscribe once a backlog exists and while emits are still arriving.
-	deadline := time.Now().Add(20 * time.Second)
-	for logStats(t, c).Head < emitters*each/4 {
-		if time.Now().After(deadline) {
-			t.Fatal("emitters made no progress")
+	waitHead := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for logStats(t, c).Head < n {
+			if time.Now().After(deadline) {
+				t.Fatal("emitters made no progress")
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
+	waitHead(before)
 	ctx := ctxT(t)
 	fromStart, err := c.Subscribe(ctx, api.SubscribeParams{Pattern: "tick:*", From: api.FromStart})
 	if err != nil {
@@ -154,11 +170,16 @@ func TestLogSubscribeFromStartWhileEmitting(t *testing.T) {
 	if fromSeq.Cursor() != mid || fromStart.Cursor() != 0 {
 		t.Fatalf("cursors: from seq %d, from start %d; want %d and 0", fromSeq.Cursor(), fromStart.Cursor(), mid)
 	}
+	waitHead(mid + after)
+	halt()
 	wg.Wait()
 	if t.Failed() {
 		return
 	}
-	total := emitters * each
+	total := len(ids)
+	if st := logStats(t, c); st.Events != uint64(total) {
+		t.Fatalf("%d emits acknowledged, the log holds %d", total, st.Events)
+	}
 	for name, sub := range map[string]*client.Subscription{"from start": fromStart, "durable": durable} {
 		got := collect(t, sub, total)
 		for i, ev := range got {
