@@ -7,6 +7,8 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -582,7 +584,8 @@ func TestLogStats(t *testing.T) {
 // Emits that the class refuses leave nothing in the log and say why; a warn
 // class stores the event with the marker header.
 func TestEmitChecksStoreNothing(t *testing.T) {
-	d := start(t)
+	logs := &lockedLog{}
+	d := start(t, func(c *daemon.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	c := dialBig(t, d)
 	declare(t, c, api.ClassConfig{Name: "chat:posted", Broadcast: true, Channel: api.ChannelByRoomID, SchemaVersion: "v2"})
 	declare(t, c, api.ClassConfig{Name: "note:added", Broadcast: true, Channel: api.ChannelGlobal, SchemaVersion: "v3", OnUnknownSchema: api.SchemaWarn})
@@ -637,6 +640,9 @@ func TestEmitChecksStoreNothing(t *testing.T) {
 	rp, err := c.Replay(ctx, api.ReplayParams{Channel: "global"})
 	if err != nil || len(rp.Events) != 1 || rp.Events[0].Headers[api.HeaderSchemaWarning] != "v3" || rp.Events[0].SchemaVersion != "v9" {
 		t.Fatalf("stored warn event %+v %v", rp.Events, err)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "class=note:added") || !strings.Contains(l, "event_version=v9") {
+		t.Fatalf("no warning logged for the warn class's mismatch:\n%s", l)
 	}
 	// The right version, or none, is not marked.
 	mustEmit(t, c, api.EmitParams{Name: "note:added", ID: "n2", SchemaVersion: "v3"})
@@ -730,4 +736,22 @@ func TestInfoPeerID(t *testing.T) {
 	if err != nil || other.PeerID == info.PeerID || other.PeerID == "" {
 		t.Fatalf("another state dir has peer id %q (%v)", other.PeerID, err)
 	}
+}
+
+// lockedLog collects the daemon's log lines while the test reads them.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
