@@ -797,7 +797,7 @@ func (r *reader) headers() (map[string]string, error) {
 		return nil, nil
 	}
 	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
-		return nil, wrongType(keyHeaders, "map of strings", c)
+		return nil, wrongType(keyHeaders, "map", c)
 	}
 	n, err := r.mapLen(keyHeaders)
 	if err != nil {
@@ -928,4 +928,70 @@ func (d *EventDelivery) Notification() (EventNotification, error) {
 		return EventNotification{}, err
 	}
 	return EventNotification{Subscription: d.Subscription, Event: *ev}, nil
+}
+
+// paramsDecoder is implemented by params structs on a hot path that DecodeParams
+// hands to a hand-written decoder instead of reflection. It must behave as
+// DecodeParams does: the same errors (invalid_argument naming the field),
+// unknown keys skipped, nil as absent, interface fields kept raw.
+type paramsDecoder interface {
+	decodeParams(b []byte) error
+}
+
+// decodeParams reads events/emit's params, every emit's first cost in the
+// daemon, without reflection. The payload stays raw (a sub-slice of b).
+func (p *EmitParams) decodeParams(b []byte) error {
+	r := reader{b: b}
+	haveName := false
+	if len(b) > 0 {
+		c := b[0]
+		if c != msgpcode.Nil && !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+			return Errorf(CodeInvalidArgument, "params must be a map, got %s", WireType(c))
+		}
+		n, err := r.mapLen("params")
+		if err != nil {
+			return err
+		}
+		for range n {
+			key, err := r.key("params")
+			if err != nil {
+				return err
+			}
+			var s []byte
+			switch string(key) {
+			case "name":
+				var c byte
+				if c, err = r.peek("name"); err == nil {
+					haveName = c != msgpcode.Nil
+					s, err = r.str("name")
+					p.Name = string(s)
+				}
+			case "payload":
+				var raw []byte
+				if raw, err = r.value("payload"); err == nil && raw[0] != msgpcode.Nil {
+					p.Payload = msgpack.RawMessage(raw)
+				}
+			case "schemaVersion":
+				s, err = r.str("schemaVersion")
+				p.SchemaVersion = string(s)
+			case "channel":
+				s, err = r.str("channel")
+				p.Channel = string(s)
+			case "id":
+				s, err = r.str("id")
+				p.ID = string(s)
+			case "headers":
+				p.Headers, err = r.headers()
+			default:
+				err = r.skip(string(key))
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if !haveName {
+		return Errorf(CodeInvalidArgument, "field %q is required", "name")
+	}
+	return nil
 }

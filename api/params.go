@@ -122,6 +122,9 @@ func wireName(sf reflect.StructField) string {
 // Unknown keys are skipped (newer clients may send more). Fields of interface
 // type keep their raw msgpack (msgpack.RawMessage), to be forwarded undecoded.
 func DecodeParams(b []byte, dst any) error {
+	if fast, ok := dst.(paramsDecoder); ok {
+		return fast.decodeParams(b)
+	}
 	dv := reflect.ValueOf(dst)
 	if dv.Kind() != reflect.Pointer || dv.IsNil() {
 		return fmt.Errorf("api: DecodeParams needs a non-nil pointer, got %T", dst)
