@@ -28,6 +28,23 @@ type Handler interface {
 	HandleNotification(ctx context.Context, method string, params api.RawParams)
 }
 
+// InlineHandler is a Handler that names methods cheap enough to serve on the
+// connection's reader goroutine. Such a request runs at once where it was
+// read, and its response is written by that goroutine too when the socket
+// takes it without waiting: no hand-off to a worker and back, which is most of
+// a small round trip's cost. While an inline method runs, the connection reads
+// nothing else, so a method named here must be quick and must never block: no
+// I/O, no call to a peer, no lock that is held across either. Requests for
+// other methods still run in goroutines of their own, so a slow one never
+// holds up an inline one behind it.
+type InlineHandler interface {
+	Handler
+	// InlineMethod reports whether requests for method may be served inline.
+	// It is called once per request, on the reader goroutine, and must not
+	// block either.
+	InlineMethod(method string) bool
+}
+
 // HandlerFuncs adapts two functions to Handler; a nil function answers
 // requests with unknown_method and ignores notifications.
 type HandlerFuncs struct {
@@ -61,8 +78,8 @@ type Options struct {
 	// waits for a handler to finish (backpressure on this connection only);
 	// nothing is dropped. Default 1024.
 	MaxInFlight int
-	// QueueSize bounds the messages waiting for the writer; senders wait when
-	// it is full. Default 256.
+	// QueueSize bounds the messages waiting to be written while the peer is
+	// not reading fast enough; senders wait when it is full. Default 256.
 	QueueSize int
 	// CloseTimeout bounds how long a graceful close (after a protocol error,
 	// or at the end of Shutdown) waits for its last messages to be written
@@ -82,10 +99,19 @@ const (
 // Conn is one MessagePack-RPC connection, used in both directions: it serves
 // the peer's requests with a Handler and makes its own calls. One reader
 // goroutine parses incoming messages and never waits on a handler: each
-// request runs in its own goroutine (at most MaxInFlight at once), responses
-// go to the calls waiting for them, notifications to the Handler in order.
-// One writer goroutine drains a queue of encoded messages and flushes only
-// when the queue is empty, so replies to pipelined requests share syscalls.
+// request runs in its own goroutine (at most MaxInFlight at once) unless the
+// Handler names its method inline-safe (InlineHandler), responses go to the
+// calls waiting for them, notifications to the Handler in order.
+//
+// Writes combine. A goroutine that sends a message while nobody is writing
+// writes it itself, and before it lets go it also writes whatever other
+// goroutines queued meanwhile, all in one syscall per round; those others
+// return as soon as their message is queued. The socket is only ever tried
+// without waiting: what it will not take at once (a peer that is not reading)
+// is left to the connection's writer goroutine, so no sender, and never the
+// reader, waits on the peer beyond the bounded queue (QueueSize). Transports
+// that cannot be tried without waiting (anything but a socket under
+// StreamTransport) are always written by the writer goroutine.
 //
 // Every method is safe for concurrent use.
 type Conn struct {
@@ -96,7 +122,6 @@ type Conn struct {
 
 	ctx    context.Context // handlers' context, cancelled by close
 	cancel context.CancelFunc
-	out    chan outMsg
 	sem    chan struct{}
 	work   chan job     // hands a request to an idle worker; unbuffered
 	idle   atomic.Int32 // workers waiting on work
@@ -116,6 +141,21 @@ type Conn struct {
 	draining bool
 	drained  chan struct{}
 	timer    *time.Timer
+
+	// The outgoing side; see drain. direct is the transport when senders may
+	// write to it themselves, nil when only writeLoop may.
+	direct    *StreamTransport
+	queueSize int
+	wmu       sync.Mutex
+	wq        []outMsg      // queued messages, oldest first
+	wbusy     bool          // someone holds the right to write (and will drain wq)
+	wshut     bool          // the last message was queued, or the conn closed
+	wroom     chan struct{} // closed when wq is taken; nil when no sender waits
+	wkick     chan struct{} // passes the right to write to writeLoop
+	// Owned by whoever holds the right to write, so not under wmu:
+	wspare []outMsg // an emptied batch, reused as the next wq
+	wrest  []outMsg // messages an inline writer left to writeLoop
+	wflush bool     // the transport holds bytes an inline writer could not send
 }
 
 // running is a request being served; a pointer, so that a peer that reuses
@@ -148,7 +188,7 @@ type cancelParams struct {
 // ErrClosed is the reason of a connection closed by Close.
 var ErrClosed = errors.New("connection closed")
 
-// NewConn wraps a transport. The writer starts at once, so Notify and Call
+// NewConn wraps a transport. Writing works at once, so Notify and Call
 // work before Start; incoming messages are read only after Start.
 func NewConn(t Transport, opts Options) *Conn {
 	if opts.MaxMessageSize <= 0 {
@@ -175,12 +215,16 @@ func NewConn(t Transport, opts Options) *Conn {
 		closeTimeout: opts.CloseTimeout,
 		ctx:          ctx,
 		cancel:       cancel,
-		out:          make(chan outMsg, opts.QueueSize),
+		queueSize:    opts.QueueSize,
+		wkick:        make(chan struct{}, 1),
 		sem:          make(chan struct{}, opts.MaxInFlight),
 		work:         make(chan job),
 		done:         make(chan struct{}),
 		pending:      map[uint32]chan response{},
 		running:      map[uint32]*running{},
+	}
+	if st, ok := t.(*StreamTransport); ok && st.canTry() {
+		c.direct = st
 	}
 	go c.writeLoop()
 	return c
@@ -342,42 +386,100 @@ func (c *Conn) checkSize(e *encoder) error {
 	return nil
 }
 
-// send queues an encoded message for the writer, owning e from here on.
+// send queues an encoded message, owning e from here on, and writes it too
+// when nobody else is writing (see enqueue). It waits only while the queue is
+// full, which happens only when the peer does not read.
 func (c *Conn) send(ctx context.Context, e *encoder) error {
-	select {
-	case <-c.done:
-		putEncoder(e)
-		return c.unavailable()
-	default:
-	}
-	select {
-	case c.out <- outMsg{e: e}:
-		return nil
-	case <-c.done:
-		putEncoder(e)
-		return c.unavailable()
-	case <-ctx.Done():
-		putEncoder(e)
-		return ctx.Err()
-	}
+	return c.enqueue(ctx, outMsg{e: e})
 }
 
-func (c *Conn) writeLoop() {
-	for {
-		var m outMsg
+// maxInlineRounds bounds how many batches a sender writes, for itself and
+// for the senders that queued behind it, before it leaves the rest to
+// writeLoop: under a steady stream a sender (a handler, the reader) must
+// still get back to its own work.
+const maxInlineRounds = 8
+
+// enqueue adds m to the queue and sees that it gets written: by the
+// goroutine holding the right to write, if there is one, which drains the
+// queue before it lets go; else by this goroutine, which takes that right
+// (or by writeLoop, for a transport that cannot be tried without waiting).
+// A close marker (closeAfter) never waits for room and is the last message
+// the queue takes.
+func (c *Conn) enqueue(ctx context.Context, m outMsg) error {
+	c.wmu.Lock()
+	for !m.closeAfter && !c.wshut && len(c.wq) >= c.queueSize {
+		if c.wroom == nil {
+			c.wroom = make(chan struct{})
+		}
+		room := c.wroom
+		c.wmu.Unlock()
 		select {
-		case m = <-c.out:
+		case <-room:
 		case <-c.done:
+			putEncoder(m.e)
+			return c.unavailable()
+		case <-ctx.Done():
+			putEncoder(m.e)
+			return ctx.Err()
+		}
+		c.wmu.Lock()
+	}
+	if c.wshut {
+		c.wmu.Unlock()
+		if m.e != nil {
+			putEncoder(m.e)
+		}
+		return c.unavailable()
+	}
+	if m.closeAfter {
+		c.wshut = true
+	}
+	c.wq = append(c.wq, m)
+	if c.wbusy {
+		c.wmu.Unlock()
+		return nil
+	}
+	c.wbusy = true
+	c.wmu.Unlock()
+	if c.direct == nil {
+		c.handOff(nil, false)
+		return nil
+	}
+	c.drain(true)
+	return nil
+}
+
+// drain writes the queue, a batch at a time with one flush per batch, until
+// it finds the queue empty and gives up the right to write, which its caller
+// holds. Inline (a sender writing), the socket is only tried: when it takes
+// less than everything, or after maxInlineRounds, the rest goes to writeLoop
+// with the right to write. writeLoop itself (inline false) waits on the
+// socket as long as it takes, or until the connection closes.
+func (c *Conn) drain(inline bool) {
+	batch := c.wrest
+	c.wrest = nil
+	for round := 0; ; round++ {
+		if batch == nil {
+			c.wmu.Lock()
+			if len(c.wq) == 0 {
+				c.wbusy = false
+				c.wmu.Unlock()
+				return
+			}
+			batch, c.wq, c.wspare = c.wq, c.wspare, nil
+			if c.wroom != nil {
+				close(c.wroom)
+				c.wroom = nil
+			}
+			c.wmu.Unlock()
+		}
+		if inline && round == maxInlineRounds {
+			c.handOff(batch, false)
 			return
 		}
-		// Write everything queued, then flush once: under load, replies to
-		// pipelined requests leave in a few large writes instead of one
-		// syscall each; when idle, a lone message is flushed at once.
-		// (Senders writing in turn under a lock, the last of a burst
-		// flushing, measured the same on round trips; the queue keeps
-		// syscalls off the senders, so a kernel goroutine that notifies
-		// returns once the message is queued.)
-		for {
+		for i := range batch {
+			m := batch[i]
+			batch[i] = outMsg{}
 			if m.e != nil {
 				err := c.t.WriteMessage(m.e.buf.Bytes())
 				putEncoder(m.e)
@@ -386,27 +488,88 @@ func (c *Conn) writeLoop() {
 					return
 				}
 			}
+			// Flush at the end of the batch, before a close, and whenever
+			// a socket's buffer has filled (so it stays bounded); other
+			// transports buffer as they see fit until their Flush.
+			full := c.direct != nil && c.direct.buffered() >= streamBufSize
+			if !m.closeAfter && !full && i < len(batch)-1 {
+				continue
+			}
+			if inline {
+				done, err := c.direct.tryFlush()
+				if err != nil {
+					c.closeWith(err)
+					return
+				}
+				if !done {
+					rest := batch[i+1:]
+					if m.closeAfter {
+						rest = []outMsg{{closeAfter: true, reason: m.reason}}
+					}
+					c.handOff(rest, true)
+					return
+				}
+			} else if err := c.t.Flush(); err != nil {
+				c.closeWith(err)
+				return
+			}
 			if m.closeAfter {
-				_ = c.t.Flush()
 				c.closeWith(m.reason)
 				return
 			}
-			select {
-			case m = <-c.out:
-				continue
-			default:
-			}
-			break
 		}
-		if err := c.t.Flush(); err != nil {
-			c.closeWith(err)
+		c.wspare = batch[:0]
+		batch = nil
+	}
+}
+
+// queueFull reports whether a sender would wait for room in the queue now,
+// as happens only when the peer is not reading. The reader then serves even
+// inline methods in worker goroutines, so that it keeps reading (until
+// MaxInFlight) instead of waiting to queue a response.
+func (c *Conn) queueFull() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.wq) >= c.queueSize
+}
+
+// handOff passes the right to write to writeLoop, with the messages left of
+// a batch and whether the transport still holds bytes to flush.
+func (c *Conn) handOff(rest []outMsg, flush bool) {
+	c.wrest, c.wflush = rest, flush
+	// At most one hand-off is ever pending: the right to write comes back
+	// from writeLoop only after it has taken this one.
+	select {
+	case c.wkick <- struct{}{}:
+	case <-c.done:
+	}
+}
+
+// writeLoop writes when a sender cannot: for transports that cannot be
+// tried without waiting, and whenever the socket was full. Its waits on a
+// peer that does not read hold up no sender (beyond the queue's bound) and
+// end when the connection closes.
+func (c *Conn) writeLoop() {
+	for {
+		select {
+		case <-c.wkick:
+		case <-c.done:
 			return
 		}
+		if c.wflush {
+			c.wflush = false
+			if err := c.t.Flush(); err != nil {
+				c.closeWith(err)
+				continue
+			}
+		}
+		c.drain(false)
 	}
 }
 
 // closeAfter queues e (when not nil) as the last message and closes the
 // connection once it is written, or after the close timeout at the latest.
+// It never waits on the peer.
 func (c *Conn) closeAfter(e *encoder, reason error) {
 	c.mu.Lock()
 	if c.closing || c.closed {
@@ -419,14 +582,7 @@ func (c *Conn) closeAfter(e *encoder, reason error) {
 	c.closing = true
 	c.timer = time.AfterFunc(c.closeTimeout, func() { c.closeWith(reason) })
 	c.mu.Unlock()
-	// Queue from another goroutine: the queue may be full behind a peer that
-	// does not read, and the caller (often the reader) must not wait on it.
-	go func() {
-		select {
-		case c.out <- outMsg{e: e, closeAfter: true, reason: reason}:
-		case <-c.done:
-		}
-	}()
+	_ = c.enqueue(context.Background(), outMsg{e: e, closeAfter: true, reason: reason})
 }
 
 func (c *Conn) closeWith(reason error) {
@@ -440,6 +596,9 @@ func (c *Conn) closeWith(reason error) {
 			c.timer.Stop()
 		}
 		c.mu.Unlock()
+		c.wmu.Lock()
+		c.wshut = true
+		c.wmu.Unlock()
 		close(c.done)
 		c.cancel()
 		_ = c.t.Close()
@@ -453,6 +612,7 @@ func (c *Conn) closeWith(reason error) {
 }
 
 func (c *Conn) readLoop(h Handler) {
+	inl, _ := h.(InlineHandler)
 	for {
 		b, err := c.t.ReadMessage()
 		if err != nil {
@@ -474,6 +634,10 @@ func (c *Conn) readLoop(h Handler) {
 		}
 		switch m.Type {
 		case TypeRequest:
+			if inl != nil && inl.InlineMethod(m.Method) && !c.queueFull() {
+				c.serveInline(h, m.MsgID, m.Method, clone(m.Params))
+				continue
+			}
 			c.dispatch(h, m.MsgID, m.Method, clone(m.Params))
 		case TypeResponse:
 			c.deliver(m)
@@ -620,6 +784,34 @@ func (c *Conn) serve(ctx context.Context, r *running, h Handler, id uint32, meth
 	defer c.finished(id, r)
 	defer func() { <-c.sem }()
 	result, err := c.call(ctx, h, method, params)
+	c.respond(id, method, result, err)
+}
+
+// serveInline serves a request on the reader goroutine (InlineHandler). It
+// counts as in flight, so Shutdown waits for its response as for any other;
+// it needs no context of its own and no entry for rpc/cancel, since it ends
+// before the reader could read a cancel for it.
+func (c *Conn) serveInline(h Handler, id uint32, method string, params api.RawParams) {
+	c.mu.Lock()
+	if c.draining || c.closed {
+		c.mu.Unlock()
+		_ = c.send(context.Background(), encodeResponse(id, nil, api.Errorf(api.CodeUnavailable, "shutting down")))
+		return
+	}
+	c.inflight++
+	c.mu.Unlock()
+	result, err := c.call(c.ctx, h, method, params)
+	c.respond(id, method, result, err)
+	c.mu.Lock()
+	c.inflight--
+	if c.draining && c.inflight == 0 {
+		close(c.drained)
+	}
+	c.mu.Unlock()
+}
+
+// respond sends a handler's outcome as the response to request id.
+func (c *Conn) respond(id uint32, method string, result any, err error) {
 	e := encodeResponse(id, result, api.AsError(err))
 	if e.buf.Len() > c.maxSize {
 		n := e.buf.Len()

@@ -22,12 +22,18 @@
 //     it: the peer gets an error response when its request's msgid could be
 //     read, a kernel/protocol-error notification otherwise, and then the
 //     connection closes.
-//   - A Conn's reader never waits on a handler: each request runs in its own
-//     goroutine (at most MaxInFlight at once, beyond which the reader waits,
-//     dropping nothing), responses are matched to pending calls, and
-//     notifications reach the handler in arrival order.
-//   - Writes are safe for concurrent use and batched: one writer goroutine
-//     flushes only when its queue is empty.
+//   - A Conn's reader never waits on a slow handler: each request runs in its
+//     own goroutine (at most MaxInFlight at once, beyond which the reader
+//     waits, dropping nothing), except the methods an InlineHandler declares
+//     quick and non-blocking, which run on the reader itself; responses are
+//     matched to pending calls, and notifications reach the handler in
+//     arrival order.
+//   - Writes are safe for concurrent use and combined: a sender writes its
+//     message itself when nobody else is writing, together with whatever
+//     others queued meanwhile, one syscall per batch. The socket is only
+//     tried without waiting; what it will not take goes to a writer
+//     goroutine, so a peer that does not read holds up no sender beyond a
+//     bounded queue, and no other connection at all.
 //   - Close fails every pending call with unavailable and cancels running
 //     handlers; Shutdown lets running handlers finish first.
 //

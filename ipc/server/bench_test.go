@@ -26,9 +26,17 @@ func (nopSession) Close() {}
 // BenchmarkServerRoundTrip is a msgrpc.Conn calling through ipc/server into
 // a backend that does nothing, over the Unix socket. conns=1 shares one
 // connection among the callers (pipelined); conns=N gives each its own.
+// kernel/ping is served inline on the reader (DefaultInlineMethods),
+// bench/nop in a goroutine of its own.
 func BenchmarkServerRoundTrip(b *testing.B) {
-	for _, tc := range []struct{ callers, conns int }{{1, 1}, {16, 1}, {16, 16}} {
-		b.Run(fmt.Sprintf("callers=%d/conns=%d", tc.callers, tc.conns), func(b *testing.B) {
+	for _, tc := range []struct {
+		method         string
+		callers, conns int
+	}{
+		{"bench/nop", 1, 1}, {"bench/nop", 16, 1}, {"bench/nop", 16, 16},
+		{"kernel/ping", 1, 1}, {"kernel/ping", 16, 1}, {"kernel/ping", 16, 16},
+	} {
+		b.Run(fmt.Sprintf("%s/callers=%d/conns=%d", tc.method, tc.callers, tc.conns), func(b *testing.B) {
 			f := startWith(b, nopBackend{}, Options{})
 			conns := make([]*msgrpc.Conn, tc.conns)
 			for i := range conns {
@@ -48,7 +56,7 @@ func BenchmarkServerRoundTrip(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for range share {
-						if _, err := c.Call(ctx, "bench/nop", nil); err != nil {
+						if _, err := c.Call(ctx, tc.method, nil); err != nil {
 							errs <- err
 							return
 						}
