@@ -300,7 +300,7 @@ func TestDurableSubscriberThatLagsLosesNothing(t *testing.T) {
 		t.Fatalf("live subscribe: %v", msg)
 	}
 
-	const n, emitters = 1600, 8 // 4 KiB each: far more than the socket buffers hold
+	const n, emitters = 800, 8 // 4 KiB each: far more than the socket buffers hold
 	pad := string(make([]byte, 4096))
 	var wg sync.WaitGroup
 	defer wg.Wait()
