@@ -857,9 +857,16 @@ func ShareEncoded(env []byte) (*SharedEvent, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ShareEncodedKeys(env, k), nil
+}
+
+// ShareEncodedKeys is ShareEncoded for a caller that has already peeked:
+// k must be what PeekEvent(env) returned, its slices aliasing env (or bytes
+// equal to them that never change either).
+func ShareEncodedKeys(env []byte, k EventKeys) *SharedEvent {
 	s := &SharedEvent{Class: aliasString(k.Class), Channel: aliasString(k.Channel), Seq: k.Seq, raw: env}
 	s.rawOnce.Do(func() {})
-	return s, nil
+	return s
 }
 
 // aliasString makes a string of bytes that are never written again.

@@ -73,44 +73,48 @@ const tailBatch = 256
 
 func (ls *logSubscription) run(pos uint64) {
 	defer ls.k.tailers.Done()
-	var ends []int // where each kept envelope ends in the batch's buffer
+	type kept struct {
+		start, end int
+		keys       api.EventKeys // aliasing buf
+	}
+	var batch []kept
 	for {
 		wake := ls.k.headChanged()
-		// The stored envelopes go out as they are: a peek at class and
-		// channel filters them, and the ones kept are copied out of the
+		// The stored envelopes go out as they are: each is copied out of the
 		// read transaction into one buffer per batch (not reused, since a
-		// peer may hold on to what it was given).
+		// peer may hold on to what it was given), and a peek at the copy's
+		// class and channel filters it (a miss is cut off again).
 		var buf []byte
-		ends = ends[:0]
+		batch = batch[:0]
 		read := 0
 		last, err := ls.k.alog.ReadEncoded(pos, tailBatch, func(_ uint64, env []byte) error {
 			read++
-			k, err := api.PeekEvent(env)
+			if buf == nil {
+				buf = make([]byte, 0, len(env)*(tailBatch-read+1))
+			}
+			start := len(buf)
+			buf = append(buf, env...)
+			k, err := api.PeekEvent(buf[start:])
 			if err != nil {
 				return err
 			}
 			if (ls.channel != "" && string(k.Channel) != ls.channel) || !ls.pattern.Match(string(k.Class)) {
+				buf = buf[:start]
 				return nil
 			}
-			if buf == nil {
-				buf = make([]byte, 0, len(env)*(tailBatch-read+1))
-			}
-			buf = append(buf, env...)
-			ends = append(ends, len(buf))
+			batch = append(batch, kept{start, len(buf), k})
 			return nil
 		})
 		if err != nil {
 			ls.k.log.Error("log subscription: read failed", "after", pos, "err", err)
 			return
 		}
-		start := 0
-		for _, end := range ends {
-			ev, err := api.ShareEncoded(buf[start:end:end])
-			start = end
-			if err != nil { // PeekEvent read it a moment ago
-				ls.k.log.Error("log subscription: unreadable event", "after", pos, "err", err)
-				return
-			}
+		for i := range batch {
+			// When buf grew, the keys of the envelopes before still alias the
+			// array they were copied into first, which is never written
+			// again: the same bytes, so they still describe env.
+			b := &batch[i]
+			ev := api.ShareEncodedKeys(buf[b.start:b.end:b.end], b.keys)
 			select {
 			case <-ls.done:
 				return
