@@ -25,8 +25,11 @@ import (
 // server_ttft_ms). $CONTINUUM_BENCH_MODEL names a model file to use instead
 // of writing one; $THREADS overrides the thread count.
 //
+// It runs the daemon in this process; scripts/bench-inference.sh (make
+// bench) measures a separate continuumd process against node-llama-cpp with
+// llama/bench/viadaemon instead.
+//
 //	go test -run '^$' -bench GenerateDaemon -benchtime 20x ./inference/
-//	scripts/bench-inference.sh   # alternates with node-llama-cpp, prints the ratio
 func BenchmarkGenerateDaemon(b *testing.B) {
 	path := os.Getenv("CONTINUUM_BENCH_MODEL")
 	if path == "" {

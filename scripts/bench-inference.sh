@@ -70,7 +70,7 @@ if [ ! -S "$sock" ]; then
 	exit 1
 fi
 
-run_daemon() { "$work/viadaemon" -socket "$sock" -model "$model" -runs "$RUNS" >"$work/go.$1.json"; }
+run_daemon() { "$work/viadaemon" -socket "$sock" -daemon-pid "$pid" -model "$model" -runs "$RUNS" >"$work/go.$1.json"; }
 run_direct() { "$work/viadaemon" -direct "$LIBDIR" -threads "$THREADS" -model "$model" -runs "$RUNS" >"$work/direct.$1.json"; }
 run_node() { (cd llama/bench/node && RUNS=$RUNS THREADS=$THREADS node bench.mjs "$model") >"$work/node.$1.json"; }
 sides=(daemon node direct)
@@ -107,19 +107,23 @@ print(f"{time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores ({cpu
       f"model gguf.BenchTinyConfig (8 layers, n_embd 256, F32), 128 greedy tokens, 1024-token context, {threads} thread(s); "
       f"{rounds} rounds × {runs} runs per side, order rotating each round; medians over all {rounds * runs} runs (range: lowest–highest round median).")
 print()
-print("| side | tokens/s | TTFT ms |")
-print("| --- | ---: | ---: |")
-print(f"| continuumd, measured by the client (events over the socket) | {g_tps:.1f} ({spread(go, 'tokensPerSecRuns')}) | {g_ttft:.2f} ({spread(go, 'ttftMsRuns')}) |")
-print(f"| continuumd, as the daemon reports it (result) | {s_tps:.1f} ({spread(go, 'serverTokensPerSecRuns')}) | {s_ttft:.2f} ({spread(go, 'serverTtftMsRuns')}) |")
-print(f"| Go bindings in-process, no daemon (package llama) | {d_tps:.1f} ({spread(direct, 'tokensPerSecRuns')}) | {d_ttft:.2f} ({spread(direct, 'ttftMsRuns')}) |")
-print(f"| node-llama-cpp 3.21.1 in-process | {n_tps:.1f} ({spread(node, 'tokensPerSecRuns')}) | {n_ttft:.2f} ({spread(node, 'ttftMsRuns')}) |")
-print(f"| **ratio continuumd (client) / node-llama-cpp** | **{g_tps / n_tps:.3f}** | {g_ttft / n_ttft:.2f} |")
-print(f"| ratio continuumd (client) / Go in-process: what the daemon costs | {g_tps / d_tps:.3f} | {g_ttft / d_ttft:.2f} |")
-print(f"| ratio Go in-process / node-llama-cpp: the bindings | {d_tps / n_tps:.3f} | {d_ttft / n_ttft:.2f} |")
+def cpu(reps, key="cpuMsPerToken"):
+    return st.median([r.get(key, 0) for r in reps])
+g_cpu, g_ccpu, d_cpu, n_cpu = cpu(go), cpu(go, "clientCpuMsPerToken"), cpu(direct), cpu(node)
+print("| side | tokens/s | TTFT ms | CPU ms/token |")
+print("| --- | ---: | ---: | ---: |")
+print(f"| continuumd, measured by the client (events over the socket) | {g_tps:.1f} ({spread(go, 'tokensPerSecRuns')}) | {g_ttft:.2f} ({spread(go, 'ttftMsRuns')}) | {g_cpu:.3f} daemon + {g_ccpu:.3f} client |")
+print(f"| continuumd, as the daemon reports it (result) | {s_tps:.1f} ({spread(go, 'serverTokensPerSecRuns')}) | {s_ttft:.2f} ({spread(go, 'serverTtftMsRuns')}) | |")
+print(f"| Go bindings in-process, no daemon (package llama) | {d_tps:.1f} ({spread(direct, 'tokensPerSecRuns')}) | {d_ttft:.2f} ({spread(direct, 'ttftMsRuns')}) | {d_cpu:.3f} |")
+print(f"| node-llama-cpp 3.21.1 in-process | {n_tps:.1f} ({spread(node, 'tokensPerSecRuns')}) | {n_ttft:.2f} ({spread(node, 'ttftMsRuns')}) | {n_cpu:.3f} |")
+print(f"| **ratio continuumd (client) / node-llama-cpp** | **{g_tps / n_tps:.3f}** | {g_ttft / n_ttft:.2f} | {n_cpu / g_cpu:.3f} (node / daemon) |")
+print(f"| ratio continuumd (client) / Go in-process: what the daemon costs | {g_tps / d_tps:.3f} | {g_ttft / d_ttft:.2f} | {d_cpu / g_cpu:.3f} (in-process / daemon) |")
+print(f"| ratio Go in-process / node-llama-cpp: the bindings | {d_tps / n_tps:.3f} | {d_ttft / n_ttft:.2f} | {n_cpu / d_cpu:.3f} (node / in-process) |")
 print()
 print(f"Goal: tokens/s ratio ≥ 0.98. Same greedy ids on every side: {'yes' if same else 'NO'} "
       f"(first ids {go[0]['firstIds']} / {direct[0]['firstIds']} / {node[0]['firstIds']}). "
-      f"TTFT ratios are time ratios: below 1 is faster.")
+      f"TTFT ratios are time ratios: below 1 is faster. CPU ms/token: the medians of the rounds' CPU time over their tokens, "
+      f"of the process running llama.cpp; the CPU ratios are oriented like tokens/s (above 1: the first side spends less).")
 PY
 )
 echo "$table"

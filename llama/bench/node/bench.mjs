@@ -47,6 +47,9 @@ async function once(limit) {
 await once(8);
 const tpsRuns = [], ttftRuns = [];
 let firstIds = [];
+// CPU time of the whole process (JS thread and llama.cpp's), as the Go side
+// reports its own: hardly moved by the machine's load, unlike the rates.
+const cpu0 = process.cpuUsage();
 for (let r = 0; r < runs; r++) {
     const o = await once(maxTokens);
     if (o.n !== maxTokens) throw new Error(`run ${r}: ${o.n} tokens, want ${maxTokens}`);
@@ -54,11 +57,13 @@ for (let r = 0; r < runs; r++) {
     ttftRuns.push(o.ttft);
     if (r === 0) firstIds = o.ids;
 }
+const cpu = process.cpuUsage(cpu0);
 const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
 console.log(JSON.stringify({
     engine: "node-llama-cpp 3.21.1", threads, runs, maxTokens,
     tokensPerSec: mean(tpsRuns), ttftMs: mean(ttftRuns),
     tokensPerSecRuns: tpsRuns, ttftMsRuns: ttftRuns, firstIds,
+    cpuMsPerToken: (cpu.user + cpu.system) / 1000 / (runs * maxTokens),
 }));
 await context.dispose();
 await model.dispose();

@@ -22,12 +22,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
@@ -44,6 +47,12 @@ type report struct {
 	ServerTokensPerSec []float64 `json:"serverTokensPerSecRuns"`
 	ServerTTFTMs       []float64 `json:"serverTtftMsRuns"`
 	FirstIDs           []int32   `json:"firstIds"`
+	// CPU time per generated token over the measured runs: of the process
+	// that runs llama.cpp (the daemon, or this one with -direct), and of this
+	// client. Unlike wall-clock rates it hardly moves with the machine's
+	// load, so it shows what each side spends even when the rates are noisy.
+	CPUMsPerToken       float64 `json:"cpuMsPerToken"`
+	ClientCPUMsPerToken float64 `json:"clientCpuMsPerToken,omitempty"`
 }
 
 type arrival struct {
@@ -60,6 +69,7 @@ func main() {
 	prompt := flag.String("prompt", "the quick brown fox jumps over the lazy dog", "prompt")
 	direct := flag.String("direct", "", "drive the llama.cpp libraries in this folder in-process instead of a daemon")
 	threads := flag.Int("threads", 1, "with -direct: CPU threads")
+	daemonPID := flag.Int("daemon-pid", 0, "continuumd's process id, to report its CPU time per token")
 	flag.Parse()
 	if (*socket == "") == (*direct == "") || *model == "" {
 		fmt.Fprintln(os.Stderr, "usage: viadaemon (-socket PATH | -direct LIBDIR) -model /abs/model.gguf [-runs N]")
@@ -69,7 +79,7 @@ func main() {
 	if *direct != "" {
 		err = runDirect(*direct, *model, *prompt, *runs, *maxTokens, *threads)
 	} else {
-		err = run(*socket, *model, *prompt, *runs, *maxTokens)
+		err = run(*socket, *model, *prompt, *runs, *maxTokens, *daemonPID)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "viadaemon:", err)
@@ -77,7 +87,7 @@ func main() {
 	}
 }
 
-func run(socket, model, prompt string, runs, maxTokens int) error {
+func run(socket, model, prompt string, runs, maxTokens, daemonPID int) error {
 	ctx := context.Background()
 	c, err := client.Dial(ctx, socket)
 	if err != nil {
@@ -118,6 +128,7 @@ func run(socket, model, prompt string, runs, maxTokens int) error {
 	}
 
 	rep := report{Engine: "continuumd (Go client over the Unix socket)", Runs: runs, MaxTokens: maxTokens}
+	daemonCPU0, client0 := procCPU(daemonPID), selfCPU()
 	for i := range runs {
 		id := "bench-" + strconv.Itoa(i)
 		start := time.Now()
@@ -155,7 +166,45 @@ func run(socket, model, prompt string, runs, maxTokens int) error {
 			rep.FirstIDs = res.Tokens[:min(8, len(res.Tokens))]
 		}
 	}
+	tokens := float64(runs * maxTokens)
+	if daemonPID > 0 {
+		rep.CPUMsPerToken = float64((procCPU(daemonPID) - daemonCPU0).Microseconds()) / 1000 / tokens
+	}
+	rep.ClientCPUMsPerToken = float64((selfCPU() - client0).Microseconds()) / 1000 / tokens
 	return json.NewEncoder(os.Stdout).Encode(rep)
+}
+
+// selfCPU is this process's user and system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is another process's user and system CPU time, from
+// /proc/PID/stat (fields 14 and 15, in clock ticks of 10 ms on Linux).
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // runDirect is run without the daemon: the same context options as the
@@ -182,6 +231,7 @@ func runDirect(libDir, model, prompt string, runs, maxTokens, threads int) error
 	}
 	req.MaxTokens = maxTokens
 	rep := report{Engine: "Go bindings in-process (package llama)", Runs: runs, MaxTokens: maxTokens}
+	cpu0 := selfCPU()
 	for i := range runs {
 		var first, last time.Time
 		start := time.Now()
@@ -207,5 +257,6 @@ func runDirect(libDir, model, prompt string, runs, maxTokens, threads int) error
 			rep.FirstIDs = res.Tokens[:min(8, len(res.Tokens))]
 		}
 	}
+	rep.CPUMsPerToken = float64((selfCPU() - cpu0).Microseconds()) / 1000 / float64(runs*maxTokens)
 	return json.NewEncoder(os.Stdout).Encode(rep)
 }
