@@ -253,10 +253,11 @@ func (c *Conn) Err() error {
 // unavailable *api.Error when the connection is or becomes closed, or ctx's
 // error as it is.
 func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawParams, error) {
-	ch := make(chan response, 1)
+	ch := respChans.Get().(chan response)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		respChans.Put(ch)
 		return nil, c.unavailable()
 	}
 	id := c.nextID
@@ -283,6 +284,9 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawPara
 	}
 	select {
 	case r := <-ch:
+		// The one send this channel could get has been received, so nobody
+		// holds it any more and it can serve another call.
+		respChans.Put(ch)
 		return r.result, r.err
 	case <-ctx.Done():
 		c.forget(id)
@@ -292,6 +296,11 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawPara
 		return nil, ctx.Err()
 	}
 }
+
+// respChans holds response channels between calls: each is made with room
+// for the one response it carries, and goes back only once that was received
+// (never after a call gave up, when a late response may still be sent to it).
+var respChans = sync.Pool{New: func() any { return make(chan response, 1) }}
 
 // Notify sends a notification. It waits while the outgoing queue is full.
 func (c *Conn) Notify(method string, params any) error {

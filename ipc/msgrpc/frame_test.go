@@ -330,3 +330,30 @@ func TestDecodeError(t *testing.T) {
 		t.Fatalf("got %#v", e)
 	}
 }
+
+// Method names are interned up to a bound, and names past it still parse.
+func TestMethodNamesInterned(t *testing.T) {
+	msg := mustMarshal(t, []any{2, "test/interned", []any{}})
+	a, err := ParseMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		m, err := ParseMessage(msg)
+		if err != nil || m.Method != a.Method {
+			t.Fatalf("%q %v", m.Method, err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per parse of a known method", n)
+	}
+	for i := range 2 * maxInterned {
+		name := fmt.Sprintf("test/made-up-%d", i)
+		m, err := ParseMessage(mustMarshal(t, []any{2, name, []any{}}))
+		if err != nil || m.Method != name {
+			t.Fatalf("%q %v", m.Method, err)
+		}
+	}
+	if n := len(*methodNames.Load()); n > maxInterned {
+		t.Fatalf("%d names interned, bound %d", n, maxInterned)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/vmihailenco/msgpack/v5"
@@ -128,7 +129,61 @@ func method(b []byte, p int) (string, int, *ProtocolError) {
 		return "", p, protoErr(api.CodeProtocolError, "the method must be a string, got %s", api.WireType(c))
 	}
 	// skip has checked that the whole string lies within b.
-	return string(b[p+h : p+h+n]), p + h + n, nil
+	return methodName(b[p+h : p+h+n]), p + h + n, nil
+}
+
+// Method names are interned: a connection sees the same few names over and
+// over, and turning each into a new string was an allocation per message.
+// The table is copied on write and bounded, so a peer that makes up names
+// can neither grow it without limit nor slow down lookups, which take no
+// lock.
+var (
+	methodNames   atomic.Pointer[map[string]string]
+	methodNamesMu sync.Mutex
+)
+
+const (
+	maxInterned      = 512 // names in the table
+	maxInternedBytes = 64  // longer names are not interned
+)
+
+func methodName(b []byte) string {
+	if tab := methodNames.Load(); tab != nil {
+		if s, ok := (*tab)[string(b)]; ok { // no allocation: the compiler looks up b as is
+			return s
+		}
+	}
+	s := string(b)
+	if len(b) > maxInternedBytes {
+		return s
+	}
+	methodNamesMu.Lock()
+	defer methodNamesMu.Unlock()
+	old := methodNames.Load()
+	if old != nil {
+		if t, ok := (*old)[s]; ok { // added while this one waited
+			return t
+		}
+		if len(*old) >= maxInterned {
+			return s
+		}
+	}
+	tab := make(map[string]string, 1+lenOf(old))
+	if old != nil {
+		for k, v := range *old {
+			tab[k] = v
+		}
+	}
+	tab[s] = s
+	methodNames.Store(&tab)
+	return s
+}
+
+func lenOf(m *map[string]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 func params(b []byte, p int) (api.RawParams, *ProtocolError) {
