@@ -128,25 +128,40 @@ func BenchmarkRawUnixEcho(b *testing.B) {
 }
 
 // BenchmarkConnRoundTrip is a Conn calling a Conn over a socket pair, the
-// callers sharing the one connection (pipelined).
+// callers sharing the one connection (pipelined); the request is served in a
+// worker goroutine, or inline on the reader (InlineHandler).
 func BenchmarkConnRoundTrip(b *testing.B) {
-	for _, callers := range []int{1, 16} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			x, y := socketPair(b)
-			a := NewConn(NewStreamTransport(x, 0), Options{})
-			s := NewConn(NewStreamTransport(y, 0), Options{})
-			s.Start(HandlerFuncs{Request: func(context.Context, string, api.RawParams) (any, error) {
-				return struct{}{}, nil
-			}})
-			a.Start(HandlerFuncs{})
-			b.Cleanup(func() { a.Close(); s.Close() })
-			ctx := context.Background()
-			runCallers(b, callers, func(int) error {
-				_, err := a.Call(ctx, "echo", nil)
-				return err
+	for _, inline := range []bool{false, true} {
+		for _, callers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("inline=%v/callers=%d", inline, callers), func(b *testing.B) {
+				benchConnRoundTrip(b, inline, callers)
 			})
-		})
+		}
 	}
+}
+
+// nopInline answers every request with an empty map, inline or not.
+type nopInline struct {
+	HandlerFuncs
+	inline bool
+}
+
+func (h nopInline) InlineMethod(string) bool { return h.inline }
+
+func benchConnRoundTrip(b *testing.B, inline bool, callers int) {
+	x, y := socketPair(b)
+	a := NewConn(NewStreamTransport(x, 0), Options{})
+	s := NewConn(NewStreamTransport(y, 0), Options{})
+	s.Start(nopInline{HandlerFuncs{Request: func(context.Context, string, api.RawParams) (any, error) {
+		return struct{}{}, nil
+	}}, inline})
+	a.Start(HandlerFuncs{})
+	b.Cleanup(func() { a.Close(); s.Close() })
+	ctx := context.Background()
+	runCallers(b, callers, func(int) error {
+		_, err := a.Call(ctx, "echo", nil)
+		return err
+	})
 }
 
 // BenchmarkReadMessage measures framing alone on a typical small request.
