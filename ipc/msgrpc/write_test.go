@@ -167,9 +167,11 @@ func TestConnPeerNotReadingBlocksNoOneElse(t *testing.T) {
 			sent.Add(1)
 		}
 	}()
-	for last := int64(-1); sent.Load() != last; {
-		last = sent.Load()
-		time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !c.queueFull(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queue never filled (%d sent)", sent.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	if sent.Load() == 0 {
 		t.Fatal("nothing was sent")
