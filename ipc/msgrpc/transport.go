@@ -113,7 +113,9 @@ func (t *StreamTransport) tryFlush() (done bool, err error) {
 			return false, err // closed
 		}
 		switch {
-		case t.werr == syscall.EAGAIN:
+		case t.werr == syscall.EAGAIN || (t.werr == nil && t.wn == 0):
+			// Full (a write that takes nothing without saying why is
+			// treated the same, so this loop always ends).
 			return false, nil
 		case t.werr != nil:
 			return false, os.NewSyscallError("write", t.werr)
