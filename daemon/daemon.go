@@ -121,17 +121,22 @@ func Start(cfg Config) (*Daemon, error) {
 		}
 		return nil, err
 	}
+	// The WebSocket listener (and its token file) comes up before the socket
+	// is served, so that "continuumd listening" means everything is ready.
+	if cfg.WebSocket.Addr != "" {
+		if err := d.startWebSocket(cfg); err != nil {
+			_ = d.Shutdown(context.Background())
+			if ln != nil {
+				ln.Close()
+			}
+			return nil, err
+		}
+	}
 	if ln != nil {
 		d.ln = ln
 		d.srv = server.New(k, server.Options{MaxMessageSize: cfg.MaxMessageSize, Logger: logger})
 		go func() { d.serveErr <- d.srv.Serve(ln) }()
 		logger.Info("continuumd listening", "socket", d.path, "state_dir", k.StateDir())
-	}
-	if cfg.WebSocket.Addr != "" {
-		if err := d.startWebSocket(cfg); err != nil {
-			_ = d.Shutdown(context.Background())
-			return nil, err
-		}
 	}
 	return d, nil
 }

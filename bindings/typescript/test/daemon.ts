@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } fr
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createConnection } from "node:net";
+import { encode } from "@msgpack/msgpack";
 
 export const PKG = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const REPO = resolve(PKG, "..", "..");
@@ -46,6 +48,14 @@ export class Daemon {
       if (Date.now() > deadline) throw new Error("continuumd did not start listening: " + this.log());
       await new Promise((r) => setTimeout(r, 20));
     }
+    // The socket file exists from the moment it is bound, before the daemon
+    // has finished starting (the WebSocket listener and its token file come
+    // up before the socket is served): wait for an answer to kernel/ping.
+    while (!(await answersPing(this.socket))) {
+      if (proc.exitCode !== null) throw new Error("continuumd exited: " + this.log());
+      if (Date.now() > deadline) throw new Error("continuumd did not answer kernel/ping: " + this.log());
+      await new Promise((r) => setTimeout(r, 20));
+    }
     return this;
   }
 
@@ -76,4 +86,21 @@ export class Daemon {
 
 export function badCalls(): Array<{ what: string; method: string; params: any; code: string; before?: Array<{ method: string; params: any }> }> {
   return JSON.parse(readFileSync(join(REPO, "tests", "interop", "bad-calls.json"), "utf8"));
+}
+
+// answersPing sends one kernel/ping request and reports whether any reply
+// bytes came back within a second.
+function answersPing(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(socket);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 1000);
+    c.once("connect", () => c.write(encode([0, 1, "kernel/ping", [{}]])));
+    c.once("data", () => done(true));
+    c.once("error", () => done(false));
+  });
 }
