@@ -187,12 +187,13 @@ func (l *Log) Append(ctx context.Context, ev api.Event) (api.Event, bool, error)
 		return api.Event{}, false, api.Errorf(api.CodeInvalidArgument, "airc: %v", err)
 	}
 	it.hash = sha256.Sum256(signing)
-	it.advance = true
+	it.advance, it.lazy = true, true
 	ch.hw, ch.tip = ev.OriginSeq, it.hash
 	l.clock = ev.Lamport
 	l.nextSeq++
 	it.ev = ev
 	l.pendingID[string(ik)] = it
+	l.pendingSlot[string(slotKey(ev.Origin, ev.Channel, ev.OriginSeq))] = it
 	l.enqueue(it)
 	l.mu.Unlock()
 

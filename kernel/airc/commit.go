@@ -2,8 +2,12 @@ package airc
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
+
+	"github.com/continuum-grid/continuum/api"
 
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
@@ -29,17 +33,107 @@ func decodeCounters(b []byte) channelCounters {
 	return channelCounters{getU64(b), getU64(b[8:]), getU64(b[16:]), getU64(b[24:])}
 }
 
-// write puts one batch into tx. Any error rolls the whole batch back.
+// indexWriter puts the dedupe, slot and transcript entries of events.
+type indexWriter struct {
+	ids, slots, transcript *bolt.Bucket
+	subs                   map[string]*bolt.Bucket
+}
+
+func newIndexWriter(tx *bolt.Tx) *indexWriter {
+	return &indexWriter{ids: tx.Bucket(bIDs), slots: tx.Bucket(bSlots), transcript: tx.Bucket(bTranscript), subs: map[string]*bolt.Bucket{}}
+}
+
+// put writes ev's index entries. A fork never takes a slot: the first-seen
+// event keeps it, and a fork that landed in a hole leaves the hole for the
+// real event.
+func (x *indexWriter) put(ev *api.Event, hash *Hash, fork bool) error {
+	seq := u64(ev.Seq)
+	if err := x.ids.Put(idKey(ev.Origin, ev.ID), seq); err != nil {
+		return err
+	}
+	sk := slotKey(ev.Origin, ev.Channel, ev.OriginSeq)
+	if !fork && x.slots.Get(sk) == nil {
+		sv := make([]byte, 0, 8+2*HashSize)
+		sv = append(append(append(sv, seq...), hash[:]...), ev.Prev...)
+		if err := x.slots.Put(sk, sv); err != nil {
+			return err
+		}
+	}
+	sub := x.subs[ev.Channel]
+	if sub == nil {
+		var err error
+		if sub, err = x.transcript.CreateBucketIfNotExists([]byte(ev.Channel)); err != nil {
+			return err
+		}
+		x.subs[ev.Channel] = sub
+	}
+	tv := binary.BigEndian.AppendUint64(append(make([]byte, 0, 16), seq...), uint64(ev.TS))
+	return sub.Put(transcriptKey(ev.Lamport, ev.ID, ev.Origin), tv)
+}
+
+// writeIndex puts the index entries of committed local events that waited
+// for them (see indexEvery) and records that everything up to head is
+// indexed.
+func writeIndex(tx *bolt.Tx, head uint64, lists ...[]*item) error {
+	x := newIndexWriter(tx)
+	for _, list := range lists {
+		for _, it := range list {
+			if err := x.put(&it.ev, &it.hash, it.fork); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Bucket(bMeta).Put(kIndexed, u64(head))
+}
+
+// reindex writes, at Open, the index entries that a crash kept from being
+// written: those of every event above kIndexed that the dedupe index lacks
+// (local appends; received events are indexed with their commit). Each
+// entry is derived from the stored envelope, the hash by re-encoding it
+// canonically, so the result is what writeIndex would have written.
+func reindex(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	indexed, head := getU64(meta.Get(kIndexed)), getU64(meta.Get(kHead))
+	if indexed >= head {
+		return nil
+	}
+	x := newIndexWriter(tx)
+	var missing []api.Event
+	c := tx.Bucket(bEvents).Cursor()
+	for k, v := c.Seek(u64(indexed + 1)); k != nil && getU64(k) <= head; k, v = c.Next() {
+		ev, err := decodeEvent(v)
+		if err != nil {
+			return err
+		}
+		if x.ids.Get(idKey(ev.Origin, ev.ID)) == nil {
+			missing = append(missing, ev)
+		}
+	}
+	// Put after the walk: writing under a bbolt cursor can make it skip keys.
+	for i := range missing {
+		ev := &missing[i]
+		p, _ := ev.Payload.(msgpack.RawMessage)
+		signing, err := appendCanonical([]byte(SigningDomain), ev, p)
+		if err != nil {
+			return fmt.Errorf("airc: stored event seq %d has no canonical encoding: %w", ev.Seq, err)
+		}
+		h := Hash(sha256.Sum256(signing))
+		if err := x.put(ev, &h, false); err != nil {
+			return err
+		}
+	}
+	return meta.Put(kIndexed, u64(head))
+}
+
+// write puts one batch into tx. Any error rolls the whole batch back. Local
+// appends get their index entries later (writeIndex), received events now.
 func (l *Log) write(tx *bolt.Tx, batch []*item, cursors map[string]cursorUpdate, head, lamport uint64) error {
 	var (
-		events     = tx.Bucket(bEvents)
-		ids        = tx.Bucket(bIDs)
-		slots      = tx.Bucket(bSlots)
-		transcript = tx.Bucket(bTranscript)
-		meta       = tx.Bucket(bMeta)
-		counters   = map[string]*channelCounters{}
-		chains     = map[string][]byte{}
-		subs       = map[string]*bolt.Bucket{}
+		events   = tx.Bucket(bEvents)
+		meta     = tx.Bucket(bMeta)
+		counters = map[string]*channelCounters{}
+		chains   = map[string][]byte{}
+		x        *indexWriter
 	)
 	// Seqs only grow: filling pages completely halves the file for the
 	// append-only buckets.
@@ -58,34 +152,16 @@ func (l *Log) write(tx *bolt.Tx, batch []*item, cursors map[string]cursorUpdate,
 		if it.value == nil {
 			return errors.New("airc: event could not be encoded")
 		}
-		seq := u64(ev.Seq)
-		if err := events.Put(seq, it.value); err != nil {
+		if err := events.Put(u64(ev.Seq), it.value); err != nil {
 			return err
 		}
-		if err := ids.Put(idKey(ev.Origin, ev.ID), seq); err != nil {
-			return err
-		}
-		sk := slotKey(ev.Origin, ev.Channel, ev.OriginSeq)
-		// A fork never takes a slot: the first-seen event keeps it, and a
-		// fork that landed in a hole leaves the hole for the real event.
-		if !it.fork && slots.Get(sk) == nil {
-			sv := make([]byte, 0, 8+2*HashSize)
-			sv = append(append(append(sv, seq...), it.hash[:]...), ev.Prev...)
-			if err := slots.Put(sk, sv); err != nil {
+		if !it.lazy {
+			if x == nil {
+				x = newIndexWriter(tx)
+			}
+			if err := x.put(ev, &it.hash, it.fork); err != nil {
 				return err
 			}
-		}
-		sub := subs[ev.Channel]
-		if sub == nil {
-			var err error
-			if sub, err = transcript.CreateBucketIfNotExists([]byte(ev.Channel)); err != nil {
-				return err
-			}
-			subs[ev.Channel] = sub
-		}
-		tv := binary.BigEndian.AppendUint64(append(make([]byte, 0, 16), seq...), uint64(ev.TS))
-		if err := sub.Put(transcriptKey(ev.Lamport, ev.ID, ev.Origin), tv); err != nil {
-			return err
 		}
 		c := counters[ev.Channel]
 		if c == nil {

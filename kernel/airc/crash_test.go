@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel/identity"
 	"github.com/continuum-grid/continuum/kernel/store"
 )
@@ -117,7 +118,10 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[string]bool) {
 	defer l.Close()
 	count := map[string]int{}
 	oseq := map[string]uint64{}
-	var seq uint64
+	var (
+		seq uint64
+		all []api.Event
+	)
 	for {
 		evs, err := l.Read(seq, MaxReadLimit)
 		if err != nil {
@@ -132,6 +136,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[string]bool) {
 			}
 			seq = ev.Seq
 			count[ev.ID]++
+			all = append(all, ev)
 			if ev.OriginSeq != oseq[ev.Channel]+1 {
 				t.Fatalf("channel %s: originSeq %d after %d", ev.Channel, ev.OriginSeq, oseq[ev.Channel])
 			}
@@ -143,6 +148,31 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[string]bool) {
 	}
 	if seq != l.Head() {
 		t.Fatalf("read up to %d, head %d", seq, l.Head())
+	}
+	// The indexes of the newest local events were in memory at the kill
+	// (indexEvery); Open derived them: every event is found by id and in
+	// its channel's transcript.
+	for _, ev := range all {
+		if got, ok, err := l.Get(ev.Origin, ev.ID); err != nil || !ok || got.Seq != ev.Seq {
+			t.Fatalf("Get %s after the crash: found=%v err=%v seq %d, want %d", ev.ID, ok, err, got.Seq, ev.Seq)
+		}
+	}
+	for ch, n := range oseq {
+		var got uint64
+		for cur := ""; ; {
+			evs, next, err := l.Replay(ch, cur, "", MaxReplayLimit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += uint64(len(evs))
+			if next == "" {
+				break
+			}
+			cur = next
+		}
+		if got != n {
+			t.Fatalf("channel %s: replay gives %d events, the log holds %d", ch, got, n)
+		}
 	}
 	for id := range acked {
 		if count[id] != 1 {

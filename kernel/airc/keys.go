@@ -29,11 +29,15 @@ var (
 	kEpoch   = []byte("epoch")
 	kLamport = []byte("lamport")
 	kHead    = []byte("head")
+	// kIndexed is the seq up to which every event has its dedupe, slot and
+	// transcript entries; above it, Open writes those that are missing.
+	kIndexed = []byte("indexed")
 )
 
 // schemaVersion is the layout version of the buckets; Open refuses a file
-// written with a newer one.
-const schemaVersion = 1
+// written with a newer one. Layout 2 added kIndexed: local events above it
+// may lack their index entries, which layout 1 code would not know to derive.
+const schemaVersion = 2
 
 // Field limits. IDs and channels go into index keys with 0 as a separator, so
 // they may not hold control characters.

@@ -26,6 +26,15 @@ const DefaultMaxLamportSkew = 1 << 20
 // transaction; what is left waits for the next.
 const maxBatch = 8192
 
+// indexEvery is how many committed local events may wait for their index
+// entries (dedupe, slot, transcript) before a group commit writes them. Each
+// of those indexes is its own B-tree, so writing them with every commit costs
+// a leaf and its branch pages per tree per commit — three quarters of the
+// pages a small commit writes. Written a thousand at a time they cost a few
+// pages per thousand events. Until then they are served from memory, and a
+// crash loses nothing: Open derives them again from the events themselves.
+const indexEvery = 1024
+
 // Retention bounds what a channel keeps. Zero fields mean no bound.
 type Retention struct {
 	// MaxCount keeps at most this many events, dropping the oldest in
@@ -94,6 +103,10 @@ type Log struct {
 	pendingID   map[string]*item  // string(idKey) -> queued event
 	pendingSlot map[string]*item  // string(slotKey) -> queued event
 	dirtyCursor map[string]cursorUpdate
+	// unindexed are committed local events whose dedupe, slot and transcript
+	// entries are not written yet, in seq order (see indexEvery). They stay in
+	// pendingID and pendingSlot until they are.
+	unindexed []*item
 
 	wake     chan struct{}
 	loopDone chan struct{}
@@ -133,6 +146,8 @@ type item struct {
 	ready chan struct{}
 
 	// effects on the chain and hole indexes, decided at admission
+	lazy    bool // a local append: its index entries may wait (see indexEvery)
+	flush   bool // a barrier that writes every waiting index entry
 	advance bool // set the chain's high-water to this event
 	gapFrom uint64
 	gapTo   uint64 // hole [gapFrom, gapTo] recorded when gapTo != 0
@@ -140,8 +155,9 @@ type item struct {
 	fork    bool   // stored next to a conflicting event: flag the origin
 	rej     *Rejection
 
-	done chan struct{}
-	err  error // valid after done is closed
+	done      chan struct{}
+	err       error // valid after done is closed
+	committed bool  // set under mu once the event's transaction is committed
 }
 
 type cursorUpdate struct {
@@ -210,7 +226,17 @@ func Open(db *bolt.DB, id *identity.Identity, opts Options) (*Log, error) {
 			if got := getU64(v); got > schemaVersion {
 				return fmt.Errorf("the airc log was written by a newer continuum (layout %d, this one knows %d)", got, schemaVersion)
 			}
-		} else if err := meta.Put(kVersion, u64(schemaVersion)); err != nil {
+		}
+		// Layout 1 wrote every index with its event: all of it is indexed.
+		if meta.Get(kIndexed) == nil {
+			if err := meta.Put(kIndexed, u64(getU64(meta.Get(kHead)))); err != nil {
+				return err
+			}
+		}
+		if err := meta.Put(kVersion, u64(schemaVersion)); err != nil {
+			return err
+		}
+		if err := reindex(tx); err != nil {
 			return err
 		}
 		if meta.Get(kEpoch) == nil {
@@ -330,6 +356,7 @@ func (l *Log) loop() {
 			l.mu.Unlock()
 			if len(batch) == 0 && len(cursors) == 0 {
 				if closed {
+					l.closeIndex()
 					return
 				}
 				break
@@ -363,21 +390,38 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 		events  []api.Event
 		head    = l.head.Load()
 		lamport = l.lamport.Load()
+		lazy    []*item
+		flush   = false
 	)
 	for _, it := range batch {
-		if it.kind == kindEvent {
+		switch {
+		case it.kind == kindEvent:
 			events = append(events, it.ev)
 			head = it.ev.Seq
 			lamport = max(lamport, it.ev.Lamport)
+			if it.lazy {
+				lazy = append(lazy, it)
+			}
+		case it.flush:
+			flush = true
 		}
 	}
+	// Only the commit goroutine changes unindexed, so it reads it unlocked.
+	waiting := l.unindexed
+	flush = flush || len(waiting)+len(lazy) >= indexEvery
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		if f := l.failCommit.Load(); f != nil {
 			if err := (*f)(); err != nil {
 				return err
 			}
 		}
-		return l.write(tx, batch, cursors, head, lamport)
+		if err := l.write(tx, batch, cursors, head, lamport); err != nil {
+			return err
+		}
+		if !flush {
+			return nil
+		}
+		return writeIndex(tx, head, waiting, lazy)
 	})
 	if err != nil {
 		l.failBatch(batch, cursors, err)
@@ -390,12 +434,19 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 		if it.kind != kindEvent {
 			continue
 		}
-		if k := string(idKey(it.ev.Origin, it.ev.ID)); l.pendingID[k] == it {
-			delete(l.pendingID, k)
+		it.committed = true
+		it.value = nil // written; an index entry needs only the envelope fields
+		if !it.lazy || flush {
+			l.forgetLocked(it)
 		}
-		if k := string(slotKey(it.ev.Origin, it.ev.Channel, it.ev.OriginSeq)); l.pendingSlot[k] == it {
-			delete(l.pendingSlot, k)
+	}
+	if flush {
+		for _, it := range waiting {
+			l.forgetLocked(it)
 		}
+		l.unindexed = nil
+	} else {
+		l.unindexed = append(l.unindexed, lazy...)
 	}
 	l.mu.Unlock()
 	if len(events) > 0 && l.opts.OnCommit != nil {
@@ -405,6 +456,64 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 		close(it.done)
 	}
 	return true
+}
+
+// forgetLocked drops a committed and indexed event from the queue indexes,
+// unless a later event took its place there. mu must be held.
+func (l *Log) forgetLocked(it *item) {
+	if k := string(idKey(it.ev.Origin, it.ev.ID)); l.pendingID[k] == it {
+		delete(l.pendingID, k)
+	}
+	if k := string(slotKey(it.ev.Origin, it.ev.Channel, it.ev.OriginSeq)); l.pendingSlot[k] == it {
+		delete(l.pendingSlot, k)
+	}
+}
+
+// syncIndex returns once every event committed before the call has its
+// index entries in the file (readers of the transcript call it first). It
+// costs a commit only when some are waiting.
+func (l *Log) syncIndex(ctx context.Context) error {
+	l.mu.Lock()
+	if len(l.unindexed) == 0 || l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	it := &item{kind: kindBarrier, flush: true, ready: make(chan struct{}), done: make(chan struct{})}
+	close(it.ready)
+	l.enqueue(it)
+	l.mu.Unlock()
+	return waitItem(ctx, it)
+}
+
+// unindexedEvent returns the committed event (origin, id) if its dedupe
+// entry is still waiting in memory.
+func (l *Log) unindexedEvent(origin, id string) (api.Event, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if it := l.pendingID[string(idKey(origin, id))]; it != nil && it.committed {
+		return it.ev, true
+	}
+	return api.Event{}, false
+}
+
+// closeIndex writes the waiting index entries at Close, so a clean shutdown
+// leaves nothing for Open to derive. If it fails, Open derives them.
+func (l *Log) closeIndex() {
+	if len(l.unindexed) == 0 || l.db.IsReadOnly() {
+		return
+	}
+	head := l.head.Load()
+	err := l.db.Update(func(tx *bolt.Tx) error { return writeIndex(tx, head, l.unindexed, nil) })
+	if err != nil {
+		l.log.Warn("airc: could not write the index at close; the next open derives it from the events", "err", err)
+		return
+	}
+	l.mu.Lock()
+	for _, it := range l.unindexed {
+		l.forgetLocked(it)
+	}
+	l.unindexed = nil
+	l.mu.Unlock()
 }
 
 // failBatch answers every waiter of the failed batch, and of everything queued
@@ -418,6 +527,12 @@ func (l *Log) failBatch(batch []*item, cursors map[string]cursorUpdate, cause er
 	l.queue = nil
 	clear(l.pendingID)
 	clear(l.pendingSlot)
+	// Committed events that still wait for their index entries stay
+	// findable: they are in the file, only their index is in memory.
+	for _, it := range l.unindexed {
+		l.pendingID[string(idKey(it.ev.Origin, it.ev.ID))] = it
+		l.pendingSlot[string(slotKey(it.ev.Origin, it.ev.Channel, it.ev.OriginSeq))] = it
+	}
 	clear(l.chains)
 	l.clock = l.lamport.Load()
 	l.nextSeq = l.head.Load() + 1

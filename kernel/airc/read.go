@@ -89,6 +89,9 @@ func (l *Log) ReadEncoded(afterSeq uint64, limit int, fn func(seq uint64, env []
 
 // Get returns the event (origin, id) if it is in the log.
 func (l *Log) Get(origin, id string) (api.Event, bool, error) {
+	if ev, ok := l.unindexedEvent(origin, id); ok { // its dedupe entry is not written yet
+		return ev, true, nil
+	}
 	var (
 		ev    api.Event
 		found bool
@@ -137,6 +140,11 @@ func (l *Log) Replay(channel, after, before string, limit int) ([]api.Event, str
 			return nil, "", api.Errorf(api.CodeInvalidArgument, "airc: %q is not a replay cursor", cur)
 		}
 		from = k
+	}
+	// The transcript entries of the newest local events may still be in
+	// memory (see indexEvery): write them first.
+	if err := l.syncIndex(context.Background()); err != nil {
+		return nil, "", err
 	}
 	var (
 		out  []api.Event

@@ -1,6 +1,7 @@
 package airc
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,6 +60,10 @@ func (l *Log) retentionLoop(every time.Duration) {
 func (l *Log) ApplyRetention() (int, error) {
 	if !l.retentionConfigured() {
 		return 0, nil
+	}
+	// Retention walks the transcript: the newest entries must be in it.
+	if err := l.syncIndex(context.Background()); err != nil {
+		return 0, err
 	}
 	total := 0
 	for {
