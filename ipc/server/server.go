@@ -12,11 +12,11 @@
 //   - Each accepted connection becomes one api.Session (Backend.Open). Every
 //     request runs Session.Handle in its own goroutine, with a context that
 //     ends when the connection closes; its result or error goes back as the
-//     response. The exception is the few methods named in
-//     Options.InlineMethods, which never block and run on the connection's
-//     reader instead. Notifications from the client go to Session.Handle too, one
-//     at a time in arrival order on a goroutine of their own, results
-//     ignored. When the connection ends, Session.Close is called.
+//     response; the few methods named in Options.InlineMethods, which never
+//     block, run on the connection's reader instead. Notifications from the
+//     client go to Session.Handle too, one at a time in arrival order on a
+//     goroutine of their own, results ignored. When the connection ends,
+//     Session.Close is called.
 //   - One bad connection never affects another: bad bytes, a panicking
 //     handler or a peer that stops reading close or stall only that one.
 //   - Shutdown drains like net/http: it stops accepting, lets running

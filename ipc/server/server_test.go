@@ -484,3 +484,35 @@ func TestListenerRules(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The methods in Options.InlineMethods run on the reader: with the one
+// in-flight slot held by a slow request, kernel/ping is still answered;
+// with InlineMethods empty it waits like any other request.
+func TestInlineMethods(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		inline []string
+		served bool
+	}{{"default", nil, true}, {"none", []string{}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := start(t, Options{MaxInFlight: 1, InlineMethods: tc.inline})
+			c := f.dial(t, nil)
+			// A request that holds the slot for a while and then ends by
+			// itself (a blocked one could not be cancelled: the reader waits
+			// for the slot and reads no rpc/cancel).
+			go func() {
+				_, _ = c.Call(context.Background(), testbackend.MethodSleep, testbackend.SleepParams{Ms: 1000})
+			}()
+			time.Sleep(200 * time.Millisecond)
+			pctx, pcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer pcancel()
+			_, err := c.Call(pctx, api.MethodKernelPing, nil)
+			if tc.served && err != nil {
+				t.Fatalf("kernel/ping behind a blocked request: %v", err)
+			}
+			if !tc.served && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("kernel/ping with nothing inline: %v, want it to wait", err)
+			}
+		})
+	}
+}
