@@ -229,3 +229,29 @@ func waitQueued(t *testing.T, c interface {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// The library file names can be given; a named file that is not in the
+// folder is unavailable / llama_library_not_found naming it, and is looked
+// for again on the next call. Naming the real files works.
+func TestLibraryFileNames(t *testing.T) {
+	opts := cpuOpts(t)
+	opts.LlamaFile = "libllama.v9.so"
+	_, c := startDaemon(t, opts)
+	ctx := context.Background()
+	for range 2 {
+		err := c.Call(ctx, api.MethodInferenceModels, nil, nil)
+		wantCode(t, err, api.CodeUnavailable, "libllama.v9.so", "make llama-libs")
+		if reason(err) != string(llama.CodeLibraryNotFound) {
+			t.Fatalf("reason %v in %v", reason(err), err)
+		}
+	}
+
+	opts = cpuOpts(t)
+	opts.LlamaFile, opts.GGMLFile, opts.GGMLBaseFile = "libllama.v0.4.0.so", "libggml.v0.4.0.so", "libggml-base.so"
+	opts.NCtx = 256
+	_, c = startDaemon(t, opts)
+	load(t, c, writeModel(t, gguf.DefaultTinyConfig()), "tiny")
+	if r, err := generate(ctx, c, api.GenerateParams{Model: "tiny", Prompt: prompt, MaxTokens: 4}); err != nil || len(r.Tokens) != 4 {
+		t.Fatalf("with named files: %+v %v", r, err)
+	}
+}

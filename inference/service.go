@@ -33,6 +33,11 @@ type Options struct {
 	// LlamaLibDir is the folder of the llama.cpp libraries (what `make
 	// llama-libs` fills). "" means DefaultLibDir().
 	LlamaLibDir string
+	// LlamaFile, GGMLFile and GGMLBaseFile name the library files inside
+	// LlamaLibDir. Empty: found by pattern (libllama.*.so, libggml.*.so,
+	// libggml-base.so), which fits both the CPU and the CUDA package; set
+	// them when a folder holds more than one build.
+	LlamaFile, GGMLFile, GGMLBaseFile string
 	// AllowCPU permits inference without a GPU device (development, tests).
 	AllowCPU bool
 	// ContextsPerModel is how many generations run at once per model, each
@@ -178,7 +183,13 @@ func (s *Service) library() (*llama.Library, error) {
 		if s.libErr != nil {
 			return nil, s.libErr
 		}
-		lib, err := llama.Load(llama.LibraryOptions{Dir: s.opts.LlamaLibDir, Logger: s.log.With("component", "llama")})
+		lib, err := llama.Load(llama.LibraryOptions{
+			Dir:          s.opts.LlamaLibDir,
+			LlamaFile:    s.opts.LlamaFile,
+			GGMLFile:     s.opts.GGMLFile,
+			GGMLBaseFile: s.opts.GGMLBaseFile,
+			Logger:       s.log.With("component", "llama"),
+		})
 		if err != nil {
 			err = apiError(err)
 			// A missing folder or file may be fetched while the daemon
