@@ -17,7 +17,7 @@ import (
 
 var modelGroup = &group{
 	name:    "model",
-	summary: "load, list and unload llama.cpp models in the daemon",
+	summary: "load, list and unload llama.cpp models in the daemon; write a tiny demo model",
 	commands: []*command{
 		modelLoadCommand,
 		modelListCommand,
