@@ -36,24 +36,23 @@ var Classes = []api.ClassConfig{
 // declareClasses declares Classes through a session of the kernel's own,
 // the way a client would: the kernel exposes class declaration only as the
 // events/declare-class method, and going through it keeps one path for
-// validation and persistence. A class already declared with another
-// configuration (from an earlier run's state) is kept and logged: the
+// validation and persistence. A failure is logged, not returned: the
+// daemon must start even when its state cannot be written (a full disk),
+// and the events flow undeclared meanwhile. A class already declared with
+// another configuration (from an earlier run's state) is kept: the
 // service's events then take that class's schemaVersion.
-func (s *Service) declareClasses(k *kernel.Kernel) error {
+func (s *Service) declareClasses(k *kernel.Kernel) {
 	sess, err := k.Open(noPeer{}, api.Caller{Transport: "inproc", UID: -1, GID: -1, PID: -1})
 	if err != nil {
-		return err
+		s.log.Warn("cannot declare the inference event classes", "err", err)
+		return
 	}
 	defer sess.Close()
 	for _, c := range Classes {
 		if _, err := sess.Handle(context.Background(), api.MethodDeclareClass, api.ValueParams{V: c}); err != nil {
-			if api.CodeOf(err) != api.CodeConflictingRedeclaration {
-				return err
-			}
-			s.log.Warn("an inference event class is declared differently; keeping that declaration", "class", c.Name, "err", err)
+			s.log.Warn("cannot declare an inference event class", "class", c.Name, "err", err)
 		}
 	}
-	return nil
 }
 
 // noPeer is the declaring session's client: it never subscribes or serves

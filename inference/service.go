@@ -143,9 +143,7 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 			return nil, err
 		}
 	}
-	if err := s.declareClasses(k); err != nil {
-		return nil, fmt.Errorf("inference: declaring the event classes: %w", err)
-	}
+	s.declareClasses(k)
 	if !isDir(opts.LlamaLibDir) {
 		s.log.Warn("llama.cpp libraries not found; inference methods answer unavailable until they are there", "dir", opts.LlamaLibDir, "fix", "make llama-libs")
 	} else {
