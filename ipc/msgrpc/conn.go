@@ -111,7 +111,8 @@ const (
 // is left to the connection's writer goroutine, so no sender, and never the
 // reader, waits on the peer beyond the bounded queue (QueueSize). Transports
 // that cannot be tried without waiting (anything but a socket under
-// StreamTransport) are always written by the writer goroutine.
+// StreamTransport) are always written by the writer goroutine, and so are
+// notifications (see Notify), which come in streams that batch better there.
 //
 // Every method is safe for concurrent use.
 type Conn struct {
@@ -303,6 +304,12 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawPara
 var respChans = sync.Pool{New: func() any { return make(chan response, 1) }}
 
 // Notify sends a notification. It waits while the outgoing queue is full.
+//
+// Unlike a request or a response, a notification is never written by its
+// sender: it is queued for writeLoop. Notifications come in streams (events
+// to a subscriber, a fire-and-forget emitter), and a sender writing each one
+// itself would make one syscall per message, for the peer to read one at a
+// time; queued, a stream leaves in batches, one write per batch.
 func (c *Conn) Notify(method string, params any) error {
 	e, err := encodeNotification(method, params)
 	if err == nil {
@@ -311,7 +318,7 @@ func (c *Conn) Notify(method string, params any) error {
 	if err != nil {
 		return err
 	}
-	return c.send(context.Background(), e)
+	return c.enqueue(context.Background(), outMsg{e: e}, false)
 }
 
 // Close closes the connection at once: pending calls fail with unavailable,
@@ -399,7 +406,7 @@ func (c *Conn) checkSize(e *encoder) error {
 // when nobody else is writing (see enqueue). It waits only while the queue is
 // full, which happens only when the peer does not read.
 func (c *Conn) send(ctx context.Context, e *encoder) error {
-	return c.enqueue(ctx, outMsg{e: e})
+	return c.enqueue(ctx, outMsg{e: e}, true)
 }
 
 // maxInlineRounds bounds how many batches a sender writes, for itself and
@@ -414,7 +421,9 @@ const maxInlineRounds = 8
 // (or by writeLoop, for a transport that cannot be tried without waiting).
 // A close marker (closeAfter) never waits for room and is the last message
 // the queue takes.
-func (c *Conn) enqueue(ctx context.Context, m outMsg) error {
+//
+// inline false leaves the writing to writeLoop even when nobody is writing.
+func (c *Conn) enqueue(ctx context.Context, m outMsg, inline bool) error {
 	c.wmu.Lock()
 	for !m.closeAfter && !c.wshut && len(c.wq) >= c.queueSize {
 		if c.wroom == nil {
@@ -450,7 +459,7 @@ func (c *Conn) enqueue(ctx context.Context, m outMsg) error {
 	}
 	c.wbusy = true
 	c.wmu.Unlock()
-	if c.direct == nil {
+	if c.direct == nil || !inline {
 		c.handOff(nil, false)
 		return nil
 	}
@@ -591,7 +600,7 @@ func (c *Conn) closeAfter(e *encoder, reason error) {
 	c.closing = true
 	c.timer = time.AfterFunc(c.closeTimeout, func() { c.closeWith(reason) })
 	c.mu.Unlock()
-	_ = c.enqueue(context.Background(), outMsg{e: e, closeAfter: true, reason: reason})
+	_ = c.enqueue(context.Background(), outMsg{e: e, closeAfter: true, reason: reason}, true)
 }
 
 func (c *Conn) closeWith(reason error) {
