@@ -130,36 +130,26 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 // overtake the last events, so after it comes the pieces are awaited until
 // every token's has been written (or a short grace period passes).
 func streamGenerate(ctx context.Context, e *env, c *client.Client, p api.GenerateParams) (api.GenerateResult, error) {
-	sub, err := c.Subscribe(ctx, api.SubscribeParams{Pattern: api.EventInferenceTokens})
+	// A file not loaded yet is loaded under its path before the first
+	// token: then the load's progress events are wanted too, on the same
+	// subscription, so that they arrive in order before the tokens.
+	pattern := api.EventInferenceTokens
+	var bar *loadBar
+	if filepath.IsAbs(p.Model) {
+		pattern = "inference:*"
+		bar = newLoadBar(e, filepath.Clean(p.Model))
+	}
+	sub, err := c.Subscribe(ctx, api.SubscribeParams{Pattern: pattern})
 	if err != nil {
 		return api.GenerateResult{}, err
 	}
 	defer sub.Close(context.WithoutCancel(ctx))
-	// A file not loaded yet is loaded under its path before the first token:
-	// draw the load's progress until the first token or the reply.
-	loaded := make(chan bool, 1)
-	drawn := make(chan struct{})
-	if filepath.IsAbs(p.Model) {
-		progress, err := c.Subscribe(ctx, api.SubscribeParams{Pattern: api.EventInferenceLoadProgress})
-		if err != nil {
-			return api.GenerateResult{}, err
-		}
-		defer progress.Close(context.WithoutCancel(ctx))
-		go func() {
-			defer close(drawn)
-			showLoadProgress(e, progress, filepath.Clean(p.Model), loaded)
-		}()
-	} else {
-		close(drawn)
-	}
-	loadDone := func(ok bool) {
-		select {
-		case loaded <- ok:
-			<-drawn // the bar's last line comes before the text
-		default:
+	loaded := func(ok bool) {
+		if bar != nil {
+			bar.finish(ok)
 		}
 	}
-	defer loadDone(false)
+	defer loaded(false)
 	type reply struct {
 		res api.GenerateResult
 		err error
@@ -185,11 +175,17 @@ loop:
 				events = nil
 				continue
 			}
-			var te api.TokenEvent
-			if api.Assign(&te, ev.Payload) != nil || te.RequestID != p.RequestID || te.Index < next {
+			if ev.Class == api.EventInferenceLoadProgress {
+				if bar != nil {
+					bar.event(ev)
+				}
 				continue
 			}
-			loadDone(true)
+			var te api.TokenEvent
+			if ev.Class != api.EventInferenceTokens || api.Assign(&te, ev.Payload) != nil || te.RequestID != p.RequestID || te.Index < next {
+				continue
+			}
+			loaded(true)
 			fmt.Fprint(e.stdout, te.Piece)
 			written.WriteString(te.Piece)
 			next = te.Index + 1
@@ -197,13 +193,13 @@ loop:
 			if r.err != nil {
 				return api.GenerateResult{}, r.err
 			}
-			loadDone(true)
 			res = &r.res
 			grace = time.After(2 * time.Second)
 		case <-grace:
 			break loop
 		}
 	}
+	loaded(true)
 	if written.String() != res.Text {
 		// Events were dropped (a slow terminal): say so, and finish the text
 		// when what was written is a prefix of it.

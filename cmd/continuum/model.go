@@ -89,44 +89,93 @@ continuum model load /srv/models/tiny.gguf --json`,
 	},
 }
 
-// showLoadProgress draws a progress bar on stderr from the load's
+// showLoadProgress draws a load's progress bar from sub's
 // inference:load-progress events until done yields whether the load
-// succeeded (the reply can overtake the last progress events, so success
-// draws 100% itself). The bar is redrawn in place on a terminal; elsewhere
-// (a log, a test) each whole tenth gets one line, so output stays short.
+// succeeded.
 func showLoadProgress(e *env, sub *client.Subscription, want string, done <-chan bool) {
-	tty := isTerminal(e.stderr)
-	last, drawn := -1, false
-	draw := func(pct int) {
-		if tty {
-			fmt.Fprintf(e.stderr, "\rloading %s %s %3d%%", want, progressBar(pct, 30), pct)
-		} else if pct/10 > last/10 || last < 0 {
-			fmt.Fprintf(e.stderr, "loading %s %s %3d%%\n", want, progressBar(pct, 30), pct)
-		}
-		last, drawn = pct, true
-	}
+	bar := newLoadBar(e, want)
+	var grace <-chan time.Time
+	succeeded := false
 	for {
 		select {
 		case ok := <-done:
-			if ok && drawn && last < 100 {
-				draw(100)
+			if !ok || bar.last >= 100 {
+				bar.finish(ok)
+				return
 			}
-			if drawn && tty {
-				fmt.Fprintln(e.stderr)
-			}
+			// The daemon publishes the final progress event (1) before it
+			// replies, but the reply can overtake it: wait for it briefly.
+			succeeded, done, grace = true, nil, time.After(time.Second)
+		case <-grace:
+			bar.finish(true)
 			return
 		case ev, ok := <-sub.Events():
 			if !ok {
+				bar.finish(succeeded)
 				return
 			}
-			var p api.LoadProgressEvent
-			if api.Assign(&p, ev.Payload) != nil || p.Name != want {
-				continue
-			}
-			if pct := int(p.Progress * 100); pct > last {
-				draw(pct)
+			bar.event(ev)
+			if succeeded && bar.last >= 100 {
+				bar.finish(true)
+				return
 			}
 		}
+	}
+}
+
+// loadBar draws the progress of loading one model on stderr. On a terminal
+// the bar is redrawn in place; elsewhere (a log, a test) each whole tenth
+// gets one line, so the output stays short.
+type loadBar struct {
+	e     *env
+	name  string
+	tty   bool
+	last  int // percent drawn last; -1 before the first
+	ended bool
+}
+
+func newLoadBar(e *env, name string) *loadBar {
+	return &loadBar{e: e, name: name, tty: isTerminal(e.stderr), last: -1}
+}
+
+// event draws an inference:load-progress event of this model; other events
+// are ignored.
+func (b *loadBar) event(ev api.Event) {
+	var p api.LoadProgressEvent
+	if b.ended || ev.Class != api.EventInferenceLoadProgress || api.Assign(&p, ev.Payload) != nil || p.Name != b.name {
+		return
+	}
+	if pct := int(p.Progress * 100); pct > b.last {
+		b.draw(pct)
+	}
+}
+
+func (b *loadBar) draw(pct int) {
+	if b.tty {
+		fmt.Fprintf(b.e.stderr, "\rloading %s %s %3d%%", b.name, progressBar(pct, 30), pct)
+	} else if b.last < 0 || pct/10 > b.last/10 {
+		fmt.Fprintf(b.e.stderr, "loading %s %s %3d%%\n", b.name, progressBar(pct, 30), pct)
+	}
+	b.last = pct
+}
+
+// finish ends the bar once the load is over: a success draws 100% (the
+// reply can overtake the last progress events), and a bar redrawn in place
+// gets its newline. A model that was already loaded drew nothing and
+// prints nothing.
+func (b *loadBar) finish(ok bool) {
+	if b.ended {
+		return
+	}
+	b.ended = true
+	if b.last < 0 {
+		return
+	}
+	if ok && b.last < 100 {
+		b.draw(100)
+	}
+	if b.tty {
+		fmt.Fprintln(b.e.stderr)
 	}
 }
 
