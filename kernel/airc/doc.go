@@ -9,7 +9,10 @@
 // high-water and the hash of that event, holes below it, forks); the transcript
 // of each channel in (lamport, id) order for Replay; durable cursors; the
 // lamport clock; the epoch; per-channel counters; and a bounded record of
-// refused events with typed reasons. All buckets are named "airc/…".
+// refused events with typed reasons. All buckets are named "airc/…". The
+// dedupe, chain-slot and transcript entries of local appends are written in
+// batches of a few hundred (see Durability); the meta bucket records the seq
+// up to which they are all written (layout version 2).
 //
 // Local events come in through Append, which stamps and signs them with this
 // install's key; foreign events through Ingest, which checks the origin's
@@ -27,9 +30,24 @@
 // crash at any moment — kill -9, power loss on a disk that honours fsync —
 // every acknowledged event is in the file exactly once, the file opens
 // cleanly, and the log resumes after the last committed seq. An append in
-// flight at the crash is either wholly there (all its indexes, its counters,
-// the clock) or wholly absent: a transaction is all or nothing. A caller
-// that saw no answer retries with the same id; dedupe makes that safe.
+// flight at the crash is either wholly there (its record, its counters, the
+// clock, its chain head, and its index entries — written or derived at Open,
+// below) or wholly absent: a transaction is all or nothing. A caller that saw
+// no answer retries with the same id; dedupe makes that safe.
+//
+// The dedupe, slot and transcript entries of a local append are not written
+// with its commit but with a later one, 256 events at a time (indexEvery):
+// each of those indexes is its own B-tree, and writing a leaf and its branch
+// pages in each of them per commit was two thirds of the pages a small commit
+// wrote. They are derived data — every entry follows from the stored record —
+// so this moves no promise: until they are written they are served from
+// memory (dedupe, Get and the chain checks look there first; Replay and
+// retention first make the commit that writes them), and after a crash Open
+// reads the events above the recorded high-water (kIndexed) and writes the
+// entries any of them lacks before it takes appends. Received events (Ingest)
+// get theirs in their own commit. The bbolt file runs with NoFreelistSync:
+// the list of free pages is not written with each commit but rebuilt by Open
+// (about a second per GB), which crash safety never depended on.
 //
 // Appends are group-committed: one commit goroutine takes everything queued,
 // writes it in one transaction with one fsync, calls OnCommit with the batch
