@@ -9,6 +9,12 @@ import "github.com/vmihailenco/msgpack/v5"
 // Payload is whatever the emitter sent. On the socket path the kernel keeps it as
 // msgpack.RawMessage, so it is forwarded without being decoded again; use
 // DecodePayload to read it whatever its form.
+//
+// An Event encodes and decodes through a hand-written codec (event_codec.go:
+// AppendEvent, UnmarshalEvent, and the msgpack.CustomEncoder/CustomDecoder
+// methods built on them), because every event crosses it once per publish in
+// the daemon and once per subscriber in each client. The bytes are the map the
+// struct tags below describe; a decoded payload is always raw msgpack.
 type Event struct {
 	ID            string            `msgpack:"id" json:"id" desc:"unique per origin; a client may supply it to make a retry idempotent"`
 	Class         string            `msgpack:"class" json:"class" desc:"event class name, domain:collection:op"`
