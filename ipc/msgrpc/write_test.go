@@ -67,13 +67,26 @@ func padFor(from, seq int) int {
 	return (from*7 + seq) % 300
 }
 
-// floodSeqs has senders goroutines send perSender notifications each on c.
-func floodSeqs(c *Conn, senders, perSender int) <-chan error {
+// floodSeqs has senders goroutines send perSender notifications each on c:
+// through Notify, which leaves the writing to the writer goroutine, or
+// inline, the way requests and responses go (a sender writes when nobody else
+// is).
+func floodSeqs(c *Conn, senders, perSender int, inline bool) <-chan error {
 	errc := make(chan error, senders)
 	for s := range senders {
 		go func() {
 			for i := range perSender {
-				if err := c.Notify("seq", seqParams{From: s, Seq: i, Pad: make([]byte, padFor(s, i))}); err != nil {
+				p := seqParams{From: s, Seq: i, Pad: make([]byte, padFor(s, i))}
+				var err error
+				if inline {
+					var e *encoder
+					if e, err = encodeNotification("seq", p); err == nil {
+						err = c.send(context.Background(), e)
+					}
+				} else {
+					err = c.Notify("seq", p)
+				}
+				if err != nil {
 					errc <- err
 					return
 				}
@@ -85,16 +98,22 @@ func floodSeqs(c *Conn, senders, perSender int) <-chan error {
 }
 
 // Many goroutines sending on one connection at once: every message leaves
-// whole, none is lost, and each sender's order is kept, whether the peer
-// keeps up or reads in fits and starts (so that writes would block and go to
+// whole, none is lost, and each sender's order is kept, whether senders write
+// themselves or leave it to the writer goroutine, whether the peer keeps up
+// or reads in fits and starts (so that inline writes would block and go to
 // the writer goroutine), over a socket and over a transport that is not one.
 func TestConnConcurrentSendersWholeMessages(t *testing.T) {
 	const senders, perSender = 16, 60
 	for _, tc := range []struct {
-		name string
-		pipe bool
-		slow bool
-	}{{"socket", false, false}, {"socket, slow reader", false, true}, {"pipe", true, false}} {
+		name   string
+		pipe   bool
+		slow   bool
+		inline bool
+	}{
+		{"socket, inline", false, false, true}, {"socket, inline, slow reader", false, true, true},
+		{"socket, writer goroutine", false, false, false}, {"socket, writer goroutine, slow reader", false, true, false},
+		{"pipe", true, false, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var x, y net.Conn
 			if tc.pipe {
@@ -111,7 +130,7 @@ func TestConnConcurrentSendersWholeMessages(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- readSeqs(t, r, senders, senders*perSender) }()
-			errc := floodSeqs(c, senders, perSender)
+			errc := floodSeqs(c, senders, perSender, tc.inline)
 			for range senders {
 				if err := <-errc; err != nil {
 					t.Fatal(err)
@@ -149,6 +168,12 @@ func (s *stutterReader) Read(p []byte) (int, error) {
 // up with its context). Nothing else waits: the connection's reader keeps
 // serving, inline methods included, and another connection works as usual.
 func TestConnPeerNotReadingBlocksNoOneElse(t *testing.T) {
+	for _, inline := range []bool{true, false} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) { testPeerNotReading(t, inline) })
+	}
+}
+
+func testPeerNotReading(t *testing.T, inline bool) {
 	x, y := socketPair(t)
 	h := &inlineHandler{testHandler: newTestHandler(), inline: map[string]bool{"echo": true}}
 	c := NewConn(NewStreamTransport(x, 0), Options{QueueSize: 4})
@@ -160,7 +185,17 @@ func TestConnPeerNotReadingBlocksNoOneElse(t *testing.T) {
 	flood := make(chan error, 1)
 	go func() {
 		for {
-			if err := c.Notify("flood", map[string]any{"b": make([]byte, 32<<10)}); err != nil {
+			p := map[string]any{"b": make([]byte, 32<<10)}
+			var err error
+			if inline {
+				var e *encoder
+				if e, err = encodeNotification("flood", p); err == nil {
+					err = c.send(context.Background(), e)
+				}
+			} else {
+				err = c.Notify("flood", p)
+			}
+			if err != nil {
 				flood <- err
 				return
 			}
