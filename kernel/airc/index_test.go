@@ -120,3 +120,33 @@ func dumpIndexes(t *testing.T, db *bolt.DB) string {
 	}
 	return out
 }
+
+// TestFailedCommitKeepsWaitingIndex: a failed commit throws away what was
+// queued, but the committed events whose index entries wait in memory stay
+// findable, and the next commit that writes the index writes theirs.
+func TestFailedCommitKeepsWaitingIndex(t *testing.T) {
+	e := newEnv(t, Options{})
+	first, _, err := e.log.Append(context.Background(), api.Event{ID: "kept", Class: "c", Channel: "ch", Payload: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func() error { return fmt.Errorf("injected: no space left on device") }
+	e.log.failCommit.Store(&fail)
+	if _, _, err := e.log.Append(context.Background(), api.Event{ID: "lost", Class: "c", Channel: "ch"}); api.CodeOf(err) != api.CodeUnavailable {
+		t.Fatalf("append during the failure: %v", err)
+	}
+	if ev, dup, err := e.log.Append(context.Background(), api.Event{ID: "kept", Class: "c", Channel: "ch"}); err != nil || !dup || ev.Seq != first.Seq {
+		t.Fatalf("duplicate of a waiting event after a failed commit: dup=%v err=%v seq %d", dup, err, ev.Seq)
+	}
+	if _, _, err := e.log.Replay("ch", "", "", 0); api.CodeOf(err) != api.CodeUnavailable {
+		t.Fatalf("replay while the index cannot be written: %v", err)
+	}
+	e.log.failCommit.Store(nil)
+	evs, _, err := e.log.Replay("ch", "", "", 0)
+	if err != nil || len(evs) != 1 || evs[0].ID != "kept" {
+		t.Fatalf("replay after the failure: %v %+v", err, evs)
+	}
+	if n := countKeys(t, e.st.DB, bIDs); n != 1 {
+		t.Fatalf("dedupe index holds %d entries, want 1", n)
+	}
+}
