@@ -221,6 +221,12 @@ func Open(db *bolt.DB, id *identity.Identity, opts Options) (*Log, error) {
 			l.epoch.Store(getU64(tx.Bucket(bMeta).Get(kEpoch)))
 			l.head.Store(getU64(tx.Bucket(bMeta).Get(kHead)))
 			l.lamport.Store(getU64(tx.Bucket(bMeta).Get(kLamport)))
+			// A file left by a crash may lack the index entries of its newest
+			// local events, and a read-only open cannot write them: Read sees
+			// those events, Get and Replay do not until a writable open.
+			if ix := tx.Bucket(bMeta).Get(kIndexed); ix != nil && getU64(ix) < l.head.Load() {
+				l.log.Warn("airc: read-only file with unindexed events; Get and Replay miss them until it is opened for writing", "indexed", getU64(ix), "head", l.head.Load())
+			}
 			return nil
 		}
 		for _, b := range allBuckets {
