@@ -417,3 +417,27 @@ func FuzzEmitParamsDecoder(f *testing.F) {
 		}
 	})
 }
+
+func TestEmitParamsEncoderMatchesReflection(t *testing.T) {
+	for name, p := range map[string]EmitParams{
+		"name only":    {Name: "a:b"},
+		"raw payload":  {Name: "a:b", Payload: msgpack.RawMessage(mustMarshal(map[string]any{"x": 1}))},
+		"go payload":   {Name: "a:b", Payload: struct{ N int64 }{1 << 40}, ID: "i"},
+		"everything":   {Name: "a:b", Payload: []any{1, "x"}, SchemaVersion: "v2", Channel: "c", Headers: map[string]string{"h": "v"}, ID: "i"},
+		"empty header": {Name: "a:b", Headers: map[string]string{}, Channel: "c"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, compact := range []bool{true, false} {
+				got := reflectEncode(t, p, compact)
+				want := reflectEncode(t, emitMirror(p), compact)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("compact=%v\n got %x\nwant %x", compact, got, want)
+				}
+				var back EmitParams
+				if err := DecodeParams(got, &back); err != nil || back.Name != p.Name || back.ID != p.ID {
+					t.Fatalf("read back: %v %+v", err, back)
+				}
+			}
+		})
+	}
+}
