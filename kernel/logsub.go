@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel/bus"
@@ -71,6 +72,13 @@ func (k *Kernel) startLogSubscription(pat bus.Pattern, channel string, after uin
 // tailBatch is how many events a tailer reads per log transaction.
 const tailBatch = 256
 
+// A tailer whose log read fails retries after minReadBackoff, doubling up to
+// maxReadBackoff.
+const (
+	minReadBackoff = 100 * time.Millisecond
+	maxReadBackoff = 5 * time.Second
+)
+
 func (ls *logSubscription) run(pos uint64) {
 	defer ls.k.tailers.Done()
 	type kept struct {
@@ -78,6 +86,7 @@ func (ls *logSubscription) run(pos uint64) {
 		keys       api.EventKeys // aliasing buf
 	}
 	var batch []kept
+	backoff := minReadBackoff
 	for {
 		wake := ls.k.headChanged()
 		// The stored envelopes go out as they are: each is copied out of the
@@ -87,7 +96,7 @@ func (ls *logSubscription) run(pos uint64) {
 		var buf []byte
 		batch = batch[:0]
 		read := 0
-		last, err := ls.k.alog.ReadEncoded(pos, tailBatch, func(_ uint64, env []byte) error {
+		last, err := ls.k.alog.ReadEncoded(pos, tailBatch, func(seq uint64, env []byte) error {
 			read++
 			if buf == nil {
 				buf = make([]byte, 0, len(env)*(tailBatch-read+1))
@@ -96,7 +105,11 @@ func (ls *logSubscription) run(pos uint64) {
 			buf = append(buf, env...)
 			k, err := api.PeekEvent(buf[start:])
 			if err != nil {
-				return err
+				// A stored envelope that does not parse would stop this
+				// subscriber at the same place on every read: skip it, loudly.
+				ls.k.log.Error("log subscription: skipping an unreadable stored event", "seq", seq, "err", err)
+				buf = buf[:start]
+				return nil
 			}
 			if (ls.channel != "" && string(k.Channel) != ls.channel) || !ls.pattern.Match(string(k.Class)) {
 				buf = buf[:start]
@@ -106,9 +119,19 @@ func (ls *logSubscription) run(pos uint64) {
 			return nil
 		})
 		if err != nil {
-			ls.k.log.Error("log subscription: read failed", "after", pos, "err", err)
-			return
+			// A failed read (I/O error) may pass; giving up would leave the
+			// subscriber waiting forever with no word, so retry with backoff
+			// until it works or the subscription ends.
+			ls.k.log.Error("log subscription: read failed; retrying", "after", pos, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ls.done:
+				return
+			}
+			backoff = min(2*backoff, maxReadBackoff)
+			continue
 		}
+		backoff = minReadBackoff
 		for i := range batch {
 			// When buf grew, the keys of the envelopes before still alias the
 			// array they were copied into first, which is never written
