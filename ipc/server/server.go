@@ -348,6 +348,10 @@ type handler struct {
 
 	once  sync.Once
 	notes chan note
+
+	// Touched only by runNotes.
+	noteFailures int
+	lastNoteWarn time.Time
 }
 
 type note struct {
@@ -397,6 +401,17 @@ func (h *handler) handleNote(ctx context.Context, n note) {
 		}
 	}()
 	if _, err := h.sess.Handle(ctx, n.method, n.params); err != nil {
-		h.log.Debug("notification failed", "method", n.method, "err", err)
+		// A notification has no reply to carry its error, so the daemon log
+		// is the only place a misconfigured publisher shows up: warn, but at
+		// most once per noteWarnEvery per connection, with a count of the rest.
+		h.noteFailures++
+		if now := time.Now(); now.Sub(h.lastNoteWarn) >= noteWarnEvery {
+			h.log.Warn("notification failed", "method", n.method, "err", err, "failures_since_last_warning", h.noteFailures)
+			h.lastNoteWarn, h.noteFailures = now, 0
+		}
 	}
 }
+
+// noteWarnEvery bounds how often one connection's failed notifications are
+// logged as warnings.
+const noteWarnEvery = 10 * time.Second
