@@ -63,12 +63,15 @@ func Shapes() []Shape {
 		{
 			Key: "fanout", Title: "live fan-out to N subscribers (deliveries counted at all subscribers)", Unit: "deliveries/s",
 			Conc: []int{1, 4}, Continuum: ContinuumFanout,
-			Peers: []Peer{{Name: "NATS pub/sub", Run: NATSFanout, Goal: 1, GoalAt: []int{4}}},
+			Peers: []Peer{{Name: "NATS pub/sub", Run: NATSFanout}},
 		},
 		{
+			// The goal is judged here: a NATS publish is fire-and-forget, and so
+			// is an events/emit notification; the acked row above measures
+			// emit round trips as much as delivery.
 			Key: "fanout-nt", Title: "live fan-out, emits sent as notifications (fire-and-forget, as a NATS publish is)", Unit: "deliveries/s",
 			Conc: []int{1, 4}, Continuum: ContinuumFanoutNotify,
-			Peers: []Peer{{Name: "NATS pub/sub", Run: NATSFanout}},
+			Peers: []Peer{{Name: "NATS pub/sub", Run: NATSFanout, Goal: 1, GoalAt: []int{4}}},
 		},
 		{
 			Key: "floor", Title: "floor: raw MessagePack-RPC echo, Unix socket vs TCP loopback (no daemon)", Unit: "calls/s",
