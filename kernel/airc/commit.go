@@ -39,8 +39,15 @@ type indexWriter struct {
 	subs                   map[string]*bolt.Bucket
 }
 
+// Slots and transcripts grow at the end of each chain and each channel
+// (originSeq and lamport only grow, bar received events that fill holes or
+// lag), so pages that split there are left full, as in the events bucket:
+// with bbolt's default of half-full splits the index writes twice the pages.
+// The dedupe index keeps the default: client-chosen ids land anywhere.
 func newIndexWriter(tx *bolt.Tx) *indexWriter {
-	return &indexWriter{ids: tx.Bucket(bIDs), slots: tx.Bucket(bSlots), transcript: tx.Bucket(bTranscript), subs: map[string]*bolt.Bucket{}}
+	x := &indexWriter{ids: tx.Bucket(bIDs), slots: tx.Bucket(bSlots), transcript: tx.Bucket(bTranscript), subs: map[string]*bolt.Bucket{}}
+	x.slots.FillPercent = 1.0
+	return x
 }
 
 // put writes ev's index entries. A fork never takes a slot: the first-seen
@@ -65,6 +72,7 @@ func (x *indexWriter) put(ev *api.Event, hash *Hash, fork bool) error {
 		if sub, err = x.transcript.CreateBucketIfNotExists([]byte(ev.Channel)); err != nil {
 			return err
 		}
+		sub.FillPercent = 1.0
 		x.subs[ev.Channel] = sub
 	}
 	tv := binary.BigEndian.AppendUint64(append(make([]byte, 0, 16), seq...), uint64(ev.TS))
