@@ -2,10 +2,12 @@ package msgrpc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -193,6 +195,82 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 		c := copy(p[n:], r.msg[r.off:])
 		n += c
 		r.off = (r.off + c) % len(r.msg)
+	}
+	return n, nil
+}
+
+// eventNotification builds an events/event notification shaped like the ones
+// the daemon sends to subscribers, with a payload text of textLen bytes.
+func eventNotification(b *testing.B, seq int, textLen int) []byte {
+	b.Helper()
+	ev := api.EventNotification{Subscription: "sub-1", Event: api.Event{
+		ID: fmt.Sprintf("e%08d", seq), Class: "chat:messages:posted", Origin: "peer-1",
+		OriginSeq: uint64(seq), Sender: "client-7", Lamport: uint64(seq), Seq: uint64(seq),
+		TS: 1764000000000 + int64(seq), SchemaVersion: "1",
+		Payload: map[string]any{"roomId": "r1", "n": seq, "text": strings.Repeat("x", textLen)},
+	}}
+	e, err := encodeNotification(api.NotifyEvent, ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer putEncoder(e)
+	return bytes.Clone(e.buf.Bytes())
+}
+
+// BenchmarkReadEvents is a subscriber's read side in live fan-out: a stream
+// of ~300 byte events/event notifications, framed and parsed as Conn does.
+// The stream arrives in reads of at most 16 KiB, so some messages straddle
+// what one read delivered.
+func BenchmarkReadEvents(b *testing.B) {
+	var stream []byte
+	for i := range 64 {
+		stream = append(stream, eventNotification(b, 1000+i, 40+i%8)...)
+	}
+	benchReadStream(b, stream, 64, 16<<10)
+}
+
+// BenchmarkReadReplay is log replay: bursts of events of mixed sizes (tens of
+// bytes to a few KiB of payload) read in socket-sized chunks.
+func BenchmarkReadReplay(b *testing.B) {
+	var stream []byte
+	sizes := []int{8, 40, 120, 300, 900, 2500, 60, 4000}
+	const n = 256
+	for i := range n {
+		stream = append(stream, eventNotification(b, 5000+i, sizes[i%len(sizes)])...)
+	}
+	benchReadStream(b, stream, n, 64<<10)
+}
+
+func benchReadStream(b *testing.B, stream []byte, msgs, chunk int) {
+	r := NewReader(&repeatChunkReader{data: stream, n: chunk}, 0)
+	b.SetBytes(int64(len(stream) / msgs))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := r.ReadMessage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := parseFramed(m); err != nil { // as Conn parses what a stream's Reader framed
+			b.Fatal(err)
+		}
+	}
+}
+
+// repeatChunkReader repeats data forever, at most n bytes per Read, the way a
+// socket hands over what has arrived.
+type repeatChunkReader struct {
+	data []byte
+	off  int
+	n    int
+}
+
+func (r *repeatChunkReader) Read(p []byte) (int, error) {
+	p = p[:min(len(p), r.n)]
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.data[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.data)
 	}
 	return n, nil
 }

@@ -631,6 +631,12 @@ func (c *Conn) closeWith(reason error) {
 
 func (c *Conn) readLoop(h Handler) {
 	inl, _ := h.(InlineHandler)
+	// A stream's Reader has checked each message's structure already; other
+	// transports hand over bytes that only ParseMessage checks.
+	parse := ParseMessage
+	if _, ok := c.t.(*StreamTransport); ok {
+		parse = parseFramed
+	}
 	for {
 		b, err := c.t.ReadMessage()
 		if err != nil {
@@ -645,7 +651,7 @@ func (c *Conn) readLoop(h Handler) {
 			}
 			return
 		}
-		m, err := ParseMessage(b)
+		m, err := parse(b)
 		if err != nil {
 			c.fail(err.(*ProtocolError))
 			return

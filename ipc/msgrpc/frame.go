@@ -67,13 +67,20 @@ const poolMax = 1 << 20
 const readChunk = 64 << 10
 
 // Reader reads whole msgpack objects from a byte stream without trusting
-// their length headers. It walks the msgpack structure byte by byte (headers)
-// and chunk by chunk (payloads), copying into a pooled buffer, and before it
-// reads any declared length it checks that the message so far, plus that
-// length, plus one byte for every array or map element announced but not yet
-// read, stays within the maximum size. So a header that lies about its length
-// fails at once with message_too_large and allocates nothing, and a count of
-// elements can never promise more bytes than the budget holds.
+// their length headers. Before it reads any declared length it checks that the
+// message so far, plus that length, plus one byte for every array or map
+// element announced but not yet read, stays within the maximum size. So a
+// header that lies about its length fails at once with message_too_large and
+// allocates nothing, and a count of elements can never promise more bytes than
+// the budget holds.
+//
+// Most messages are already whole in the read buffer when their first byte is
+// read, so the Reader first walks the buffered bytes in place (scan), and only
+// when a message is larger than the read buffer does it go on with the
+// incremental walk (walk), which reads byte by byte (headers) and chunk by
+// chunk (payloads) into a pooled buffer. Both apply the same checks in the same
+// order, so a stream gets the same messages and the same errors either way;
+// FuzzReadMessageFastSlow holds them to that.
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -81,6 +88,8 @@ type Reader struct {
 	max   int64
 	buf   *[]byte
 	stack [MaxDepth]uint64 // elements still to read in each open array or map
+
+	slowOnly bool // tests: use the incremental walk alone, as the reference
 }
 
 // NewReader returns a Reader over r that accepts messages of at most maxSize
@@ -106,16 +115,104 @@ func (r *Reader) MaxSize() int { return int(r.max) }
 // message is one too, wrapping io.ErrUnexpectedEOF); other I/O errors come back
 // as they are.
 func (r *Reader) ReadMessage() ([]byte, error) {
-	r.release()
-	// Wait for the first byte before taking a buffer, so that a connection
-	// idling between messages holds no memory.
-	c, err := r.r.ReadByte()
-	if err != nil {
+	// While messages keep arriving the buffer is reused as is; it goes back
+	// to the pool only before a wait, so that a connection idling between
+	// messages holds no memory, or when a large message grew it.
+	if r.buf != nil && (r.r.Buffered() == 0 || cap(*r.buf) > poolMax) {
+		r.release()
+	}
+	if r.slowOnly {
+		return r.readSlow()
+	}
+	// Wait for the first byte before taking a buffer.
+	if _, err := r.r.Peek(1); err != nil {
+		r.release()
 		return nil, err
 	}
-	r.buf = bufPool.Get().(*[]byte)
+	var st scanState
+	b, _ := r.r.Peek(r.r.Buffered())
+	for {
+		need, perr := r.scan(b, &st)
+		if perr != nil {
+			if id, ok := requestID(b[:perr.consumed]); ok {
+				perr.MsgID, perr.HasMsgID = id, true
+			}
+			_, _ = r.r.Discard(perr.consumed) // as far as the incremental walk reads
+			r.release()
+			return nil, perr.ProtocolError
+		}
+		if need == 0 {
+			msg := b[:st.pos]
+			if r.buf == nil {
+				r.buf = bufPool.Get().(*[]byte)
+			}
+			*r.buf = (*r.buf)[:0]
+			copy(r.grow(len(msg)), msg)
+			_, _ = r.r.Discard(len(msg))
+			return *r.buf, nil
+		}
+		if need > r.r.Size() {
+			// The message cannot be whole in the read buffer: keep what is
+			// walked and read the rest incrementally.
+			return r.readRest(b, &st)
+		}
+		// The message straddles what has arrived: wait for more, then walk
+		// on from the last whole element, so a message trickling in is
+		// still walked once, not once per read.
+		var err error
+		if b, err = r.r.Peek(need); err != nil {
+			_, _ = r.r.Discard(len(b))
+			r.release()
+			if t := truncated(err, len(b)); t != err {
+				pe := t.(*ProtocolError)
+				if id, ok := requestID(b); ok {
+					pe.MsgID, pe.HasMsgID = id, true
+				}
+				return nil, pe
+			}
+			return nil, err
+		}
+		b, _ = r.r.Peek(r.r.Buffered())
+	}
+}
+
+// readSlow is the incremental path from the message's first byte.
+func (r *Reader) readSlow() ([]byte, error) {
+	c, err := r.r.ReadByte()
+	if err != nil {
+		r.release()
+		return nil, err
+	}
+	if r.buf == nil {
+		r.buf = bufPool.Get().(*[]byte)
+	}
 	*r.buf = append((*r.buf)[:0], c)
-	if err := r.walk(c); err != nil {
+	return r.finish(r.walk(c, 0, 0))
+}
+
+// readRest copies the whole elements scan walked in b into the buffer,
+// consumes them, and goes on with the incremental walk from there.
+func (r *Reader) readRest(b []byte, st *scanState) ([]byte, error) {
+	if st.pos == 0 {
+		return r.readSlow()
+	}
+	if r.buf == nil {
+		r.buf = bufPool.Get().(*[]byte)
+	}
+	*r.buf = (*r.buf)[:0]
+	copy(r.grow(st.pos), b[:st.pos])
+	_, _ = r.r.Discard(st.pos)
+	c, err := r.readByte()
+	if err == nil {
+		err = r.walk(c, st.depth, st.owed)
+	}
+	return r.finish(err)
+}
+
+// finish ends an incremental walk: the message, or the error with the msgid
+// of the request it broke off, if that much arrived.
+func (r *Reader) finish(err error) ([]byte, error) {
+	if err != nil {
 		var pe *ProtocolError
 		if errors.As(err, &pe) {
 			if id, ok := requestID(*r.buf); ok {
@@ -141,9 +238,10 @@ func (r *Reader) release() {
 // walk reads the rest of the object whose first byte, c, is already in the
 // buffer. It keeps an explicit stack instead of recursing, so the depth limit
 // is the only bound on nesting and it is checked before anything is pushed.
-func (r *Reader) walk(c byte) error {
-	depth := 0
-	var owed uint64 // elements announced by open containers, not yet started
+// depth and owed (elements announced by open containers, not yet started) are
+// 0 at the start of a message; readRest passes where scan stopped, c being
+// the first byte of the next element.
+func (r *Reader) walk(c byte, depth int, owed uint64) error {
 	for {
 		if depth > 0 {
 			r.stack[depth-1]--
@@ -275,11 +373,14 @@ func (r *Reader) length(size int, owed uint64) (uint64, error) {
 }
 
 func (r *Reader) fits(n, owed uint64) error {
-	have := uint64(len(*r.buf))
-	if n > math.MaxInt64 || have+owed+n > uint64(r.max) {
-		return protoErr(api.CodeMessageTooLarge, "message exceeds the %d byte limit (a header declares %d more bytes or elements after %d)", r.max, n, have)
+	if have := uint64(len(*r.buf)); n > math.MaxInt64 || have+owed+n > uint64(r.max) {
+		return r.tooLarge(n, have)
 	}
 	return nil
+}
+
+func (r *Reader) tooLarge(n, have uint64) *ProtocolError {
+	return protoErr(api.CodeMessageTooLarge, "message exceeds the %d byte limit (a header declares %d more bytes or elements after %d)", r.max, n, have)
 }
 
 // payload appends exactly n more bytes from the stream, after checking the
@@ -294,8 +395,11 @@ func (r *Reader) payload(n, owed uint64) error {
 	for n > 0 {
 		step := min(n, readChunk)
 		b := r.grow(int(step))
-		if _, err := io.ReadFull(r.r, b[len(b)-int(step):]); err != nil {
-			return truncated(err, len(b))
+		if got, err := io.ReadFull(r.r, b[len(b)-int(step):]); err != nil {
+			// Only what arrived is the message: requestID must not read a
+			// msgid out of the unfilled tail.
+			*r.buf = b[:len(b)-int(step)+got]
+			return truncated(err, len(*r.buf))
 		}
 		n -= step
 	}

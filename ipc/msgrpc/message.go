@@ -39,7 +39,19 @@ type Message struct {
 // transport that receives whole messages, such as WebSocket frames. Every
 // failure is a *ProtocolError, with the msgid set when the message got that far.
 func ParseMessage(b []byte) (Message, error) {
-	m, err := parse(b)
+	return parseChecked(b, true)
+}
+
+// parseFramed is ParseMessage for bytes a Reader returned: the Reader has
+// already checked that they are exactly one msgpack object of sound
+// structure, so only the message's shape is left to check. Anything else
+// must go through ParseMessage: parse trusts every length in b.
+func parseFramed(b []byte) (Message, error) {
+	return parseChecked(b, false)
+}
+
+func parseChecked(b []byte, structure bool) (Message, error) {
+	m, err := parse(b, structure)
 	if err != nil {
 		if id, ok := requestID(b); ok {
 			err.MsgID, err.HasMsgID = id, true
@@ -49,14 +61,17 @@ func ParseMessage(b []byte) (Message, error) {
 	return m, nil
 }
 
-func parse(b []byte) (Message, *ProtocolError) {
+func parse(b []byte, structure bool) (Message, *ProtocolError) {
 	var m Message
-	end, err := skip(b, 0, 0)
-	if err != nil {
-		return m, err
-	}
-	if end != len(b) {
-		return m, protoErr(api.CodeProtocolError, "%d bytes after the message", len(b)-end)
+	var err *ProtocolError
+	if structure {
+		end, err := skip(b, 0, 0)
+		if err != nil {
+			return m, err
+		}
+		if end != len(b) {
+			return m, protoErr(api.CodeProtocolError, "%d bytes after the message", len(b)-end)
+		}
 	}
 	n, p, ok := arrayHeader(b, 0)
 	if !ok {
