@@ -63,8 +63,9 @@ func TestReadMessageValid(t *testing.T) {
 		cat(reqHead, []byte{0x91, 0xdf, 0, 0, 0, 0}),                              // map32 with no pairs
 	}
 	stream := bytes.Join(msgs, nil)
-	for _, chunk := range []int{1, 3, 7, 4096} {
-		r := NewReader(&chunkReader{data: stream, n: chunk}, 0)
+	for _, chunk := range []int{1, 3, 7, 4096, -1} {
+		r := NewReader(&chunkReader{data: stream, n: max(chunk, 1)}, 0)
+		r.slowOnly = chunk < 0 // the incremental walk alone, byte by byte
 		for i, want := range msgs {
 			got, err := r.ReadMessage()
 			if err != nil {
@@ -108,28 +109,33 @@ func TestReadMessageBad(t *testing.T) {
 		{"truncated payload", cat(reqHead, []byte{0x91, 0x81, 0xa1, 'x', 0xa5, 'a', 'b'}), api.CodeProtocolError, true, true},
 		{"truncated length", cat(reqHead, []byte{0x91, 0x81, 0xa1, 'x', 0xdb, 0x00}), api.CodeProtocolError, true, true},
 		{"truncated container", cat(reqHead, []byte{0x92, 0x80}), api.CodeProtocolError, true, true},
+		// Only bytes that arrived count: no msgid is made up from the rest.
+		{"truncated msgid", []byte{0x94, 0x00, 0xce, 0x00, 0x00}, api.CodeProtocolError, false, true},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := NewReader(&chunkReader{data: tc.in, n: 5}, max)
-			got, err := r.ReadMessage()
-			if err == nil {
-				t.Fatalf("accepted % x", got)
-			}
-			var pe *ProtocolError
-			if !errors.As(err, &pe) {
-				t.Fatalf("got %T %v, want *ProtocolError", err, err)
-			}
-			if !errors.Is(err, &api.Error{Code: tc.code}) {
-				t.Fatalf("got %v, want code %s", err, tc.code)
-			}
-			if pe.HasMsgID != tc.msgid || (tc.msgid && pe.MsgID != 7) {
-				t.Fatalf("msgid: got %v %d, want %v 7", pe.HasMsgID, pe.MsgID, tc.msgid)
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) != tc.unexpE {
-				t.Fatalf("ErrUnexpectedEOF: got %v, want %v", !tc.unexpE, tc.unexpE)
-			}
-		})
+		for _, slow := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/slow=%v", tc.name, slow), func(t *testing.T) {
+				r := NewReader(&chunkReader{data: tc.in, n: 5}, max)
+				r.slowOnly = slow
+				got, err := r.ReadMessage()
+				if err == nil {
+					t.Fatalf("accepted % x", got)
+				}
+				var pe *ProtocolError
+				if !errors.As(err, &pe) {
+					t.Fatalf("got %T %v, want *ProtocolError", err, err)
+				}
+				if !errors.Is(err, &api.Error{Code: tc.code}) {
+					t.Fatalf("got %v, want code %s", err, tc.code)
+				}
+				if pe.HasMsgID != tc.msgid || (tc.msgid && pe.MsgID != 7) {
+					t.Fatalf("msgid: got %v %d, want %v 7", pe.HasMsgID, pe.MsgID, tc.msgid)
+				}
+				if errors.Is(err, io.ErrUnexpectedEOF) != tc.unexpE {
+					t.Fatalf("ErrUnexpectedEOF: got %v, want %v", !tc.unexpE, tc.unexpE)
+				}
+			})
+		}
 	}
 }
 
