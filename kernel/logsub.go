@@ -50,20 +50,11 @@ type logSubscription struct {
 	once    sync.Once
 }
 
-// localOnly passes on only events that are not in the log: logged ones reach
-// a log-backed subscription through its tailer.
-type localOnly struct{ bus.Sink }
-
-func (l localOnly) Deliver(ev *api.SharedEvent) error {
-	if ev.Seq != 0 {
-		return nil
-	}
-	return l.Sink.Deliver(ev)
-}
-
 func (k *Kernel) startLogSubscription(pat bus.Pattern, channel string, after uint64, sink bus.Sink) *logSubscription {
 	ls := &logSubscription{k: k, pattern: pat, channel: channel, sink: sink, done: make(chan struct{})}
-	ls.live = k.bus.Subscribe(pat, channel, k.cfg.SubscriberQueue, localOnly{sink})
+	// Logged events reach a log-backed subscription through its tailer; the
+	// bus brings only local ones.
+	ls.live = k.bus.SubscribeUnlogged(pat, channel, k.cfg.SubscriberQueue, sink)
 	k.tailers.Add(1)
 	go ls.run(after)
 	return ls

@@ -100,15 +100,30 @@ type Subscription struct {
 	done    chan struct{}
 	once    sync.Once
 	bus     *Bus
+	// unloggedOnly subscriptions are offered only events with no log
+	// position (seq 0); see SubscribeUnlogged.
+	unloggedOnly bool
+}
+
+// SubscribeUnlogged is Subscribe for events that are not in the log (seq
+// 0) only: the live half of a subscription whose logged events come from a
+// log tailer. The filter runs before the queue, so a burst of logged events
+// can never fill this subscription's queue and make it report a lag.
+func (b *Bus) SubscribeUnlogged(p Pattern, channel string, queueLen int, sink Sink) *Subscription {
+	return b.subscribe(p, channel, queueLen, sink, true)
 }
 
 // Subscribe starts delivering matching events (on channel, when not empty) to
 // sink. queueLen <= 0 takes DefaultQueueLen.
 func (b *Bus) Subscribe(p Pattern, channel string, queueLen int, sink Sink) *Subscription {
+	return b.subscribe(p, channel, queueLen, sink, false)
+}
+
+func (b *Bus) subscribe(p Pattern, channel string, queueLen int, sink Sink, unloggedOnly bool) *Subscription {
 	if queueLen <= 0 {
 		queueLen = DefaultQueueLen
 	}
-	s := &Subscription{pattern: p, channel: channel, sink: sink, queue: make(chan *api.SharedEvent, queueLen), done: make(chan struct{}), bus: b}
+	s := &Subscription{pattern: p, channel: channel, sink: sink, queue: make(chan *api.SharedEvent, queueLen), done: make(chan struct{}), bus: b, unloggedOnly: unloggedOnly}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
@@ -123,13 +138,17 @@ func (s *Subscription) Matches(class, channel string) bool {
 	return (s.channel == "" || s.channel == channel) && s.pattern.Match(class)
 }
 
+func (s *Subscription) wants(class, channel string, seq uint64) bool {
+	return !(s.unloggedOnly && seq != 0) && s.Matches(class, channel)
+}
+
 // Publish offers ev to every matching subscription without blocking. ev must
 // not be changed afterwards: all subscribers share it.
 func (b *Bus) Publish(ev *api.Event) {
 	var shared *api.SharedEvent // made on the first match only
 	b.mu.RLock()
 	for s := range b.subs {
-		if s.Matches(ev.Class, ev.Channel) {
+		if s.wants(ev.Class, ev.Channel, ev.Seq) {
 			if shared == nil {
 				shared = api.ShareEvent(ev)
 			}
@@ -144,7 +163,7 @@ func (b *Bus) Publish(ev *api.Event) {
 func (b *Bus) PublishShared(ev *api.SharedEvent) {
 	b.mu.RLock()
 	for s := range b.subs {
-		if s.Matches(ev.Class, ev.Channel) {
+		if s.wants(ev.Class, ev.Channel, ev.Seq) {
 			s.offer(ev)
 		}
 	}

@@ -201,3 +201,25 @@ func TestSubscribersShareOneEvent(t *testing.T) {
 		t.Fatal("a subscription that matches nothing got events")
 	}
 }
+
+// An unlogged-only subscription is never offered logged events, so a flood
+// of them cannot fill its queue: the local event after them arrives and no
+// lag is reported.
+func TestSubscribeUnloggedSkipsLoggedBeforeTheQueue(t *testing.T) {
+	b := New()
+	defer b.Close()
+	p, _ := ParsePattern("*")
+	block := make(chan struct{})
+	r := &recorder{block: block}
+	b.SubscribeUnlogged(p, "", 1, r)
+	for i := range 100 {
+		b.Publish(&api.Event{ID: "logged", Class: "x:y", Channel: "global", Seq: uint64(i + 1)})
+	}
+	b.Publish(&api.Event{ID: "local", Class: "x:y"})
+	close(block)
+	waitFor(t, func() bool { ev, _ := r.snapshot(); return len(ev) == 1 })
+	ev, dropped := r.snapshot()
+	if ev[0] != "local" || dropped != 0 {
+		t.Fatalf("events %v, dropped %d; want [local], 0", ev, dropped)
+	}
+}
