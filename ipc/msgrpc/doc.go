@@ -39,6 +39,8 @@
 //
 // The Transport interface is the seam for other carriers: StreamTransport
 // frames a byte stream (the Unix socket); a WebSocket carrier delivers one
-// message per binary frame and reuses everything above framing, since Conn
-// checks every message with ParseMessage whatever carried it.
+// message per binary frame and reuses everything above framing. Every
+// message is checked whatever carried it: a StreamTransport's Reader checks
+// structure and limits while framing (so Conn only parses its outer shape),
+// and any other carrier's messages go through ParseMessage in full.
 package msgrpc
