@@ -42,6 +42,9 @@ func run(args []string, stderr io.Writer) error {
 	wsTokenFile := fs.String("ws-token-file", "", "file with the WebSocket token, made 0600 when absent (default: ws-token in the state dir)")
 	wsOrigins := fs.StringArray("ws-allow-origin", nil, "origin of a page allowed to open the WebSocket, e.g. http://127.0.0.1:8080 (repeatable)")
 	llamaDir := fs.String("llama-lib-dir", inference.DefaultLibDir(), "folder of the llama.cpp libraries, as filled by make llama-libs; default $"+inference.EnvLibDir+", else ./.cache/llama/cpu, else ../.cache/llama/cpu next to the executable")
+	llamaFile := fs.String("llama-file", "", "file name of libllama in --llama-lib-dir (default: found by pattern, libllama.*.so)")
+	ggmlFile := fs.String("ggml-file", "", "file name of libggml in --llama-lib-dir (default: found by pattern, libggml.*.so)")
+	ggmlBaseFile := fs.String("ggml-base-file", "", "file name of libggml-base in --llama-lib-dir (default: libggml-base.so)")
 	allowCPU := fs.Bool("allow-cpu", false, "run inference on the CPU when no GPU is usable (development); without it inference answers gpu_unavailable")
 	inferCtx := fs.Int("inference-ctx", 0, "context length per generation in tokens (0: the model's, at most 4096)")
 	inferThreads := fs.Int("inference-threads", 0, "CPU threads per generation (0: half the CPUs)")
@@ -96,10 +99,13 @@ func run(args []string, stderr io.Writer) error {
 		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
 		Logger:         logger,
 		Inference: inference.Options{
-			LlamaLibDir: *llamaDir,
-			AllowCPU:    *allowCPU,
-			NCtx:        *inferCtx,
-			NThreads:    *inferThreads,
+			LlamaLibDir:  *llamaDir,
+			LlamaFile:    *llamaFile,
+			GGMLFile:     *ggmlFile,
+			GGMLBaseFile: *ggmlBaseFile,
+			AllowCPU:     *allowCPU,
+			NCtx:         *inferCtx,
+			NThreads:     *inferThreads,
 		},
 	}
 	if lns, err := unixsock.ListenersFromSystemd(); err != nil {
