@@ -39,14 +39,19 @@ func (l *Log) retentionLoop(every time.Duration) {
 	defer close(l.retDone)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		select {
-		case <-l.stopRet:
-			return
-		case <-t.C:
-			if _, err := l.ApplyRetention(); err != nil {
-				l.log.Warn("airc: retention pass failed; will retry", "err", err)
+	// The first pass runs at once, so that limits given to a restarted
+	// daemon apply now rather than one interval later; it runs here, off
+	// Open's path, so a large first pass does not delay the start.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-l.stopRet:
+				return
+			case <-t.C:
 			}
+		}
+		if _, err := l.ApplyRetention(); err != nil {
+			l.log.Warn("airc: retention pass failed; will retry", "err", err)
 		}
 	}
 }

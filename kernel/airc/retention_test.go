@@ -150,3 +150,28 @@ func TestCompactKeepsEverything(t *testing.T) {
 	e.st, _ = store.Open(t.TempDir())
 	e.log, _ = Open(e.st.DB, e.id, Options{})
 }
+
+// A log opened with limits applies them at once, not one interval later:
+// a daemon restarted with new retention flags trims what it already holds.
+func TestRetentionRunsAtOpen(t *testing.T) {
+	e := newEnv(t, Options{RetentionInterval: -1})
+	for i := 0; i < 10; i++ {
+		e.append("a", i)
+	}
+	e.opts = Options{Retention: map[string]Retention{"a": {MaxCount: 3}}, RetentionInterval: time.Hour}
+	e.reopen()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := e.log.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Channels["a"].Events == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel a still holds %d events after reopening with a limit of 3", st.Channels["a"].Events)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
