@@ -230,7 +230,7 @@ func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams)
 		return nil, err
 	}
 	id := "s" + strconv.FormatUint(k.nextID.Add(1), 36)
-	sink := &subscriptionSink{peer: s.peer, id: id}
+	sink := &subscriptionSink{peer: s.peer, id: id, log: k.log}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 
 	"github.com/continuum-grid/continuum/api"
@@ -97,14 +98,30 @@ func (s *session) removeInvocation(id string) {
 type subscriptionSink struct {
 	peer api.Peer
 	id   string
+	log  *slog.Logger
 }
 
 // Deliver hands the peer the shared event with this subscription's id around
 // it: a connection copies the event's bytes, encoded once for all its
 // subscribers (or read from the log as they are stored), and an in-process
 // client takes the event as a value (api.EventDelivery).
+//
+// An event this connection cannot carry (a payload an in-process emitter gave
+// that msgpack cannot encode, or an envelope over the connection's message
+// limit) is skipped and reported as lagged: one bad event must not end the
+// subscription. Any other error means the connection is gone.
 func (d *subscriptionSink) Deliver(ev *api.SharedEvent) error {
-	return d.peer.Notify(api.NotifyEvent, &api.EventDelivery{Subscription: d.id, Event: ev})
+	err := d.peer.Notify(api.NotifyEvent, &api.EventDelivery{Subscription: d.id, Event: ev})
+	if err == nil {
+		return nil
+	}
+	if _, encErr := ev.Encoded(); encErr != nil || api.CodeOf(err) == api.CodeMessageTooLarge {
+		d.log.Warn("event skipped for a subscriber: it cannot be sent on this connection",
+			"subscription", d.id, "class", ev.Class, "err", err)
+		d.Lagged(1)
+		return nil
+	}
+	return err
 }
 
 func (d *subscriptionSink) Lagged(n uint64) {
