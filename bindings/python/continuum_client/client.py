@@ -6,6 +6,7 @@ generated."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import random
 import socket
@@ -172,8 +173,17 @@ class Client:
         self._handler_threads = handler_threads
         self._lock = threading.Lock()
         self._wlock = threading.Lock()
+        # Requests waiting to be written, and whether a thread is writing them:
+        # a caller that finds a writer busy leaves its request here and the
+        # writer sends it with the next batch (one sendall for many calls).
+        self._out: List[bytes] = []
+        self._flushing = False
+        # Calls waiting for their reply, by message id. Entries are added under
+        # _wlock together with the request's write, and the whole map is swapped
+        # out under _lock and _wlock when the connection is lost; single dict
+        # operations elsewhere rely on the GIL.
         self._pending: Dict[int, _Pending] = {}
-        self._next_id = 0
+        self._ids = itertools.count(1)
         self._subs: Dict[str, Subscription] = {}
         self._early: Dict[str, List[Any]] = {}
         self._provisions: Dict[str, Provision] = {}
@@ -209,9 +219,11 @@ class Client:
 
     def _attach(self, sock: socket.socket) -> None:
         with self._lock:
-            self._gen += 1
-            gen = self._gen
-            self._sock = sock
+            with self._wlock:
+                self._gen += 1
+                gen = self._gen
+                self._sock = sock
+                self._out = []
             self._protocol_error = None
             self._connected.notify_all()
         t = threading.Thread(target=self._read_loop, args=(sock, gen), name="continuum-reader", daemon=True)
@@ -229,14 +241,42 @@ class Client:
 
     def _send(self, data: bytes, gen: int) -> None:
         with self._wlock:
-            sock = self._sock
-            if sock is None or gen != self._gen:
+            if self._sock is None or gen != self._gen:
                 raise g.UnavailableError("connection lost")
-            try:
-                sock.sendall(data)
-            except OSError as e:
-                self._lost(gen, f"write failed: {e}")
-                raise g.UnavailableError(f"connection lost: {e}") from e
+            self._out.append(data)
+            if self._flushing:
+                return  # the thread writing now sends it with its next batch
+            self._flushing = True
+        self._flush()
+
+    def _flush(self) -> None:
+        """Writes what _out holds until it is empty; one thread at a time (the
+        one that set _flushing). Requests other threads add meanwhile go out
+        together in the next sendall. _out always belongs to the current
+        socket: both change together under _wlock."""
+        err: Optional[OSError] = None
+        try:
+            while True:
+                with self._wlock:
+                    sock, out, gen = self._sock, self._out, self._gen
+                    if sock is None or not out:
+                        self._flushing = False
+                        break
+                    self._out = []
+                try:
+                    sock.sendall(out[0] if len(out) == 1 else b"".join(out))
+                except OSError as e:
+                    # Calls waiting on this connection fail in _lost; go on
+                    # with whatever a new connection has queued meanwhile.
+                    err = e
+                    self._lost(gen, f"write failed: {e}")
+        except BaseException:
+            # e.g. KeyboardInterrupt: the next caller writes what is left
+            with self._wlock:
+                self._flushing = False
+            raise
+        if err is not None:
+            raise g.UnavailableError(f"connection lost: {err}") from err
 
     def _read_loop(self, sock: socket.socket, gen: int) -> None:
         up = unpacker(self.max_message_size)
@@ -247,8 +287,15 @@ class Client:
                 if not data:
                     break
                 up.feed(data)
-                for msg in up:
-                    self._dispatch(msg, gen)
+                wake: List[_Pending] = []
+                try:
+                    for msg in up:
+                        self._dispatch(msg, gen, wake)
+                finally:
+                    # Callers are woken together once the chunk is read, just
+                    # before this thread gives up the GIL in recv.
+                    for p in wake:
+                        p.lock.release()
         except msgpack.BufferFull:
             reason = f"a message from the daemon exceeds {self.max_message_size} bytes"
         except (OSError, ValueError, msgpack.UnpackException) as e:
@@ -260,8 +307,10 @@ class Client:
         with self._lock:
             if gen != self._gen or self._sock is None:
                 return
-            sock, self._sock = self._sock, None
-            pending, self._pending = self._pending, {}
+            with self._wlock:
+                sock, self._sock = self._sock, None
+                self._out = []
+                pending, self._pending = self._pending, {}
             perr = self._protocol_error
             invs, self._invocations = self._invocations, {}
             retry = self.reconnect and not self._closed and not self._reconnecting
@@ -343,27 +392,38 @@ class Client:
     def call(self, method: str, params: Optional[Dict[str, Any]] = None, *, timeout: Optional[float] = None, _hook: Optional[Callable[[Any], None]] = None) -> Any:
         """Sends a request and returns its raw result (wire maps, camelCase keys).
         The generated groups wrap this with typed arguments and results."""
-        gen = self._wait_connected()
-        p = _Pending(_hook)
-        with self._lock:
-            self._next_id = (self._next_id + 1) & 0xFFFFFFFF
-            msgid = self._next_id
-            self._pending[msgid] = p
+        # Connected already (the usual case): no need for the condition.
+        gen = self._gen
+        if self._sock is None or self._closed:
+            gen = self._wait_connected()
+        msgid = next(self._ids) & 0xFFFFFFFF
         try:
             data = msgpack.packb([REQUEST, msgid, method, encode_params(params)], use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as e:
-            with self._lock:
-                self._pending.pop(msgid, None)
             raise g.InvalidArgumentError(f"params cannot be encoded: {e}") from e
-        try:
-            self._send(data, gen)
-        except g.ContinuumError:
-            with self._lock:
-                self._pending.pop(msgid, None)
-            raise
+        p = _Pending(_hook)
+        with self._wlock:
+            if self._sock is None or gen != self._gen:
+                raise g.UnavailableError("connection lost")
+            pending = self._pending
+            pending[msgid] = p
+            self._out.append(data)
+            flush = not self._flushing
+            self._flushing = True
+        if flush:
+            try:
+                self._flush()
+            except g.ContinuumError:
+                # The write failed, maybe for requests after this one: this
+                # call's own outcome, when it has one, still stands.
+                if not p.lock.acquire(blocking=False):
+                    pending.pop(msgid, None)
+                    raise
+                if p.error is not None:
+                    raise p.error from None
+                return p.result
         if not p.lock.acquire(timeout=-1 if timeout is None else timeout):
-            with self._lock:
-                self._pending.pop(msgid, None)
+            pending.pop(msgid, None)
             raise g.DeadlineExceededError(f"{method}: no reply within {timeout}s")
         if p.error is not None:
             raise p.error
@@ -408,12 +468,13 @@ class Client:
 
     # --- incoming ---
 
-    def _dispatch(self, raw: Any, gen: int) -> None:
+    def _dispatch(self, raw: Any, gen: int, wake: List[_Pending]) -> None:
         msg = parse_message(raw)
         if msg[0] == RESPONSE:
             _, msgid, err, result = msg
-            with self._lock:
-                p = self._pending.pop(msgid, None)
+            if gen != self._gen:
+                return  # read before a reconnect; its call failed already
+            p = self._pending.pop(msgid, None)
             if p is None:
                 return
             if err is not None:
@@ -425,7 +486,7 @@ class Client:
                         p.hook(result)
                     except Exception as e:  # a malformed reply must not kill the reader
                         p.error = g.InternalError(f"bad reply: {e}")
-            p.lock.release()
+            wake.append(p)
         elif msg[0] == NOTIFICATION:
             self._notification(msg[1], decode_params(msg[2]))
         elif msg[0] == REQUEST:

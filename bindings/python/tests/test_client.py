@@ -225,3 +225,78 @@ def test_concurrent_sync_callers(client):
     for t in ts:
         t.join()
     assert not errs
+
+
+def test_concurrent_callers_mixed_sizes(client, daemon):
+    # Requests from many threads are written in batches; each must still be
+    # framed whole and answered to its own caller.
+    client.events.declare_class(name="py:batch:ev", schema_version="v1")
+    errs = []
+
+    def work(i):
+        try:
+            for j in range(50):
+                payload = {"i": i, "j": j, "big": "x" * (j * 4096 if i % 4 == 0 else j), "n": 2**63 - 1 - j}
+                r = client.events.emit(name="py:batch:ev", payload=payload)
+                assert r.id
+                assert client.kernel.ping().ts > 0
+        except Exception as e:  # pragma: no cover
+            errs.append(e)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+        assert not t.is_alive()
+    assert not errs
+
+
+def test_concurrent_callers_across_restart(own_daemon):
+    # Calls in flight when the daemon goes away fail with UnavailableError
+    # (none hangs), and calls succeed again once it is back.
+    with Client(own_daemon.socket) as c:
+        stop = threading.Event()
+        bad = []
+        counts = [0] * 8
+
+        def work(i):
+            while not stop.is_set():
+                try:
+                    c.call("kernel/ping", timeout=10)
+                    counts[i] += 1
+                except cc.UnavailableError:
+                    time.sleep(0.01)
+                except Exception as e:  # pragma: no cover
+                    bad.append(e)
+                    return
+
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in ts:
+            t.start()
+        time.sleep(0.3)
+        own_daemon.stop()
+        time.sleep(0.3)
+        own_daemon.start()
+        deadline = time.monotonic() + 10
+        before = sum(counts)
+        while sum(counts) < before + 500:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stop.set()
+        for t in ts:
+            t.join(15)
+            assert not t.is_alive()
+        assert not bad
+        assert c.kernel.ping().ts > 0
+
+
+
+def test_call_timeout_is_typed(client, daemon):
+    with client.commands.provide("pytest/slow", lambda p: time.sleep(1.0) or "late"):
+        with Client(daemon.socket) as other:
+            t0 = time.monotonic()
+            with pytest.raises(cc.DeadlineExceededError):
+                other.call("commands/execute", {"command": "pytest/slow"}, timeout=0.2)
+            assert time.monotonic() - t0 < 0.9
+            assert other.kernel.ping().ts > 0
