@@ -347,23 +347,7 @@ func TestDurableSubscriberThatLagsLosesNothing(t *testing.T) {
 		}
 	}
 
-	var events int
-	var dropped uint64
-	for events+int(dropped) < n {
-		msg := live.next()
-		if msg == nil {
-			t.Fatal("live connection closed")
-		}
-		if len(msg) != 3 {
-			continue
-		}
-		switch msg[1] {
-		case "events/event":
-			events++
-		case "events/lagged":
-			dropped += uint64(toInt(msg[2].([]any)[0].(map[string]any)["dropped"]))
-		}
-	}
+	events, dropped := live.countEvents(n)
 	if dropped == 0 {
 		t.Fatalf("the live subscriber got all %d events: the flood did not make anyone lag, so the durable result proves nothing", events)
 	}

@@ -241,12 +241,20 @@ func TestRawSubscriberThatDoesNotReadIsToldItLagged(t *testing.T) {
 	if time.Since(start) > 20*time.Second {
 		t.Fatalf("emits took %v: the emitter was slowed by a subscriber", time.Since(start))
 	}
-	var events int
-	var dropped uint64
+	events, dropped := slow.countEvents(n)
+	if dropped == 0 || events+int(dropped) != n {
+		t.Fatalf("events %d + dropped %d, want %d with some dropped", events, dropped, n)
+	}
+}
+
+// countEvents reads notifications until n events are accounted for, as
+// delivered (events/event) or dropped (events/lagged), and returns both.
+func (r *raw) countEvents(n int) (events int, dropped uint64) {
+	r.t.Helper()
 	for events+int(dropped) < n {
-		msg := slow.next()
+		msg := r.next()
 		if msg == nil {
-			t.Fatal("closed")
+			r.t.Fatalf("connection closed after %d events and %d dropped", events, dropped)
 		}
 		if len(msg) != 3 {
 			continue
@@ -255,11 +263,8 @@ func TestRawSubscriberThatDoesNotReadIsToldItLagged(t *testing.T) {
 		case "events/event":
 			events++
 		case "events/lagged":
-			p := msg[2].([]any)[0].(map[string]any)
-			dropped += uint64(toInt(p["dropped"]))
+			dropped += uint64(toInt(msg[2].([]any)[0].(map[string]any)["dropped"]))
 		}
 	}
-	if dropped == 0 || events+int(dropped) != n {
-		t.Fatalf("events %d + dropped %d, want %d with some dropped", events, dropped, n)
-	}
+	return events, dropped
 }
