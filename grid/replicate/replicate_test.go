@@ -2,6 +2,9 @@ package replicate
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -140,4 +143,56 @@ func TestRestartResumes(t *testing.T) {
 	if s := b.stats(a); s.Counts["duplicate"] != 0 || s.Counts["appended"] != 10 {
 		t.Fatalf("after the restart b took %+v", s.Counts)
 	}
+}
+
+// A's state dir is restored from an older copy: A finds B holding more of
+// A's log than A does and bumps its epoch; B finds A's epoch changed and
+// resyncs by vectors instead of trusting seqs; A takes its own lost events
+// back from B, so its next events continue its chains (no fork) and reach B.
+func TestRestoredPeerResyncs(t *testing.T) {
+	a, b := newNode(t, "a", Options{}), newNode(t, "b", Options{})
+	a.emit("general", 50)
+	a.close()
+	snapshot := filepath.Join(t.TempDir(), "snapshot")
+	if out, err := exec.Command("cp", "-a", a.dir, snapshot).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	a.open()
+	a.emit("general", 50)
+	l := connect(t, a, b, "household")
+	eventually(t, 10*time.Second, "first link", func() bool { return b.vec()["general"][a.id()] == 100 })
+	l.close()
+	a.close()
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(snapshot, a.dir); err != nil {
+		t.Fatal(err)
+	}
+	a.open()
+	if h := a.k.Log().Head(); h != 50 {
+		t.Fatalf("the restored copy has head %d", h)
+	}
+	b.emit("general", 7) // something new on B too, pulled by A however it resyncs
+	connect(t, a, b, "household")
+	eventually(t, 10*time.Second, "A takes its own events back", func() bool {
+		return a.vec()["general"][a.id()] == 100 && a.vec()["general"][b.id()] == 7
+	})
+	if e := a.k.Log().Epoch(); e != 2 {
+		t.Fatalf("A's epoch is %d, want 2 (bumped)", e)
+	}
+	if s := a.stats(b); s.Counts["restored"] != 1 {
+		t.Fatalf("A's counts for B: %+v", s.Counts)
+	}
+	a.emit("general", 5)
+	eventually(t, 10*time.Second, "A's new events on B", func() bool { return converged([]*node{a, b}, "general") && b.vec()["general"][a.id()] == 105 })
+	if s := b.stats(a); s.Counts["resync"] == 0 {
+		t.Fatalf("B did not resync: %+v", s.Counts)
+	}
+	for _, n := range []*node{a, b} {
+		if f, err := n.k.Log().ForkedOrigins(); err != nil || len(f) != 0 {
+			t.Fatalf("%s flagged forks %v (%v)", n.name, f, err)
+		}
+	}
+	sameTranscripts(t, []*node{a, b}, "general")
 }

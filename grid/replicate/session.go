@@ -418,7 +418,10 @@ func (s *session) take(envs [][]byte) error {
 		}
 		evs = append(evs, ev)
 	}
-	res := s.r.log.IngestBatch(s.ctx, evs)
+	// Not cancelled by the link going down: a batch admitted is committed
+	// within a commit or two, and knowing that it was lets the position
+	// move past it (a restored peer is recognised by that position).
+	res := s.r.log.IngestBatch(context.WithoutCancel(s.ctx), evs)
 	counts := map[string]uint64{}
 	var failed error
 	for _, r := range res {
