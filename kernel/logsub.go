@@ -192,11 +192,14 @@ func (k *Kernel) ack(_ context.Context, _ *session, p api.AckParams) (any, error
 	if strings.TrimSpace(p.Durable) == "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"durable\" is blank")
 	}
+	if err := api.CheckName("durable", p.Durable, api.MaxDurableLen); err != nil {
+		return nil, err
+	}
 	if p.Seq > k.alog.Head() {
 		return nil, api.Errorf(api.CodeInvalidArgument, "seq %d is beyond the log's head %d", p.Seq, k.alog.Head())
 	}
 	if err := k.alog.Ack(p.Durable, p.Seq); err != nil {
-		return nil, api.Errorf(api.CodeUnavailable, "ack %q: %v", p.Durable, err)
+		return nil, err // the log's errors carry their code (invalid_argument, unavailable)
 	}
 	return api.Empty{}, nil
 }
@@ -204,6 +207,9 @@ func (k *Kernel) ack(_ context.Context, _ *session, p api.AckParams) (any, error
 func (k *Kernel) replay(_ context.Context, _ *session, p api.ReplayParams) (any, error) {
 	if strings.TrimSpace(p.Channel) == "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"channel\" is blank")
+	}
+	if err := api.CheckName("channel", p.Channel, api.MaxChannelLen); err != nil {
+		return nil, err
 	}
 	if p.After != "" && p.Before != "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "pass after or before, not both")

@@ -110,6 +110,10 @@ type Log struct {
 	pendingID   map[string]*item  // string(idKey) -> queued event
 	pendingSlot map[string]*item  // string(slotKey) -> queued event
 	dirtyCursor map[string]cursorUpdate
+	// committingCursor holds the acks taken out of dirtyCursor by the commit
+	// goroutine until their transaction has committed (or failed and put
+	// them back), so Cursor never misses an ack in flight.
+	committingCursor map[string]cursorUpdate
 	// unindexed are committed local events whose dedupe, slot and transcript
 	// entries are not written yet, in seq order (see indexEvery). They stay in
 	// pendingID and pendingSlot until they are.
@@ -364,6 +368,7 @@ func (l *Log) loop() {
 			var cursors map[string]cursorUpdate
 			if len(l.dirtyCursor) > 0 {
 				cursors, l.dirtyCursor = l.dirtyCursor, map[string]cursorUpdate{}
+				l.committingCursor = cursors
 			}
 			closed := l.closed
 			l.mu.Unlock()
@@ -443,6 +448,7 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 	l.head.Store(head)
 	l.lamport.Store(lamport)
 	l.mu.Lock()
+	l.committingCursor = nil // in the file now
 	for _, it := range batch {
 		if it.kind != kindEvent {
 			continue
@@ -554,6 +560,7 @@ func (l *Log) failBatch(batch []*item, cursors map[string]cursorUpdate, cause er
 			l.dirtyCursor[name] = u
 		}
 	}
+	l.committingCursor = nil // back in dirtyCursor
 	l.mu.Unlock()
 	for _, it := range failed {
 		it.err = err
