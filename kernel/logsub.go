@@ -211,20 +211,40 @@ func (k *Kernel) replay(_ context.Context, _ *session, p api.ReplayParams) (any,
 	if err := api.CheckName("channel", p.Channel, api.MaxChannelLen); err != nil {
 		return nil, err
 	}
-	if p.After != "" && p.Before != "" {
+	if p.After != nil && p.Before != nil {
 		return nil, api.Errorf(api.CodeInvalidArgument, "pass after or before, not both")
+	}
+	// A blank cursor is refused rather than read as "from the start": a
+	// pager that fed an empty next back would otherwise loop forever.
+	after, before := "", ""
+	for _, c := range []struct {
+		field string
+		v     *string
+		to    *string
+	}{{"after", p.After, &after}, {"before", p.Before, &before}} {
+		if c.v == nil {
+			continue
+		}
+		if strings.TrimSpace(*c.v) == "" {
+			return nil, api.Errorf(api.CodeInvalidArgument, "field %q is a blank cursor: omit it for the first page, or pass the next of the page before", c.field)
+		}
+		*c.to = *c.v
 	}
 	if p.Limit < 0 || p.Limit > 500 {
 		return nil, api.Errorf(api.CodeInvalidArgument, "limit %d is outside 1..500", p.Limit)
 	}
-	events, next, err := k.alog.Replay(p.Channel, p.After, p.Before, p.Limit)
+	events, next, err := k.alog.Replay(p.Channel, after, before, p.Limit)
 	if err != nil {
 		return nil, err
 	}
 	if events == nil {
 		events = []api.Event{}
 	}
-	return api.ReplayResult{Events: events, Next: next}, nil
+	res := api.ReplayResult{Events: events}
+	if next != "" {
+		res.Next = &next
+	}
+	return res, nil
 }
 
 func (k *Kernel) logStats(context.Context, *session, api.Empty) (any, error) {
