@@ -117,10 +117,10 @@ type AckParams struct {
 
 // ReplayParams are the params of events/replay.
 type ReplayParams struct {
-	Channel string `msgpack:"channel" json:"channel" api:"required" desc:"channel to page"`
+	Channel string  `msgpack:"channel" json:"channel" api:"required" desc:"channel to page"`
 	After   *string `msgpack:"after,omitempty" json:"after,omitempty" desc:"page cursor (a next from an earlier page): events after it; omit for the first page"`
 	Before  *string `msgpack:"before,omitempty" json:"before,omitempty" desc:"page cursor: events before it; \"end\" pages back from the newest"`
-	Limit   int    `msgpack:"limit,omitempty" json:"limit,omitempty" desc:"at most this many events (max 500, default 100)"`
+	Limit   int     `msgpack:"limit,omitempty" json:"limit,omitempty" desc:"at most this many events (max 500, default 100)"`
 }
 
 // ReplayResult answers events/replay.
