@@ -17,9 +17,9 @@ type closer interface{ Close() }
 
 // onCommit runs in the airc log's commit goroutine after each fsync'd batch:
 // live subscribers get the batch in seq order, and log tailers wake up.
-func (k *Kernel) onCommit(events []api.Event) {
-	for i := range events {
-		k.bus.Publish(&events[i])
+func (k *Kernel) onCommit(events []*api.SharedEvent) {
+	for _, ev := range events {
+		k.bus.PublishShared(ev)
 	}
 	k.headMu.Lock()
 	close(k.headCh)
