@@ -201,6 +201,10 @@ func DecodeParams(b []byte, dst any) error {
 			if vc != msgpcode.Nil {
 				fv.Set(reflect.ValueOf(raw))
 			}
+		} else if isIntCode(vc) && isIntKind(fv.Type()) {
+			if err := decodeInt(dec, key, fv); err != nil {
+				return err
+			}
 		} else if err := dec.DecodeValue(fv); err != nil {
 			return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", key, goTypeName(fv.Type()), WireType(vc))
 		}
@@ -209,6 +213,72 @@ func DecodeParams(b []byte, dst any) error {
 		}
 	}
 	return checkRequired(si, seen)
+}
+
+func isIntCode(c byte) bool {
+	return msgpcode.IsFixedNum(c) || c >= msgpcode.Uint8 && c <= msgpcode.Int64
+}
+
+func isIntKind(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// decodeInt decodes an integer into an integer field, refusing what the
+// field cannot hold: the msgpack decoder would turn -1 into 2^64-1 for an
+// unsigned field, and cut 300 to 44 for a uint8, silently.
+func decodeInt(dec *msgpack.Decoder, key string, fv reflect.Value) error {
+	c, _ := dec.PeekCode()
+	negative := msgpcode.IsFixedNum(c) && int8(c) < 0 || c >= msgpcode.Int8 && c <= msgpcode.Int64
+	var (
+		n   int64
+		u   uint64
+		err error
+	)
+	if negative {
+		n, err = dec.DecodeInt64()
+		negative = n < 0 // Int8..Int64 may hold a non-negative number too
+		u = uint64(n)
+	} else {
+		u, err = dec.DecodeUint64()
+	}
+	if err != nil {
+		return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+	}
+	if fv.Kind() == reflect.Pointer {
+		fv.Set(reflect.New(fv.Type().Elem()))
+		fv = fv.Elem()
+	}
+	switch fv.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if negative {
+			return Errorf(CodeInvalidArgument, "field %q must not be negative, got %d", key, n)
+		}
+		if fv.OverflowUint(u) {
+			return Errorf(CodeInvalidArgument, "field %q is out of range: %d does not fit in %d bits", key, u, fv.Type().Bits())
+		}
+		fv.SetUint(u)
+	default:
+		if negative {
+			n = int64(u)
+		} else if u > 1<<63-1 {
+			return Errorf(CodeInvalidArgument, "field %q is out of range: %d does not fit in %d bits", key, u, fv.Type().Bits())
+		} else {
+			n = int64(u)
+		}
+		if fv.OverflowInt(n) {
+			return Errorf(CodeInvalidArgument, "field %q is out of range: %d does not fit in %d bits", key, n, fv.Type().Bits())
+		}
+		fv.SetInt(n)
+	}
+	return nil
 }
 
 func checkRequired(si *structInfo, seen []*field) error {

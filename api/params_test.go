@@ -29,6 +29,9 @@ func TestDecodeParamsNamesTheField(t *testing.T) {
 		{"wrong type string", map[string]any{"durable": 5, "seq": 1}, `field "durable" has the wrong type: expected string, got integer`},
 		{"not a map", []any{1, 2}, "params must be a map, got array"},
 		{"non-string key", map[int]any{1: "x"}, "keys must be strings"},
+		{"negative unsigned", map[string]any{"durable": "d", "seq": -1}, `field "seq" must not be negative, got -1`},
+		{"negative int64 unsigned", map[string]any{"durable": "d", "seq": int64(-1 << 40)}, `must not be negative`},
+		{"float for integer", map[string]any{"durable": "d", "seq": 1.5}, `field "seq" has the wrong type`},
 		{"unknown keys skipped", map[string]any{"durable": "d", "seq": 1, "extra": map[string]any{"deep": []any{1}}}, ""},
 	}
 	for _, tc := range cases {
@@ -126,5 +129,47 @@ func TestDescribeMethods(t *testing.T) {
 	s := Describe(typeOf[ClassConfig]())
 	if s.Type != "object" || s.Fields[0].Name != "name" || !s.Fields[0].Required || s.Fields[2].Schema.Enum == nil {
 		t.Fatalf("ClassConfig schema: %+v", s)
+	}
+}
+
+func TestDecodeParamsIntegerRanges(t *testing.T) {
+	type narrow struct {
+		Small uint8   `msgpack:"small"`
+		Mid   int32   `msgpack:"mid"`
+		Opt   *uint16 `msgpack:"opt"`
+		Big   int64   `msgpack:"big"`
+	}
+	cases := []struct {
+		name string
+		in   map[string]any
+		want string // "" = ok
+	}{
+		{"fits", map[string]any{"small": 255, "mid": -5, "opt": 7, "big": int64(-1 << 62)}, ""},
+		{"signed code holding a positive number", map[string]any{"small": int8(3)}, ""},
+		{"uint8 overflow", map[string]any{"small": 300}, `field "small" is out of range: 300 does not fit in 8 bits`},
+		{"int32 overflow", map[string]any{"mid": int64(1) << 40}, `field "mid" is out of range`},
+		{"int32 underflow", map[string]any{"mid": int64(-1) << 40}, `field "mid" is out of range`},
+		{"int64 from a too big uint64", map[string]any{"big": uint64(1) << 63}, `field "big" is out of range`},
+		{"negative pointer to unsigned", map[string]any{"opt": -2}, `field "opt" must not be negative`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var p narrow
+			err := DecodeParams(enc(t, tc.in), &p)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if CodeOf(err) != CodeInvalidArgument || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want invalid_argument with %q", err, tc.want)
+			}
+		})
+	}
+	var p narrow
+	if err := DecodeParams(enc(t, map[string]any{"small": 255, "mid": -5, "opt": 7, "big": int64(-1 << 62)}), &p); err != nil ||
+		p.Small != 255 || p.Mid != -5 || p.Opt == nil || *p.Opt != 7 || p.Big != -1<<62 {
+		t.Fatalf("decoded %+v (%v)", p, err)
 	}
 }
