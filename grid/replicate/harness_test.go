@@ -120,9 +120,9 @@ func (n *node) transcript(channel string) []byte {
 // pipeLink is an in-process link: the two ends of a net.Pipe as msgrpc
 // conns, attached to both replicators as the link layer would.
 type pipeLink struct {
-	ca, cb         *msgrpc.Conn
+	ca, cb           *msgrpc.Conn
 	detachA, detachB func()
-	once           sync.Once
+	once             sync.Once
 }
 
 func connect(t *testing.T, a, b *node, circle string) *pipeLink {
