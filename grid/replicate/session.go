@@ -205,28 +205,51 @@ var errResync = errors.New("resync")
 func (s *session) pullLoop() {
 	defer close(s.done)
 	force := false
+	backoff := s.r.opts.StallTimeout
 	for s.ctx.Err() == nil {
 		err := s.run(force)
 		if s.ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, errResync) {
+		select {
+		case <-s.conn.Done():
+			s.r.lg.Info("repl: the stream closed", "peer", s.peer.ID, "err", err)
+			return
+		default:
+		}
+		var stall stallError
+		wait := 100 * time.Millisecond
+		switch {
+		case errors.Is(err, errResync):
 			force = true
 			s.r.count(s.stats, "resync", 1)
 			s.r.lg.Warn("repl: the peer's log is not where it was; resyncing from its vectors", "peer", s.peer.ID)
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-s.ctx.Done():
-			}
-			continue
+		case errors.As(err, &stall):
+			// A slow peer may recover: ask again later on the same stream.
+			// Meanwhile every other link pulls on, so a range it holds back
+			// comes from any peer that has it.
+			force = false
+			wait = backoff
+			backoff = min(2*backoff, maxStallBackoff)
+			s.r.lg.Warn("repl: the peer stalled; asking again later", "peer", s.peer.ID, "err", err, "retry_in", wait)
+		default:
+			// A peer that answers what no honest peer sends is not asked
+			// again on this stream: the next link starts over from the
+			// remembered position.
+			s.r.lg.Warn("repl: pulling failed; closing the stream", "peer", s.peer.ID, "err", err)
+			s.conn.Close()
+			return
 		}
-		// Anything else ends the link: the link layer brings it back (with
-		// backoff) and the next link starts from the remembered position.
-		s.r.lg.Warn("repl: pulling failed; closing the link", "peer", s.peer.ID, "err", err)
-		s.conn.Close()
-		return
+		select {
+		case <-time.After(wait):
+		case <-s.ctx.Done():
+		case <-s.conn.Done():
+		}
 	}
 }
+
+// maxStallBackoff caps the wait before asking a stalled peer again.
+const maxStallBackoff = 5 * time.Minute
 
 // stallError marks a pull the peer did not answer in time.
 type stallError struct{ after time.Duration }
