@@ -178,12 +178,9 @@ func appendNotificationHead(b []byte, subscription string) []byte {
 	return wire.AppendStr(b, keyEvent)
 }
 
-func appendKeyString(b []byte, key, v string) []byte { return wire.AppendStr(wire.AppendStr(b, key), v) }
-
-
-
-
-
+func appendKeyString(b []byte, key, v string) []byte {
+	return wire.AppendStr(wire.AppendStr(b, key), v)
+}
 
 // UnmarshalEvent reads one msgpack envelope from b into e (replacing what e
 // held) in one pass. It promises:

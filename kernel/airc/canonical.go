@@ -201,13 +201,6 @@ func appendHeaders(dst []byte, h map[string]string) []byte {
 	return dst
 }
 
-
-
-
-
-
-
-
 // canonicalNaN is the one NaN the canonical form uses.
 const canonicalNaN = 0x7ff8000000000000
 
@@ -217,7 +210,6 @@ func appendFloat(dst []byte, f float64) []byte {
 	}
 	return wire.AppendFloat64(dst, f)
 }
-
 
 // take returns the first n bytes of src and the rest, refusing a length that
 // runs past the input (no allocation is ever made from an unchecked length).
