@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"math"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -90,7 +92,7 @@ func putScratch(bp *[]byte, b []byte) {
 }
 
 // AppendEvent appends the msgpack envelope of e to b. Integers take their
-// smallest encoding; a payload that is msgpack.RawMessage is written as it
+// smallest encoding; header keys are written in sorted order; a payload that is msgpack.RawMessage is written as it
 // is (empty means nil), any other payload is encoded with msgpack. The only
 // error is a payload msgpack cannot encode.
 func AppendEvent(b []byte, e *Event) ([]byte, error) {
@@ -110,9 +112,17 @@ func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	if e.Headers == nil {
 		b = append(b, msgpcode.Nil)
 	} else {
+		// Sorted keys: the same event always encodes to the same bytes
+		// (the airc log stores these bytes; replicas compare them).
 		b = appendMapLen(b, len(e.Headers))
-		for k, v := range e.Headers {
-			b = appendStr(appendStr(b, k), v)
+		if len(e.Headers) == 1 {
+			for k, v := range e.Headers {
+				b = appendStr(appendStr(b, k), v)
+			}
+		} else {
+			for _, k := range slices.Sorted(maps.Keys(e.Headers)) {
+				b = appendStr(appendStr(b, k), e.Headers[k])
+			}
 		}
 	}
 	b = appendStr(b, keyPayload)
@@ -846,6 +856,17 @@ type SharedEvent struct {
 func ShareEvent(ev *Event) *SharedEvent {
 	s := &SharedEvent{Class: ev.Class, Channel: ev.Channel, Seq: ev.Seq, ev: ev}
 	s.evOnce.Do(func() {})
+	return s
+}
+
+// ShareStored shares an event together with its encoding, as AppendEvent
+// wrote it for ev (the airc log hands on what it stored): neither is made
+// again. A copy of ev is kept; neither it nor env may change afterwards.
+func ShareStored(ev *Event, env []byte) *SharedEvent {
+	cp := *ev
+	s := &SharedEvent{Class: cp.Class, Channel: cp.Channel, Seq: cp.Seq, ev: &cp, raw: env}
+	s.evOnce.Do(func() {})
+	s.rawOnce.Do(func() {})
 	return s
 }
 

@@ -145,7 +145,7 @@ func TestUnmarshalEventRoundTrip(t *testing.T) {
 		t.Fatalf("DecodeParams: %v %+v", err, n)
 	}
 	var rr ReplayResult
-	if err := DecodeParams(reflectEncode(t, ReplayResult{Events: []Event{ev, {}}, Next: "x"}, true), &rr); err != nil || len(rr.Events) != 2 || !reflect.DeepEqual(rr.Events[0], ev) {
+	if err := DecodeParams(reflectEncode(t, ReplayResult{Events: []Event{ev, {}}, Next: new("x")}, true), &rr); err != nil || len(rr.Events) != 2 || !reflect.DeepEqual(rr.Events[0], ev) {
 		t.Fatalf("ReplayResult: %v %+v", err, rr)
 	}
 }

@@ -117,16 +117,16 @@ type AckParams struct {
 
 // ReplayParams are the params of events/replay.
 type ReplayParams struct {
-	Channel string `msgpack:"channel" json:"channel" api:"required" desc:"channel to page"`
-	After   string `msgpack:"after,omitempty" json:"after,omitempty" desc:"page cursor: events after it"`
-	Before  string `msgpack:"before,omitempty" json:"before,omitempty" desc:"page cursor: events before it"`
-	Limit   int    `msgpack:"limit,omitempty" json:"limit,omitempty" desc:"at most this many events (max 500, default 100)"`
+	Channel string  `msgpack:"channel" json:"channel" api:"required" desc:"channel to page"`
+	After   *string `msgpack:"after,omitempty" json:"after,omitempty" desc:"page cursor (a next from an earlier page): events after it; omit for the first page"`
+	Before  *string `msgpack:"before,omitempty" json:"before,omitempty" desc:"page cursor: events before it; \"end\" pages back from the newest"`
+	Limit   int     `msgpack:"limit,omitempty" json:"limit,omitempty" desc:"at most this many events (max 500, default 100)"`
 }
 
 // ReplayResult answers events/replay.
 type ReplayResult struct {
 	Events []Event `msgpack:"events" json:"events" desc:"events in (lamport, id) order"`
-	Next   string  `msgpack:"next" json:"next" desc:"cursor for the next page; empty at the end"`
+	Next   *string `msgpack:"next" json:"next" desc:"cursor for the next page in the same direction; nil at the end"`
 }
 
 // EventNotification is the params of the events/event notification.

@@ -462,7 +462,7 @@ func TestReplayPaging(t *testing.T) {
 
 	var all []api.Event
 	pages := 0
-	for after := ""; ; {
+	for after := (*string)(nil); ; {
 		res, err := c.Replay(ctx, api.ReplayParams{Channel: "r", After: after, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
@@ -472,7 +472,7 @@ func TestReplayPaging(t *testing.T) {
 			t.Fatalf("page of %d events with limit 10", len(res.Events))
 		}
 		all = append(all, res.Events...)
-		if res.Next == "" {
+		if res.Next == nil {
 			break
 		}
 		after = res.Next
@@ -494,12 +494,12 @@ func TestReplayPaging(t *testing.T) {
 	}
 
 	// Backwards from the newest: each page ascending, pages walking back.
-	res, err := c.Replay(ctx, api.ReplayParams{Channel: "r", Before: "end", Limit: 10})
+	res, err := c.Replay(ctx, api.ReplayParams{Channel: "r", Before: ptr("end"), Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkOrder(res.Events)
-	if len(res.Events) != 10 || res.Events[0].ID != "m13" || res.Events[9].ID != "m22" || res.Next == "" {
+	if len(res.Events) != 10 || res.Events[0].ID != "m13" || res.Events[9].ID != "m22" || res.Next == nil {
 		t.Fatalf("newest page: %d events, %v", len(res.Events), ids(res.Events))
 	}
 	res, err = c.Replay(ctx, api.ReplayParams{Channel: "r", Before: res.Next, Limit: 10})
@@ -507,25 +507,27 @@ func TestReplayPaging(t *testing.T) {
 		t.Fatalf("previous page: %v %v", ids(res.Events), err)
 	}
 	res, err = c.Replay(ctx, api.ReplayParams{Channel: "r", Before: res.Next, Limit: 10})
-	if err != nil || len(res.Events) != 3 || res.Events[0].ID != "m00" || res.Next != "" {
-		t.Fatalf("oldest page: %v next %q %v", ids(res.Events), res.Next, err)
+	if err != nil || len(res.Events) != 3 || res.Events[0].ID != "m00" || res.Next != nil {
+		t.Fatalf("oldest page: %v next %v %v", ids(res.Events), res.Next, err)
 	}
 
 	// Default and maximum limits, an empty channel, and bad params.
-	if res, err := c.Replay(ctx, api.ReplayParams{Channel: "r", Limit: 500}); err != nil || len(res.Events) != n || res.Next != "" {
-		t.Fatalf("limit 500: %d events, next %q, %v", len(res.Events), res.Next, err)
+	if res, err := c.Replay(ctx, api.ReplayParams{Channel: "r", Limit: 500}); err != nil || len(res.Events) != n || res.Next != nil {
+		t.Fatalf("limit 500: %d events, next %v, %v", len(res.Events), res.Next, err)
 	}
-	if res, err := c.Replay(ctx, api.ReplayParams{Channel: "nobody-here"}); err != nil || res.Events == nil || len(res.Events) != 0 || res.Next != "" {
+	if res, err := c.Replay(ctx, api.ReplayParams{Channel: "nobody-here"}); err != nil || res.Events == nil || len(res.Events) != 0 || res.Next != nil {
 		t.Fatalf("empty channel: %+v %v", res, err)
 	}
 	for name, p := range map[string]api.ReplayParams{
 		"limit 501":         {Channel: "r", Limit: 501},
 		"negative limit":    {Channel: "r", Limit: -1},
 		"blank channel":     {Channel: " "},
-		"after and before":  {Channel: "r", After: all[0].ID, Before: "end"},
-		"not a cursor":      {Channel: "r", After: "!!"},
-		"cursor too short":  {Channel: "r", After: "AAAA"},
-		"before not cursor": {Channel: "r", Before: "???"},
+		"after and before":  {Channel: "r", After: ptr(all[0].ID), Before: ptr("end")},
+		"not a cursor":      {Channel: "r", After: ptr("!!")},
+		"cursor too short":  {Channel: "r", After: ptr("AAAA")},
+		"before not cursor": {Channel: "r", Before: ptr("???")},
+		"blank after":       {Channel: "r", After: ptr("")},
+		"blank before":      {Channel: "r", Before: ptr(" ")},
 	} {
 		_, err := c.Replay(ctx, p)
 		if api.CodeOf(err) != api.CodeInvalidArgument {
@@ -759,3 +761,5 @@ func (l *lockedLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func ptr[T any](v T) *T { return &v }

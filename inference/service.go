@@ -231,8 +231,11 @@ func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParam
 	if name == "" {
 		name = path
 	}
-	if strings.TrimSpace(name) == "" || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" %q must be non-blank text without control characters", name)
+	if strings.TrimSpace(name) == "" {
+		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
+	}
+	if err := api.CheckName("name", name, api.MaxModelNameLen); err != nil {
+		return nil, err
 	}
 	e, err := s.loadModel(ctx, lib, name, path)
 	if err != nil {

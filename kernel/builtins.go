@@ -139,10 +139,16 @@ func (k *Kernel) getClass(_ context.Context, _ *session, p api.NameParams) (any,
 	if strings.TrimSpace(p.Name) == "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
 	}
+	if err := api.CheckName("name", p.Name, api.MaxClassNameLen); err != nil {
+		return nil, err
+	}
 	return k.classes.Get(p.Name), nil
 }
 
 func (k *Kernel) resolveChannel(_ context.Context, _ *session, p api.ResolveChannelParams) (any, error) {
+	if err := checkNames(nameField{"name", p.Name, api.MaxClassNameLen, false}, nameField{"channel", p.Channel, api.MaxChannelLen, true}); err != nil {
+		return nil, err
+	}
 	c := k.classes.Get(p.Name)
 	var payload map[string]any
 	if c != nil && (c.Channel == api.ChannelByRoomID || c.Channel == api.ChannelByPeerID) {
@@ -167,6 +173,16 @@ func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api
 	name := strings.TrimSpace(p.Name)
 	if name == "" {
 		return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
+	}
+	if err := checkNames(
+		nameField{"name", name, api.MaxClassNameLen, false},
+		nameField{"id", p.ID, api.MaxEventIDLen, true},
+		nameField{"channel", p.Channel, api.MaxChannelLen, true},
+	); err != nil {
+		return api.EmitResult{}, err
+	}
+	if len(p.SchemaVersion) > api.MaxSchemaVersionLen {
+		return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "field \"schemaVersion\" is %d bytes long, over the limit of %d bytes", len(p.SchemaVersion), api.MaxSchemaVersionLen)
 	}
 	ev := &api.Event{
 		ID:            p.ID,
@@ -225,6 +241,9 @@ func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api
 }
 
 func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams) (any, error) {
+	if err := checkNames(nameField{"channel", p.Channel, api.MaxChannelLen, true}, nameField{"durable", p.Durable, api.MaxDurableLen, true}); err != nil {
+		return nil, err
+	}
 	pat, err := bus.ParsePattern(p.Pattern)
 	if err != nil {
 		return nil, err
@@ -275,4 +294,26 @@ func paramsValue(p api.Params) any {
 		return v.V
 	}
 	return p
+}
+
+// nameField is one client-chosen name of a request, for checkNames.
+type nameField struct {
+	field    string
+	value    string
+	max      int
+	optional bool // "" means not given
+}
+
+// checkNames applies api.CheckName to each name given: the one set of limits
+// (api/names.go), checked at the door.
+func checkNames(names ...nameField) error {
+	for _, n := range names {
+		if n.optional && n.value == "" {
+			continue
+		}
+		if err := api.CheckName(n.field, n.value, n.max); err != nil {
+			return err
+		}
+	}
+	return nil
 }

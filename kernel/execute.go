@@ -12,6 +12,9 @@ import (
 
 // execute runs a command where its scope says (DESIGN §7).
 func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (any, error) {
+	if err := api.CheckName("command", p.Command, api.MaxCommandNameLen); err != nil {
+		return nil, err
+	}
 	cmd := k.cmds.Get(p.Command)
 	if cmd == nil {
 		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (commands/list shows them)", p.Command)

@@ -17,9 +17,9 @@ type closer interface{ Close() }
 
 // onCommit runs in the airc log's commit goroutine after each fsync'd batch:
 // live subscribers get the batch in seq order, and log tailers wake up.
-func (k *Kernel) onCommit(events []api.Event) {
-	for i := range events {
-		k.bus.Publish(&events[i])
+func (k *Kernel) onCommit(events []*api.SharedEvent) {
+	for _, ev := range events {
+		k.bus.PublishShared(ev)
 	}
 	k.headMu.Lock()
 	close(k.headCh)
@@ -192,11 +192,14 @@ func (k *Kernel) ack(_ context.Context, _ *session, p api.AckParams) (any, error
 	if strings.TrimSpace(p.Durable) == "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"durable\" is blank")
 	}
+	if err := api.CheckName("durable", p.Durable, api.MaxDurableLen); err != nil {
+		return nil, err
+	}
 	if p.Seq > k.alog.Head() {
 		return nil, api.Errorf(api.CodeInvalidArgument, "seq %d is beyond the log's head %d", p.Seq, k.alog.Head())
 	}
 	if err := k.alog.Ack(p.Durable, p.Seq); err != nil {
-		return nil, api.Errorf(api.CodeUnavailable, "ack %q: %v", p.Durable, err)
+		return nil, err // the log's errors carry their code (invalid_argument, unavailable)
 	}
 	return api.Empty{}, nil
 }
@@ -205,20 +208,43 @@ func (k *Kernel) replay(_ context.Context, _ *session, p api.ReplayParams) (any,
 	if strings.TrimSpace(p.Channel) == "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"channel\" is blank")
 	}
-	if p.After != "" && p.Before != "" {
+	if err := api.CheckName("channel", p.Channel, api.MaxChannelLen); err != nil {
+		return nil, err
+	}
+	if p.After != nil && p.Before != nil {
 		return nil, api.Errorf(api.CodeInvalidArgument, "pass after or before, not both")
+	}
+	// A blank cursor is refused rather than read as "from the start": a
+	// pager that fed an empty next back would otherwise loop forever.
+	after, before := "", ""
+	for _, c := range []struct {
+		field string
+		v     *string
+		to    *string
+	}{{"after", p.After, &after}, {"before", p.Before, &before}} {
+		if c.v == nil {
+			continue
+		}
+		if strings.TrimSpace(*c.v) == "" {
+			return nil, api.Errorf(api.CodeInvalidArgument, "field %q is a blank cursor: omit it for the first page, or pass the next of the page before", c.field)
+		}
+		*c.to = *c.v
 	}
 	if p.Limit < 0 || p.Limit > 500 {
 		return nil, api.Errorf(api.CodeInvalidArgument, "limit %d is outside 1..500", p.Limit)
 	}
-	events, next, err := k.alog.Replay(p.Channel, p.After, p.Before, p.Limit)
+	events, next, err := k.alog.Replay(p.Channel, after, before, p.Limit)
 	if err != nil {
 		return nil, err
 	}
 	if events == nil {
 		events = []api.Event{}
 	}
-	return api.ReplayResult{Events: events, Next: next}, nil
+	res := api.ReplayResult{Events: events}
+	if next != "" {
+		res.Next = &next
+	}
+	return res, nil
 }
 
 func (k *Kernel) logStats(context.Context, *session, api.Empty) (any, error) {

@@ -215,7 +215,13 @@ continuum log replay --channel general --all --json | jq '.events | length'`,
 				return usagef("log replay", "--limit %d: want 1 to 500", *limit)
 			}
 			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
-				p := api.ReplayParams{Channel: *channel, After: *after, Before: *before, Limit: *limit}
+				p := api.ReplayParams{Channel: *channel, Limit: *limit}
+				if *after != "" {
+					p.After = after
+				}
+				if *before != "" {
+					p.Before = before
+				}
 				var out api.ReplayResult
 				for {
 					res, err := c.Replay(ctx, p)
@@ -228,7 +234,7 @@ continuum log replay --channel general --all --json | jq '.events | length'`,
 						out.Events = append(out.Events, res.Events...)
 					}
 					out.Next = res.Next
-					if !*all || res.Next == "" {
+					if !*all || res.Next == nil {
 						break
 					}
 					if *before != "" {
@@ -251,12 +257,12 @@ continuum log replay --channel general --all --json | jq '.events | length'`,
 				if err := table(e.stdout, []string{"SEQ", "LAMPORT", "TIME", "CLASS", "SENDER", "ID", "PAYLOAD"}, rows); err != nil {
 					return err
 				}
-				if out.Next != "" {
+				if out.Next != nil {
 					dir := "--after"
 					if *before != "" {
 						dir = "--before"
 					}
-					fmt.Fprintf(e.stderr, "more: continuum log replay --channel %s %s %s\n", *channel, dir, out.Next)
+					fmt.Fprintf(e.stderr, "more: continuum log replay --channel %s %s %s\n", *channel, dir, *out.Next)
 				}
 				return nil
 			})

@@ -128,8 +128,8 @@ func TestLogStatsAndReplay(t *testing.T) {
 	}
 
 	all := decode[api.ReplayResult](t, cli(t, sock, "log", "replay", "--channel", "general", "--limit", "7", "--all", "--json").ok(t).stdout)
-	if len(all.Events) != 25 || all.Next != "" {
-		t.Fatalf("--all: %d events, next %q", len(all.Events), all.Next)
+	if len(all.Events) != 25 || all.Next != nil {
+		t.Fatalf("--all: %d events, next %v", len(all.Events), all.Next)
 	}
 	for i, ev := range all.Events {
 		if ev.ID != fmt.Sprintf("m%02d", i) || ev.Channel != "general" || ev.Seq != uint64(i+1) {
@@ -137,7 +137,7 @@ func TestLogStatsAndReplay(t *testing.T) {
 		}
 	}
 	newest := decode[api.ReplayResult](t, cli(t, sock, "log", "replay", "--channel", "general", "--before", "end", "--limit", "5", "--json").ok(t).stdout)
-	if len(newest.Events) != 5 || newest.Events[0].ID != "m20" || newest.Events[4].ID != "m24" || newest.Next == "" {
+	if len(newest.Events) != 5 || newest.Events[0].ID != "m20" || newest.Events[4].ID != "m24" || newest.Next == nil {
 		t.Fatalf("--before end: %+v", newest)
 	}
 	back := decode[api.ReplayResult](t, cli(t, sock, "log", "replay", "--channel", "general", "--before", "end", "--limit", "10", "--all", "--json").ok(t).stdout)

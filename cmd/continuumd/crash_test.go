@@ -194,7 +194,7 @@ func logCounts(ctx context.Context, t *testing.T, c *client.Client) map[string]i
 	counts := map[string]int{}
 	seqs := map[uint64]bool{}
 	for _, ch := range st.Channels {
-		after := ""
+		var after *string
 		for {
 			res, err := c.Replay(ctx, api.ReplayParams{Channel: ch.Channel, After: after, Limit: 500})
 			if err != nil {
@@ -207,7 +207,7 @@ func logCounts(ctx context.Context, t *testing.T, c *client.Client) map[string]i
 				seqs[ev.Seq] = true
 				counts[ev.ID]++
 			}
-			if res.Next == "" {
+			if res.Next == nil {
 				break
 			}
 			after = res.Next

@@ -54,7 +54,7 @@ func benchAppend(b *testing.B, channels int) {
 	for _, writers := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			var commits atomic.Int64
-			l, st := benchLogWith(b, Options{OnCommit: func([]api.Event) { commits.Add(1) }})
+			l, st := benchLogWith(b, Options{OnCommit: func([]*api.SharedEvent) { commits.Add(1) }})
 			var (
 				left = atomic.Int64{}
 				wg   sync.WaitGroup

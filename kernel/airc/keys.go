@@ -3,7 +3,8 @@ package airc
 import (
 	"encoding/binary"
 	"fmt"
-	"unicode/utf8"
+
+	"github.com/continuum-grid/continuum/api"
 )
 
 // Buckets of the airc log in the shared bbolt file. Every name starts with
@@ -39,12 +40,14 @@ var (
 // may lack their index entries, which layout 1 code would not know to derive.
 const schemaVersion = 2
 
-// Field limits. IDs and channels go into index keys with 0 as a separator, so
-// they may not hold control characters.
+// Field limits: the one set in api (see api.CheckName). IDs, channels and
+// cursor names go into index keys with 0 as a separator, so they may not
+// hold control characters.
 const (
-	MaxIDLen      = 128
-	MaxChannelLen = 256
-	MaxClassLen   = 256
+	MaxIDLen      = api.MaxEventIDLen
+	MaxChannelLen = api.MaxChannelLen
+	MaxClassLen   = api.MaxClassNameLen
+	MaxCursorLen  = api.MaxDurableLen
 )
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }
@@ -77,21 +80,10 @@ func transcriptKey(lamport uint64, id, origin string) []byte {
 	return append(append(append(k, id...), 0), origin...)
 }
 
-// checkName validates an id or channel that goes into index keys.
+// checkName validates a name that goes into index keys.
 func checkName(what, s string, max int) error {
-	if s == "" {
-		return fmt.Errorf("%s is empty", what)
-	}
-	if len(s) > max {
-		return fmt.Errorf("%s is %d bytes, at most %d", what, len(s), max)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", what)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s holds a control character", what)
-		}
+	if err := api.NameProblem(s, max); err != nil {
+		return fmt.Errorf("%s %v", what, err)
 	}
 	return nil
 }

@@ -1,14 +1,11 @@
 package airc
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,8 +74,11 @@ type Options struct {
 	// Append or Ingest of the batch returns. Successive calls never overlap
 	// and follow seq order, so publishing to live subscribers here delivers in
 	// seq order. It must not wait for the log (Append from inside it would
-	// deadlock); the slice is the callee's to keep.
-	OnCommit func(events []api.Event)
+	// deadlock); the slice is the callee's to keep. Each event is shared
+	// together with the very bytes that were stored (SharedEvent.Encoded),
+	// so subscribers send those: an emit is encoded once, and a live
+	// subscriber gets the same bytes as one reading the log.
+	OnCommit func(events []*api.SharedEvent)
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 	// MaxRejections bounds the rejections bucket (0 = 10000); the oldest
@@ -110,6 +110,10 @@ type Log struct {
 	pendingID   map[string]*item  // string(idKey) -> queued event
 	pendingSlot map[string]*item  // string(slotKey) -> queued event
 	dirtyCursor map[string]cursorUpdate
+	// committingCursor holds the acks taken out of dirtyCursor by the commit
+	// goroutine until their transaction has committed (or failed and put
+	// them back), so Cursor never misses an ack in flight.
+	committingCursor map[string]cursorUpdate
 	// unindexed are committed local events whose dedupe, slot and transcript
 	// entries are not written yet, in seq order (see indexEvery). They stay in
 	// pendingID and pendingSlot until they are.
@@ -364,6 +368,7 @@ func (l *Log) loop() {
 			var cursors map[string]cursorUpdate
 			if len(l.dirtyCursor) > 0 {
 				cursors, l.dirtyCursor = l.dirtyCursor, map[string]cursorUpdate{}
+				l.committingCursor = cursors
 			}
 			closed := l.closed
 			l.mu.Unlock()
@@ -400,7 +405,7 @@ func (l *Log) loop() {
 // commitBatch writes one batch and answers its waiters; false if it failed.
 func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 	var (
-		events  []api.Event
+		events  int
 		head    = l.head.Load()
 		lamport = l.lamport.Load()
 		lazy    []*item
@@ -409,7 +414,7 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 	for _, it := range batch {
 		switch {
 		case it.kind == kindEvent:
-			events = append(events, it.ev)
+			events++
 			head = it.ev.Seq
 			lamport = max(lamport, it.ev.Lamport)
 			if it.lazy {
@@ -442,13 +447,21 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 	}
 	l.head.Store(head)
 	l.lamport.Store(lamport)
+	var shared []*api.SharedEvent
+	if events > 0 && l.opts.OnCommit != nil {
+		shared = make([]*api.SharedEvent, 0, events)
+	}
 	l.mu.Lock()
+	l.committingCursor = nil // in the file now
 	for _, it := range batch {
 		if it.kind != kindEvent {
 			continue
 		}
+		if shared != nil {
+			shared = append(shared, api.ShareStored(&it.ev, it.value))
+		}
 		it.committed = true
-		it.value = nil // written; an index entry needs only the envelope fields
+		it.value = nil // written, and handed on; an index entry needs only the envelope fields
 		if !it.lazy || flush {
 			l.forgetLocked(it)
 		}
@@ -462,8 +475,8 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 		l.unindexed = append(l.unindexed, lazy...)
 	}
 	l.mu.Unlock()
-	if len(events) > 0 && l.opts.OnCommit != nil {
-		l.opts.OnCommit(events)
+	if shared != nil {
+		l.opts.OnCommit(shared)
 	}
 	for _, it := range batch {
 		close(it.done)
@@ -554,6 +567,7 @@ func (l *Log) failBatch(batch []*item, cursors map[string]cursorUpdate, cause er
 			l.dirtyCursor[name] = u
 		}
 	}
+	l.committingCursor = nil // back in dirtyCursor
 	l.mu.Unlock()
 	for _, it := range failed {
 		it.err = err
@@ -561,31 +575,11 @@ func (l *Log) failBatch(batch []*item, cursors map[string]cursorUpdate, cause er
 	}
 }
 
-// record is the stored envelope: api.Event with the payload kept as the
-// canonical msgpack bytes, so reading it back never re-encodes.
-type record struct {
-	ID            string             `msgpack:"id"`
-	Class         string             `msgpack:"class"`
-	Channel       string             `msgpack:"channel"`
-	Origin        string             `msgpack:"origin"`
-	OriginSeq     uint64             `msgpack:"originSeq"`
-	Prev          []byte             `msgpack:"prev"`
-	Sender        string             `msgpack:"sender"`
-	Lamport       uint64             `msgpack:"lamport"`
-	Seq           uint64             `msgpack:"seq"`
-	TS            int64              `msgpack:"ts"`
-	SchemaVersion string             `msgpack:"schemaVersion"`
-	Headers       map[string]string  `msgpack:"headers"`
-	Payload       msgpack.RawMessage `msgpack:"payload"`
-	Sig           []byte             `msgpack:"sig"`
-}
-
-// encodeEvent writes the stored envelope: the bytes msgpack.Marshal gives
-// for record (the same keys in the same order, integers at full width, nil
-// as nil), built by hand because it runs once per event on the emit path and
-// reflection made it several allocations and a few microseconds. The one
-// difference: header keys are written sorted, where msgpack.Marshal follows
-// Go's random map order. TestEncodeEventMatchesMsgpack pins the equivalence.
+// encodeEvent writes the stored envelope: exactly the bytes api.AppendEvent
+// puts on the wire (the one envelope codec; integers at their smallest
+// encoding, header keys sorted), so a log-backed subscriber and a live one
+// receive the same bytes, and what was stored goes to subscribers as it is,
+// never encoded twice. Payload is the canonical msgpack.RawMessage.
 func encodeEvent(ev *api.Event) ([]byte, error) {
 	p, _ := ev.Payload.(msgpack.RawMessage)
 	n := 128 + len(ev.ID) + len(ev.Class) + len(ev.Channel) + len(ev.Origin) + len(ev.Prev) +
@@ -593,88 +587,23 @@ func encodeEvent(ev *api.Event) ([]byte, error) {
 	for k, v := range ev.Headers {
 		n += 10 + len(k) + len(v)
 	}
-	b := make([]byte, 0, n)
-	b = append(b, 0x80|14) // fixmap of the 14 fields
-	b = mpStr(mpStr(b, "id"), ev.ID)
-	b = mpStr(mpStr(b, "class"), ev.Class)
-	b = mpStr(mpStr(b, "channel"), ev.Channel)
-	b = mpStr(mpStr(b, "origin"), ev.Origin)
-	b = mpU64(mpStr(b, "originSeq"), ev.OriginSeq)
-	b = mpBin(mpStr(b, "prev"), ev.Prev)
-	b = mpStr(mpStr(b, "sender"), ev.Sender)
-	b = mpU64(mpStr(b, "lamport"), ev.Lamport)
-	b = mpU64(mpStr(b, "seq"), ev.Seq)
-	b = binary.BigEndian.AppendUint64(append(mpStr(b, "ts"), 0xd3), uint64(ev.TS))
-	b = mpStr(mpStr(b, "schemaVersion"), ev.SchemaVersion)
-	b = mpStr(b, "headers")
-	if ev.Headers == nil {
-		b = append(b, 0xc0)
-	} else {
-		switch h := len(ev.Headers); {
-		case h < 16:
-			b = append(b, 0x80|byte(h))
-		case h <= math.MaxUint16:
-			b = binary.BigEndian.AppendUint16(append(b, 0xde), uint16(h))
-		default:
-			b = binary.BigEndian.AppendUint32(append(b, 0xdf), uint32(h))
-		}
-		for _, k := range slices.Sorted(maps.Keys(ev.Headers)) {
-			b = mpStr(mpStr(b, k), ev.Headers[k])
-		}
-	}
-	b = mpStr(b, "payload")
-	if len(p) == 0 {
-		b = append(b, 0xc0) // a RawMessage writes itself as is: nothing would break the map
-	} else {
-		b = append(b, p...)
-	}
-	return mpBin(mpStr(b, "sig"), ev.Sig), nil
+	return api.AppendEvent(make([]byte, 0, n), ev)
 }
 
-func mpStr(b []byte, s string) []byte {
-	switch l := len(s); {
-	case l < 32:
-		b = append(b, 0xa0|byte(l))
-	case l < 256:
-		b = append(b, 0xd9, byte(l))
-	case l <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(l))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(l))
-	}
-	return append(b, s...)
-}
-
-func mpBin(b, v []byte) []byte {
-	switch l := len(v); {
-	case v == nil:
-		return append(b, 0xc0)
-	case l < 256:
-		b = append(b, 0xc4, byte(l))
-	case l <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(l))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(l))
-	}
-	return append(b, v...)
-}
-
-func mpU64(b []byte, v uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
-}
-
-// decodeEvent decodes a stored envelope; v may be bbolt memory, so nothing of
-// it is kept.
+// decodeEvent decodes a stored envelope (written by encodeEvent, or by the
+// layouts before it with integers at full width: the reader takes any
+// width). v may be bbolt memory, so it is copied first: the event aliases
+// only its private copy. A nil payload reads as the canonical nil, as it was
+// stored and signed.
 func decodeEvent(v []byte) (api.Event, error) {
-	var r record
-	if err := msgpack.Unmarshal(v, &r); err != nil {
+	var ev api.Event
+	if err := api.UnmarshalEvent(bytes.Clone(v), &ev); err != nil {
 		return api.Event{}, fmt.Errorf("airc: corrupt event record: %w", err)
 	}
-	return api.Event{
-		ID: r.ID, Class: r.Class, Channel: r.Channel, Origin: r.Origin, OriginSeq: r.OriginSeq,
-		Prev: r.Prev, Sender: r.Sender, Lamport: r.Lamport, Seq: r.Seq, TS: r.TS,
-		SchemaVersion: r.SchemaVersion, Headers: r.Headers, Payload: r.Payload, Sig: r.Sig, // DecodeRaw copies: nothing aliases bbolt memory
-	}, nil
+	if ev.Payload == nil {
+		ev.Payload = msgpack.RawMessage{0xc0}
+	}
+	return ev, nil
 }
 
 func clone(b []byte) []byte {

@@ -57,9 +57,16 @@ func (e *env) open() {
 	e.t.Helper()
 	opts := e.opts
 	user := opts.OnCommit
-	opts.OnCommit = func(evs []api.Event) {
+	opts.OnCommit = func(evs []*api.SharedEvent) {
 		e.mu.Lock()
-		e.seen = append(e.seen, evs...)
+		for _, s := range evs {
+			ev, err := s.Event()
+			if err != nil {
+				e.t.Errorf("OnCommit: %v", err)
+				continue
+			}
+			e.seen = append(e.seen, *ev)
+		}
 		e.calls++
 		e.mu.Unlock()
 		if user != nil {

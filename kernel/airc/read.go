@@ -338,8 +338,8 @@ type Position struct {
 // are delivered again — allowed, delivery is at-least-once. Flush waits for
 // it.
 func (l *Log) Ack(name string, seq uint64) error {
-	if name == "" {
-		return api.Errorf(api.CodeInvalidArgument, "airc: cursor name is empty")
+	if err := checkCursorName(name); err != nil {
+		return err
 	}
 	if h := l.Head(); seq > h {
 		return api.Errorf(api.CodeInvalidArgument, "airc: ack of seq %d beyond the head %d", seq, h)
@@ -358,6 +358,9 @@ func (l *Log) Ack(name string, seq uint64) error {
 
 // DeleteCursor removes the durable cursor name (batched like Ack).
 func (l *Log) DeleteCursor(name string) error {
+	if err := checkCursorName(name); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -368,13 +371,31 @@ func (l *Log) DeleteCursor(name string) error {
 	return nil
 }
 
-// Cursor returns the durable cursor name, including an ack not yet written.
-// A cursor whose Epoch differs from Epoch() was written before the epoch was
-// bumped: its seq may name different events now, so resume it from 0 (the
+// checkCursorName refuses a name the cursors bucket cannot hold, before it
+// joins a group commit that it would fail for everyone.
+func checkCursorName(name string) error {
+	if err := checkName("cursor name", name, MaxCursorLen); err != nil {
+		return api.Errorf(api.CodeInvalidArgument, "airc: %v", err)
+	}
+	return nil
+}
+
+// Cursor returns the durable cursor name, including an ack not yet written:
+// an ack is readable at every instant from Ack's return on — waiting in
+// dirtyCursor, then in committingCursor while its transaction runs, then in
+// the file (it leaves committingCursor only after the commit). A cursor
+// whose Epoch differs from Epoch() was written before the epoch was bumped:
+// its seq may name different events now, so resume it from 0 (the
 // subscriber dedupes by (origin, id)).
 func (l *Log) Cursor(name string) (Position, bool, error) {
+	if err := checkCursorName(name); err != nil {
+		return Position{}, false, err
+	}
 	l.mu.Lock()
 	u, dirty := l.dirtyCursor[name]
+	if !dirty {
+		u, dirty = l.committingCursor[name]
+	}
 	l.mu.Unlock()
 	var (
 		p  Position
@@ -404,6 +425,12 @@ func (l *Log) writeCursors(tx *bolt.Tx, cursors map[string]cursorUpdate) error {
 	b := tx.Bucket(bCursors)
 	epoch := getU64(tx.Bucket(bMeta).Get(kEpoch))
 	for name, u := range cursors {
+		// Ack refuses such names; one that got here anyway is dropped alone
+		// (its events are delivered again) instead of failing the batch.
+		if err := checkCursorName(name); err != nil {
+			l.log.Error("airc: dropping an unwritable cursor", "err", err)
+			continue
+		}
 		if u.del {
 			if err := b.Delete([]byte(name)); err != nil {
 				return err

@@ -41,6 +41,9 @@ func ParsePattern(p string) (Pattern, error) {
 	if p == "" {
 		return Pattern{}, api.Errorf(api.CodeInvalidArgument, "pattern is blank")
 	}
+	if err := api.CheckName("pattern", p, api.MaxClassNameLen); err != nil {
+		return Pattern{}, err
+	}
 	if p == "*" {
 		return Pattern{all: true}, nil
 	}

@@ -36,6 +36,13 @@ func Normalize(c api.ClassConfig) api.ClassConfig {
 // Validate checks a normalized declaration, rule by rule in the order DESIGN §4
 // gives; each failure is invalid_argument naming the rule.
 func Validate(c api.ClassConfig) error {
+	if c.Name != "" {
+		// Before anything that quotes the name: a 40 KB name must not
+		// become a 40 KB error message.
+		if err := api.CheckName("name", c.Name, api.MaxClassNameLen); err != nil {
+			return err
+		}
+	}
 	switch {
 	case c.Name == "":
 		return api.Errorf(api.CodeInvalidArgument, "class name is blank")
@@ -49,6 +56,9 @@ func Validate(c api.ClassConfig) error {
 		return api.Errorf(api.CodeInvalidArgument, "class %q: broadcast needs a channel (global, byRoomId, byPeerId or custom)", c.Name)
 	case !c.Broadcast && c.Channel != api.ChannelLocal:
 		return api.Errorf(api.CodeInvalidArgument, "class %q: channel %q needs broadcast: true", c.Name, c.Channel)
+	}
+	if len(c.SchemaVersion) > api.MaxSchemaVersionLen {
+		return api.Errorf(api.CodeInvalidArgument, "class %q: schemaVersion is %d bytes long, over the limit of %d bytes", c.Name, len(c.SchemaVersion), api.MaxSchemaVersionLen)
 	}
 	return validName(c.Name)
 }

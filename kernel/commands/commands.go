@@ -48,6 +48,9 @@ func ValidName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return api.Errorf(api.CodeInvalidArgument, "command name is blank")
 	}
+	if err := api.CheckName("name", name, api.MaxCommandNameLen); err != nil {
+		return err
+	}
 	if strings.ContainsAny(name, " \t\r\n") {
 		return api.Errorf(api.CodeInvalidArgument, "command name %q has whitespace", name)
 	}

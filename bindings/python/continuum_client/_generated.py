@@ -836,10 +836,10 @@ class ReplayParams:
 
     channel: str = ""
     "channel to page"
-    after: str = ""
-    "page cursor: events after it"
-    before: str = ""
-    "page cursor: events before it"
+    after: Optional[str] = None
+    "page cursor (a next from an earlier page): events after it; omit for the first page"
+    before: Optional[str] = None
+    "page cursor: events before it; \"end\" pages back from the newest"
     limit: int = 0
     "at most this many events (max 500, default 100)"
 
@@ -849,8 +849,8 @@ class ReplayParams:
             d = {}
         return cls(
             channel=d.get("channel") or "",
-            after=d.get("after") or "",
-            before=d.get("before") or "",
+            after=(lambda _v: None if _v is None else _v or "")(d.get("after")),
+            before=(lambda _v: None if _v is None else _v or "")(d.get("before")),
             limit=d.get("limit") or 0,
         )
 
@@ -873,8 +873,8 @@ class ReplayResult:
 
     events: List["Event"] = dataclasses.field(default_factory=list)
     "events in (lamport, id) order"
-    next: str = ""
-    "cursor for the next page; empty at the end"
+    next: Optional[str] = None
+    "cursor for the next page in the same direction; nil at the end"
 
     @classmethod
     def from_wire(cls, d: Any) -> "ReplayResult":
@@ -882,7 +882,7 @@ class ReplayResult:
             d = {}
         return cls(
             events=[Event.from_wire(_x) for _x in d.get("events") or ()],
-            next=d.get("next") or "",
+            next=(lambda _v: None if _v is None else _v or "")(d.get("next")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -1759,9 +1759,9 @@ class _EventsMethods:
         "Page a channel's transcript in (lamport, id) order."
         p: Dict[str, Any] = {"channel": channel}
         if after is not None:
-            p["after"] = after
+            p["after"] = _to_wire(after)
         if before is not None:
-            p["before"] = before
+            p["before"] = _to_wire(before)
         if limit is not None:
             p["limit"] = limit
         return ReplayResult.from_wire((self._c.call("events/replay", p)))
@@ -1977,9 +1977,9 @@ class _AsyncEventsMethods:
         "Page a channel's transcript in (lamport, id) order."
         p: Dict[str, Any] = {"channel": channel}
         if after is not None:
-            p["after"] = after
+            p["after"] = _to_wire(after)
         if before is not None:
-            p["before"] = before
+            p["before"] = _to_wire(before)
         if limit is not None:
             p["limit"] = limit
         return ReplayResult.from_wire((await self._c.call("events/replay", p)))

@@ -246,9 +246,9 @@ export interface AckParams {
 export interface ReplayParams {
   /** channel to page */
   channel: string;
-  /** page cursor: events after it */
+  /** page cursor (a next from an earlier page): events after it; omit for the first page */
   after?: string;
-  /** page cursor: events before it */
+  /** page cursor: events before it; "end" pages back from the newest */
   before?: string;
   /** at most this many events (max 500, default 100) */
   limit?: number;
@@ -290,8 +290,8 @@ export interface Event {
 export interface ReplayResult {
   /** events in (lamport, id) order */
   events: Event[] | null;
-  /** cursor for the next page; empty at the end */
-  next: string;
+  /** cursor for the next page in the same direction; nil at the end */
+  next: string | null;
 }
 
 /** Go type api.LogChannelStats. */
