@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/continuum-grid/continuum/api/paths"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -27,7 +28,7 @@ const DefaultMaxMessageSize = 16 << 20
 // Config configures a daemon.
 type Config struct {
 	Kernel kernel.Config
-	// Socket is the Unix socket path; "" means unixsock.DefaultSocketPath().
+	// Socket is the Unix socket path; "" means paths.Socket().
 	Socket string
 	// NoSocket runs the kernel without a socket (in-process clients only).
 	NoSocket bool
@@ -94,7 +95,7 @@ func Start(cfg Config) (*Daemon, error) {
 	if ln == nil && !cfg.NoSocket {
 		d.path = cfg.Socket
 		if d.path == "" {
-			d.path = unixsock.DefaultSocketPath()
+			d.path = paths.Socket()
 		}
 		var err error
 		if ln, err = unixsock.Listen(d.path); err != nil {

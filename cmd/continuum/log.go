@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/continuum-grid/continuum/api/paths"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -283,7 +284,7 @@ waits and then reports the state dir in use.`,
 	example: "continuum log compact\ncontinuum log compact --state-dir ~/.local/state/continuum --json",
 	maxArgs: 0,
 	flags: func(fs *flag.FlagSet) action {
-		stateDir := fs.String("state-dir", store.DefaultStateDir(), "the daemon's state folder")
+		stateDir := fs.String("state-dir", paths.StateDir(), "the daemon's state folder")
 		return func(ctx context.Context, e *env, _ []string) error {
 			res, err := compactStateFile(*stateDir)
 			if err != nil {

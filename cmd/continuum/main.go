@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/continuum-grid/continuum/api/paths"
 	"io"
 	"os"
 	"os/signal"
@@ -28,7 +29,6 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
-	"github.com/continuum-grid/continuum/ipc/unixsock"
 	flag "github.com/spf13/pflag"
 )
 
@@ -295,7 +295,7 @@ func commandPath(g *group, c *command) string {
 func bindGlobal(fs *flag.FlagSet, e *env, inputJSON bool) {
 	socketDefault := e.socket
 	if socketDefault == "" {
-		socketDefault = unixsock.DefaultSocketPath()
+		socketDefault = paths.Socket()
 	}
 	fs.StringVar(&e.socket, "socket", socketDefault, "daemon socket")
 	fs.DurationVar(&e.timeout, "timeout", e.timeout, "deadline for each call to the daemon; 0 for none (tail and serve wait until Ctrl-C regardless)")

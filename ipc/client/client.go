@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/continuum-grid/continuum/api/paths"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -37,7 +38,6 @@ import (
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/ipc/msgrpc"
-	"github.com/continuum-grid/continuum/ipc/unixsock"
 )
 
 // Option configures a Client.
@@ -131,11 +131,11 @@ func newClient(opts []Option) *Client {
 	}
 }
 
-// Dial connects to the daemon's socket at path (unixsock.DefaultSocketPath
+// Dial connects to the daemon's socket at path (paths.Socket
 // when empty). A daemon that cannot be reached is an unavailable error.
 func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	if path == "" {
-		path = unixsock.DefaultSocketPath()
+		path = paths.Socket()
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/continuum-grid/continuum/api/paths"
 	"os"
 	"path/filepath"
 	"strings"
@@ -415,7 +416,7 @@ func TestDialErrors(t *testing.T) {
 func TestDialDefaultPath(t *testing.T) {
 	dir := privateDir(t)
 	t.Setenv("XDG_RUNTIME_DIR", dir)
-	l, err := unixsock.Listen(unixsock.DefaultSocketPath())
+	l, err := unixsock.Listen(paths.Socket())
 	if err != nil {
 		t.Fatal(err)
 	}
