@@ -9,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
 
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
