@@ -200,7 +200,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 		if d.srv != nil {
 			if e := d.srv.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
-				err = fmt.Errorf("socket server: %w", e)
+				err = errors.Join(err, fmt.Errorf("socket server: %w", e))
 			}
 		}
 		err = errors.Join(err, d.kernel.Close(ctx))
