@@ -9,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
 
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
@@ -200,7 +200,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 		if d.srv != nil {
 			if e := d.srv.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
-				err = fmt.Errorf("socket server: %w", e)
+				err = errors.Join(err, fmt.Errorf("socket server: %w", e))
 			}
 		}
 		err = errors.Join(err, d.kernel.Close(ctx))

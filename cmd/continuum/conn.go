@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"os"
 	"strings"
 	"syscall"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/client"
 )
 

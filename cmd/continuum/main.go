@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"io"
 	"os"
 	"os/signal"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	flag "github.com/spf13/pflag"
 )
 

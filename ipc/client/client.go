@@ -29,7 +29,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -37,6 +36,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/msgrpc"
 )
 

@@ -22,13 +22,14 @@ package unixsock
 import (
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/continuum-grid/continuum/api/paths"
 )
 
 // SocketName is the socket's file name inside its folder; the default path

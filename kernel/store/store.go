@@ -8,11 +8,11 @@ package store
 import (
 	"errors"
 	"fmt"
-	"github.com/continuum-grid/continuum/api/paths"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/continuum-grid/continuum/api/paths"
 	bolt "go.etcd.io/bbolt"
 )
 
