@@ -379,7 +379,9 @@ func (m *Manager) answerHello(c *quic.Conn, ctrl *msgrpc.Conn, peerID, method st
 		return nil, nil, re
 	}
 	circle, ok := m.opts.Trust.Circle(peerID)
-	if !ok {
+	// A token is always redeemed, even by a peer trusted already: it works
+	// once, whoever presents it.
+	if h.JoinToken != "" || !ok {
 		if h.JoinToken == "" {
 			return nil, nil, refused(ReasonUntrusted, "peer %s is not trusted here and presented no invite token", peerID)
 		}
