@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
@@ -28,7 +29,7 @@ const DefaultMaxMessageSize = 16 << 20
 // Config configures a daemon.
 type Config struct {
 	Kernel kernel.Config
-	// Socket is the Unix socket path; "" means unixsock.DefaultSocketPath().
+	// Socket is the Unix socket path; "" means paths.Socket().
 	Socket string
 	// NoSocket runs the kernel without a socket (in-process clients only).
 	NoSocket bool
@@ -99,7 +100,7 @@ func Start(cfg Config) (*Daemon, error) {
 	if ln == nil && !cfg.NoSocket {
 		d.path = cfg.Socket
 		if d.path == "" {
-			d.path = unixsock.DefaultSocketPath()
+			d.path = paths.Socket()
 		}
 		var err error
 		if ln, err = unixsock.Listen(d.path); err != nil {
@@ -218,7 +219,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		}
 		if d.srv != nil {
 			if e := d.srv.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
-				err = fmt.Errorf("socket server: %w", e)
+				err = errors.Join(err, fmt.Errorf("socket server: %w", e))
 			}
 		}
 		// Links go down first (peers see "shutdown"), while the log the

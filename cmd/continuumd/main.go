@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/daemon"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/grid/replicate"
@@ -20,7 +21,6 @@ import (
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/kernel"
 	"github.com/continuum-grid/continuum/kernel/airc"
-	"github.com/continuum-grid/continuum/kernel/store"
 	flag "github.com/spf13/pflag"
 )
 
@@ -34,8 +34,8 @@ func main() {
 func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("continuumd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	socket := fs.String("socket", unixsock.DefaultSocketPath(), "Unix socket to listen on")
-	stateDir := fs.String("state-dir", store.DefaultStateDir(), "folder for the bbolt file and the identity key")
+	socket := fs.String("socket", paths.Socket(), "Unix socket to listen on")
+	stateDir := fs.String("state-dir", paths.StateDir(), "folder for the bbolt file and the identity key")
 	maxMsg := fs.Int("max-message-size", daemon.DefaultMaxMessageSize, "largest message a client may send, in bytes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")

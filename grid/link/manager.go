@@ -379,7 +379,9 @@ func (m *Manager) answerHello(c *quic.Conn, ctrl *msgrpc.Conn, peerID, method st
 		return nil, nil, re
 	}
 	circle, ok := m.opts.Trust.Circle(peerID)
-	if !ok {
+	// A token is always redeemed, even by a peer trusted already: it works
+	// once, whoever presents it.
+	if h.JoinToken != "" || !ok {
 		if h.JoinToken == "" {
 			return nil, nil, refused(ReasonUntrusted, "peer %s is not trusted here and presented no invite token", peerID)
 		}
@@ -784,14 +786,17 @@ func (m *Manager) keep(k *keeper) {
 			case <-k.stop:
 				return
 			}
+			// A link that stayed up a while resets the backoff; one that
+			// keeps dropping at once (a flapping peer) is redialled ever
+			// more slowly. The jittered pause also keeps two sides that
+			// both lost the link from redialling in lockstep.
 			if time.Since(l.upAt) > m.opts.BackoffMax {
 				backoff = m.opts.BackoffMin
 			}
-			// A moment's pause, so two sides that both lost the link do not
-			// redial in lockstep.
-			if !m.sleep(k, jitter(m.opts.BackoffMin/2)) {
+			if !m.sleep(k, jitter(backoff/2)) {
 				return
 			}
+			backoff = min(backoff*2, m.opts.BackoffMax)
 			continue
 		}
 		addrs := k.getAddrs()
@@ -805,7 +810,6 @@ func (m *Manager) keep(k *keeper) {
 		}
 		_, err := m.dial(m.ctx, k.id, addrs, "", nil)
 		if err == nil {
-			backoff = m.opts.BackoffMin
 			continue
 		}
 		if m.current(k.id) != nil {

@@ -28,60 +28,13 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/continuum-grid/continuum/api/paths"
 )
 
-// SocketName is the socket's file name inside its folder.
-const SocketName = "continuumd.sock"
-
-// DefaultSocketPath returns where the daemon listens and clients dial when no
-// path is given:
-//
-//  1. $XDG_RUNTIME_DIR/continuum/continuumd.sock — the per-user runtime folder
-//     that systemd-logind makes (0700, on tmpfs, removed at logout), the
-//     place the XDG base-directory spec names for sockets;
-//  2. when XDG_RUNTIME_DIR is unset (cron, su, containers), /run/user/<uid>/continuum/continuumd.sock
-//     if /run/user/<uid> exists, is a folder, belongs to this user and is not
-//     open to group or others — the same folder logind would have named;
-//  3. otherwise $TMPDIR/continuum-<uid>/continuumd.sock ($TMPDIR defaulting
-//     to /tmp), a folder Listen creates 0700 and refuses to use if someone
-//     else made it first.
-//
-// The daemon and its clients compute the same path from the same
-// environment; --socket overrides it on both sides.
-func DefaultSocketPath() string {
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, "continuum", SocketName)
-	}
-	uid := os.Getuid()
-	run := filepath.Join("/run/user", strconv.Itoa(uid))
-	if checkPrivateDir(run) == nil {
-		return filepath.Join(run, "continuum", SocketName)
-	}
-	return filepath.Join(os.TempDir(), "continuum-"+strconv.Itoa(uid), SocketName)
-}
-
-// checkPrivateDir reports an error unless dir is a folder (not a link) owned
-// by this user with no access for group or others.
-func checkPrivateDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a folder", dir)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: cannot read its owner", dir)
-	}
-	if int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d)", dir, st.Uid, os.Getuid())
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s has mode %04o; it must be private to its owner (chmod 700 %s)", dir, perm, dir)
-	}
-	return nil
-}
+// SocketName is the socket's file name inside its folder; the default path
+// is paths.Socket.
+const SocketName = paths.SocketName
 
 // ErrAlreadyListening reports that another daemon serves the path.
 var ErrAlreadyListening = errors.New("another continuumd is already listening")
@@ -97,7 +50,7 @@ func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("socket folder: %w", err)
 	}
-	if err := checkPrivateDir(dir); err != nil {
+	if err := paths.CheckPrivate(dir); err != nil {
 		return nil, fmt.Errorf("socket folder: %w", err)
 	}
 
