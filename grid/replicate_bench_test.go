@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // their own bbolt files (docs/BENCHMARKS.md), next to the raw quic-go floor
 // of grid/link in the same run:
 //
-//	go test ./grid/link ./grid -run '^$' -bench 'RawQUIC|Replication' -benchtime 100000x
+//	go test ./grid/link ./grid -run '^$' -bench 'RawQUIC|Replication|LocalEmit' -benchtime 100000x
 //
 // Throughput: b.N events already in A's log, then B links to A; the time
 // until B holds all of them. Latency: one event at a time emitted on A (the
@@ -108,32 +109,52 @@ func BenchmarkReplicationThroughput(b *testing.B) {
 	a, bb, link := benchPair(b)
 	a.appendN(b, "general", b.N)
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	link()
 	for bb.hw("general", a.k.PeerID()) < uint64(b.N) {
 		time.Sleep(time.Millisecond)
 	}
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	// CPU time of the whole process (both kernels, both ends of the link)
+	// per replicated event: what the rate would be per core on an idle
+	// machine, whatever else shares this one.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
 }
 
 func BenchmarkReplicationLatency(b *testing.B) {
 	a, bb, link := benchPair(b)
 	link()
+	emitToSubscriber(b, a, bb)
+}
+
+// BenchmarkLocalEmitLatency is the same emit timed to a subscriber on A
+// itself: one fsync and a local delivery, the part of the replicated
+// latency that is not replication.
+func BenchmarkLocalEmitLatency(b *testing.B) {
+	a, _, _ := benchPair(b)
+	emitToSubscriber(b, a, a)
+}
+
+// emitToSubscriber times b.N emits on from, one at a time, each until to's
+// live subscriber has it.
+func emitToSubscriber(b *testing.B, from, to *benchNode) {
 	ctx := context.Background()
-	sub, err := bb.c.Subscribe(ctx, api.SubscribeParams{Pattern: "chat:posted", Channel: "general"})
+	sub, err := to.c.Subscribe(ctx, api.SubscribeParams{Pattern: "chat:posted", Channel: "general"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer sub.Close(ctx)
-	// Wait until the link is up and replicating: one event through.
 	emit := func(i int) {
-		_, _, err := a.k.Log().Append(ctx, api.Event{ID: fmt.Sprintf("lat-%d", i), Class: "chat:posted", Channel: "general", Sender: "bench", SchemaVersion: "v1", Payload: map[string]any{"i": i}})
+		_, _, err := from.k.Log().Append(ctx, api.Event{ID: fmt.Sprintf("lat-%d", i), Class: "chat:posted", Channel: "general", Sender: "bench", SchemaVersion: "v1", Payload: map[string]any{"i": i}})
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
+	// One event through first: the link is up and replicating.
 	emit(-1)
 	if _, err := sub.Next(ctx); err != nil {
 		b.Fatal(err)
@@ -156,4 +177,13 @@ func BenchmarkReplicationLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -324,6 +324,18 @@ func (s *session) run(force bool) error {
 	lastWrite := time.Now()
 	defer func() { s.writePosition() }()
 
+	var (
+		pending     func(context.Context) []airc.IngestResult
+		pendingLast uint64
+	)
+	// A batch admitted when the link goes down is committed within a
+	// commit or two; knowing it was lets the position move past it. (This
+	// runs before the deferred writePosition above.)
+	defer func() {
+		if pending != nil && s.finish(pending) == nil {
+			s.setPosition(p.Epoch, pendingLast)
+		}
+	}()
 	next := s.startPull(p)
 	for {
 		var got pulled
@@ -354,10 +366,28 @@ func (s *session) run(force bool) error {
 			p.WaitMs = s.r.opts.LongPoll.Milliseconds()
 		}
 		next = s.startPull(p)
-		if err := s.take(r.Events); err != nil {
-			return err
+		// Verify and queue this batch, then wait for the previous one's
+		// commit: the fsync of one batch overlaps the signature checks of
+		// the next. At the head nothing more is coming soon, so this batch
+		// is waited for at once.
+		wait := s.admit(r.Events)
+		if pending != nil {
+			err := s.finish(pending)
+			pending = nil
+			if err != nil {
+				return err
+			}
+			s.setPosition(p.Epoch, pendingLast)
 		}
-		s.setPosition(p.Epoch, r.Last)
+		pending, pendingLast = wait, r.Last
+		if r.Last == r.Head {
+			err := s.finish(pending)
+			pending = nil
+			if err != nil {
+				return err
+			}
+			s.setPosition(p.Epoch, r.Last)
+		}
 		if time.Since(lastWrite) > cursorEvery {
 			s.writePosition()
 			lastWrite = time.Now()
@@ -417,14 +447,15 @@ func (s *session) haves() ([]have, error) {
 	return out, nil
 }
 
-// take ingests one batch of envelopes. An envelope that does not decode, or
-// of a channel this side does not take from the peer, is counted and
+// admit decodes one batch of envelopes and queues it in the log (see
+// airc.AdmitBatch); finish waits for it. An envelope that does not decode,
+// or of a channel this side does not take from the peer, is counted and
 // skipped; an event Ingest refuses is counted by reason. Only a failure of
-// the log itself (closed, the disk) stops the batch, and then the position
+// the log itself (closed, the disk) fails the batch, and then the position
 // does not move past it.
-func (s *session) take(envs [][]byte) error {
+func (s *session) admit(envs [][]byte) func(context.Context) []airc.IngestResult {
 	if len(envs) == 0 {
-		return nil
+		return func(context.Context) []airc.IngestResult { return nil }
 	}
 	s.r.count(s.stats, "batches", 1)
 	evs := make([]api.Event, 0, len(envs))
@@ -441,10 +472,13 @@ func (s *session) take(envs [][]byte) error {
 		}
 		evs = append(evs, ev)
 	}
-	// Not cancelled by the link going down: a batch admitted is committed
-	// within a commit or two, and knowing that it was lets the position
-	// move past it (a restored peer is recognised by that position).
-	res := s.r.log.IngestBatch(context.WithoutCancel(s.ctx), evs)
+	return s.r.log.AdmitBatch(evs)
+}
+
+func (s *session) finish(wait func(context.Context) []airc.IngestResult) error {
+	// Not cancelled by the link going down: an admitted batch is committed
+	// within a commit or two.
+	res := wait(context.WithoutCancel(s.ctx))
 	counts := map[string]uint64{}
 	var failed error
 	for _, r := range res {
