@@ -206,10 +206,15 @@ func (s *session) pullLoop() {
 	defer close(s.done)
 	force := false
 	backoff := s.r.opts.StallTimeout
+	resyncs := 0
 	for s.ctx.Err() == nil {
+		before := s.position()
 		err := s.run(force)
 		if s.ctx.Err() != nil {
 			return
+		}
+		if s.position() != before { // it made progress: a new failure starts the backoff over
+			backoff, resyncs = s.r.opts.StallTimeout, 0
 		}
 		select {
 		case <-s.conn.Done():
@@ -217,28 +222,26 @@ func (s *session) pullLoop() {
 			return
 		default:
 		}
-		var stall stallError
 		wait := 100 * time.Millisecond
-		switch {
-		case errors.Is(err, errResync):
+		if errors.Is(err, errResync) {
 			force = true
 			s.r.count(s.stats, "resync", 1)
 			s.r.lg.Warn("repl: the peer's log is not where it was; resyncing from its vectors", "peer", s.peer.ID)
-		case errors.As(err, &stall):
-			// A slow peer may recover: ask again later on the same stream.
-			// Meanwhile every other link pulls on, so a range it holds back
-			// comes from any peer that has it.
+			if resyncs++; resyncs > 2 { // a peer that keeps moving under us waits like a failing one
+				wait = backoff
+				backoff = min(2*backoff, maxRetryBackoff)
+			}
+		} else {
+			// A stalled peer, or one that answered what no honest peer
+			// sends (counted stall or broken): ask again later on the same
+			// stream, with a doubling backoff, since the link stays up and a
+			// slow or briefly confused peer may recover. Meanwhile every
+			// other link pulls on, so a range it holds back comes from any
+			// peer that has it.
 			force = false
 			wait = backoff
-			backoff = min(2*backoff, maxStallBackoff)
-			s.r.lg.Warn("repl: the peer stalled; asking again later", "peer", s.peer.ID, "err", err, "retry_in", wait)
-		default:
-			// A peer that answers what no honest peer sends is not asked
-			// again on this stream: the next link starts over from the
-			// remembered position.
-			s.r.lg.Warn("repl: pulling failed; closing the stream", "peer", s.peer.ID, "err", err)
-			s.conn.Close()
-			return
+			backoff = min(2*backoff, maxRetryBackoff)
+			s.r.lg.Warn("repl: pulling from the peer failed; asking again later", "peer", s.peer.ID, "err", err, "retry_in", wait)
 		}
 		select {
 		case <-time.After(wait):
@@ -248,8 +251,8 @@ func (s *session) pullLoop() {
 	}
 }
 
-// maxStallBackoff caps the wait before asking a stalled peer again.
-const maxStallBackoff = 5 * time.Minute
+// maxRetryBackoff caps the wait before asking a failing peer again.
+const maxRetryBackoff = 5 * time.Minute
 
 // stallError marks a pull the peer did not answer in time.
 type stallError struct{ after time.Duration }
@@ -403,6 +406,12 @@ func (s *session) startPull(p pullParams) <-chan pulled {
 		ch <- got
 	}()
 	return ch
+}
+
+func (s *session) position() position {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	return position{Epoch: s.stats.epoch, Seq: s.stats.pulled}
 }
 
 func (s *session) setPosition(epoch, seq uint64) {
