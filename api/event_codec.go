@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/continuum-grid/continuum/api/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -101,36 +102,36 @@ func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	b = appendKeyString(b, keyClass, e.Class)
 	b = appendKeyString(b, keyChannel, e.Channel)
 	b = appendKeyString(b, keyOrigin, e.Origin)
-	b = appendUint(appendStr(b, keyOriginSeq), e.OriginSeq)
-	b = appendBin(appendStr(b, keyPrev), e.Prev)
+	b = wire.AppendUint(wire.AppendStr(b, keyOriginSeq), e.OriginSeq)
+	b = wire.AppendBinOrNil(wire.AppendStr(b, keyPrev), e.Prev)
 	b = appendKeyString(b, keySender, e.Sender)
-	b = appendUint(appendStr(b, keyLamport), e.Lamport)
-	b = appendUint(appendStr(b, keySeq), e.Seq)
-	b = appendInt(appendStr(b, keyTS), e.TS)
+	b = wire.AppendUint(wire.AppendStr(b, keyLamport), e.Lamport)
+	b = wire.AppendUint(wire.AppendStr(b, keySeq), e.Seq)
+	b = wire.AppendInt(wire.AppendStr(b, keyTS), e.TS)
 	b = appendKeyString(b, keySchemaVersion, e.SchemaVersion)
-	b = appendStr(b, keyHeaders)
+	b = wire.AppendStr(b, keyHeaders)
 	if e.Headers == nil {
 		b = append(b, msgpcode.Nil)
 	} else {
 		// Sorted keys: the same event always encodes to the same bytes
 		// (the airc log stores these bytes; replicas compare them).
-		b = appendMapLen(b, len(e.Headers))
+		b = wire.AppendMapHeader(b, len(e.Headers))
 		if len(e.Headers) == 1 {
 			for k, v := range e.Headers {
-				b = appendStr(appendStr(b, k), v)
+				b = wire.AppendStr(wire.AppendStr(b, k), v)
 			}
 		} else {
 			for _, k := range slices.Sorted(maps.Keys(e.Headers)) {
-				b = appendStr(appendStr(b, k), e.Headers[k])
+				b = wire.AppendStr(wire.AppendStr(b, k), e.Headers[k])
 			}
 		}
 	}
-	b = appendStr(b, keyPayload)
+	b = wire.AppendStr(b, keyPayload)
 	var err error
 	if b, err = appendPayload(b, e.Payload); err != nil {
 		return b, err
 	}
-	b = appendBin(appendStr(b, keySig), e.Sig)
+	b = wire.AppendBinOrNil(wire.AppendStr(b, keySig), e.Sig)
 	return b, nil
 }
 
@@ -174,80 +175,11 @@ func AppendEventNotification(b []byte, subscription string, event []byte) []byte
 func appendNotificationHead(b []byte, subscription string) []byte {
 	b = append(b, 0x82)
 	b = appendKeyString(b, keySubscription, subscription)
-	return appendStr(b, keyEvent)
+	return wire.AppendStr(b, keyEvent)
 }
 
-func appendKeyString(b []byte, key, v string) []byte { return appendStr(appendStr(b, key), v) }
-
-func appendStr(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n < 32:
-		b = append(b, msgpcode.FixedStrLow|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, msgpcode.Str8, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(n))
-	}
-	return append(b, s...)
-}
-
-func appendBin(b []byte, v []byte) []byte {
-	if v == nil {
-		return append(b, msgpcode.Nil)
-	}
-	n := len(v)
-	switch {
-	case n <= math.MaxUint8:
-		b = append(b, msgpcode.Bin8, byte(n))
-	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Bin16), uint16(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Bin32), uint32(n))
-	}
-	return append(b, v...)
-}
-
-func appendMapLen(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, msgpcode.FixedMapLow|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Map16), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, msgpcode.Map32), uint32(n))
-}
-
-func appendUint(b []byte, n uint64) []byte {
-	switch {
-	case n <= math.MaxInt8:
-		return append(b, byte(n))
-	case n <= math.MaxUint8:
-		return append(b, msgpcode.Uint8, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Uint16), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, msgpcode.Uint32), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
-}
-
-func appendInt(b []byte, n int64) []byte {
-	switch {
-	case n >= 0:
-		return appendUint(b, uint64(n))
-	case n >= -32:
-		return append(b, byte(n))
-	case n >= math.MinInt8:
-		return append(b, msgpcode.Int8, byte(n))
-	case n >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(b, msgpcode.Int16), uint16(n))
-	case n >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(b, msgpcode.Int32), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, msgpcode.Int64), uint64(n))
+func appendKeyString(b []byte, key, v string) []byte {
+	return wire.AppendStr(wire.AppendStr(b, key), v)
 }
 
 // UnmarshalEvent reads one msgpack envelope from b into e (replacing what e

@@ -3,7 +3,6 @@ package airc
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/wire"
 	"github.com/continuum-grid/continuum/kernel/identity"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -150,16 +150,16 @@ func appendCanonical(dst []byte, ev *api.Event, payload []byte) ([]byte, error) 
 		return nil, canonErr("prev is %d bytes, want %d", len(prev), HashSize)
 	}
 	dst = append(dst, 0x90|canonicalFields)
-	dst = appendStr(dst, ev.ID)
-	dst = appendStr(dst, ev.Class)
-	dst = appendStr(dst, ev.Channel)
-	dst = appendStr(dst, ev.Origin)
-	dst = appendUint(dst, ev.OriginSeq)
-	dst = appendBin(dst, prev)
-	dst = appendStr(dst, ev.Sender)
-	dst = appendUint(dst, ev.Lamport)
-	dst = appendInt(dst, ev.TS)
-	dst = appendStr(dst, ev.SchemaVersion)
+	dst = wire.AppendStr(dst, ev.ID)
+	dst = wire.AppendStr(dst, ev.Class)
+	dst = wire.AppendStr(dst, ev.Channel)
+	dst = wire.AppendStr(dst, ev.Origin)
+	dst = wire.AppendUint(dst, ev.OriginSeq)
+	dst = wire.AppendBin(dst, prev)
+	dst = wire.AppendStr(dst, ev.Sender)
+	dst = wire.AppendUint(dst, ev.Lamport)
+	dst = wire.AppendInt(dst, ev.TS)
+	dst = wire.AppendStr(dst, ev.SchemaVersion)
 	if err := checkHeaders(ev.Headers); err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func checkHeaders(h map[string]string) error {
 // appendHeaders writes headers as a map whose entries are sorted by the
 // bytewise order of their keys' canonical encodings (the one map rule).
 func appendHeaders(dst []byte, h map[string]string) []byte {
-	dst = appendMapHeader(dst, len(h))
+	dst = wire.AppendMapHeader(dst, len(h))
 	if len(h) == 0 {
 		return dst
 	}
@@ -191,128 +191,24 @@ func appendHeaders(dst []byte, h map[string]string) []byte {
 	}
 	ents := make([]entry, 0, len(h))
 	for k := range h {
-		ents = append(ents, entry{appendStr(nil, k), k})
+		ents = append(ents, entry{wire.AppendStr(nil, k), k})
 	}
 	slices.SortFunc(ents, func(a, b entry) int { return bytes.Compare(a.enc, b.enc) })
 	for _, e := range ents {
 		dst = append(dst, e.enc...)
-		dst = appendStr(dst, h[e.k])
+		dst = wire.AppendStr(dst, h[e.k])
 	}
 	return dst
-}
-
-func appendUint(dst []byte, v uint64) []byte {
-	switch {
-	case v < 128:
-		return append(dst, byte(v))
-	case v <= math.MaxUint8:
-		return append(dst, 0xcc, byte(v))
-	case v <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
-}
-
-func appendInt(dst []byte, v int64) []byte {
-	switch {
-	case v >= 0:
-		return appendUint(dst, uint64(v))
-	case v >= -32:
-		return append(dst, byte(v))
-	case v >= math.MinInt8:
-		return append(dst, 0xd0, byte(v))
-	case v >= math.MinInt16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xd1), uint16(v))
-	case v >= math.MinInt32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xd2), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
-}
-
-func appendStrHeader(dst []byte, n int) []byte {
-	switch {
-	case n < 32:
-		return append(dst, 0xa0|byte(n))
-	case n < 1<<8:
-		return append(dst, 0xd9, byte(n))
-	case n < 1<<16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
-}
-
-func appendStr(dst []byte, s string) []byte {
-	return append(appendStrHeader(dst, len(s)), s...)
-}
-
-func appendBin(dst []byte, b []byte) []byte {
-	switch n := len(b); {
-	case n < 1<<8:
-		dst = append(dst, 0xc4, byte(n))
-	case n < 1<<16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
-	}
-	return append(dst, b...)
-}
-
-func appendArrayHeader(dst []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(dst, 0x90|byte(n))
-	case n < 1<<16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
-}
-
-func appendMapHeader(dst []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(dst, 0x80|byte(n))
-	case n < 1<<16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xde), uint16(n))
-	}
-	return binary.BigEndian.AppendUint32(append(dst, 0xdf), uint32(n))
 }
 
 // canonicalNaN is the one NaN the canonical form uses.
 const canonicalNaN = 0x7ff8000000000000
 
 func appendFloat(dst []byte, f float64) []byte {
-	bits := math.Float64bits(f)
 	if f != f {
-		bits = canonicalNaN
+		f = math.Float64frombits(canonicalNaN)
 	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xcb), bits)
-}
-
-func appendExt(dst []byte, typ byte, data []byte) []byte {
-	switch n := len(data); n {
-	case 1:
-		dst = append(dst, 0xd4)
-	case 2:
-		dst = append(dst, 0xd5)
-	case 4:
-		dst = append(dst, 0xd6)
-	case 8:
-		dst = append(dst, 0xd7)
-	case 16:
-		dst = append(dst, 0xd8)
-	default:
-		switch {
-		case n < 1<<8:
-			dst = append(dst, 0xc7, byte(n))
-		case n < 1<<16:
-			dst = binary.BigEndian.AppendUint16(append(dst, 0xc8), uint16(n))
-		default:
-			dst = binary.BigEndian.AppendUint32(append(dst, 0xc9), uint32(n))
-		}
-	}
-	return append(append(dst, typ), data...)
+	return wire.AppendFloat64(dst, f)
 }
 
 // take returns the first n bytes of src and the rest, refusing a length that
@@ -373,7 +269,7 @@ func transcode(dst, src []byte, depth int) ([]byte, []byte, error) {
 		if b, src, err = take(src, n); err != nil {
 			return nil, nil, err
 		}
-		return appendBin(dst, b), src, nil
+		return wire.AppendBin(dst, b), src, nil
 	case 0xc7, 0xc8, 0xc9, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
 		if c >= 0xd4 {
 			n = 1 << (c - 0xd4)
@@ -387,7 +283,7 @@ func transcode(dst, src []byte, depth int) ([]byte, []byte, error) {
 		if data, src, err = take(src, n); err != nil {
 			return nil, nil, err
 		}
-		return appendExt(dst, typ[0], data), src, nil
+		return wire.AppendExt(dst, typ[0], data), src, nil
 	case 0xca:
 		if n, src, err = be(src, 4); err != nil {
 			return nil, nil, err
@@ -402,14 +298,14 @@ func transcode(dst, src []byte, depth int) ([]byte, []byte, error) {
 		if n, src, err = be(src, 1<<(c-0xcc)); err != nil {
 			return nil, nil, err
 		}
-		return appendUint(dst, n), src, nil
+		return wire.AppendUint(dst, n), src, nil
 	case 0xd0, 0xd1, 0xd2, 0xd3:
 		size := 1 << (c - 0xd0)
 		if n, src, err = be(src, size); err != nil {
 			return nil, nil, err
 		}
 		shift := 64 - 8*size // sign-extend
-		return appendInt(dst, int64(n<<shift)>>shift), src, nil
+		return wire.AppendInt(dst, int64(n<<shift)>>shift), src, nil
 	case 0xd9, 0xda, 0xdb:
 		if n, src, err = be(src, 1<<(c-0xd9)); err != nil {
 			return nil, nil, err
@@ -437,7 +333,7 @@ func transcodeStr(dst, src []byte, n uint64) ([]byte, []byte, error) {
 	if !utf8.Valid(s) {
 		return nil, nil, canonErr("str is not valid UTF-8 (send bytes as bin)")
 	}
-	return append(appendStrHeader(dst, len(s)), s...), rest, nil
+	return append(wire.AppendStrHeader(dst, len(s)), s...), rest, nil
 }
 
 func transcodeArray(dst, src []byte, n uint64, depth int) ([]byte, []byte, error) {
@@ -446,7 +342,7 @@ func transcodeArray(dst, src []byte, n uint64, depth int) ([]byte, []byte, error
 	if n > uint64(len(src)) {
 		return nil, nil, canonErr("truncated msgpack: array of %d in %d bytes", n, len(src))
 	}
-	dst = appendArrayHeader(dst, int(n))
+	dst = wire.AppendArrayHeader(dst, int(n))
 	var err error
 	for range n {
 		if dst, src, err = transcode(dst, src, depth+1); err != nil {
@@ -460,7 +356,7 @@ func transcodeMap(dst, src []byte, n uint64, depth int) ([]byte, []byte, error) 
 	if n > uint64(len(src))/2 {
 		return nil, nil, canonErr("truncated msgpack: map of %d in %d bytes", n, len(src))
 	}
-	dst = appendMapHeader(dst, int(n))
+	dst = wire.AppendMapHeader(dst, int(n))
 	if n == 0 {
 		return dst, src, nil
 	}
