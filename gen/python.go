@@ -116,7 +116,7 @@ def _to_wire(v: Any) -> Any:
 
 	// Dataclasses.
 	for _, t := range m.structs {
-		fs := fields(t)
+		fs := api.WireFields(t)
 		fmt.Fprintf(&b, "@dataclasses.dataclass\nclass %s:\n    \"\"\"Go type api.%s.\"\"\"\n\n", t.Name(), t.Name())
 		if len(fs) == 0 {
 			b.WriteString("    @classmethod\n    def from_wire(cls, d: Any) -> \"" + t.Name() + "\":\n        return cls()\n\n")
@@ -124,28 +124,28 @@ def _to_wire(v: Any) -> Any:
 			continue
 		}
 		for _, f := range fs {
-			def, factory := pyZero(f.typ)
+			def, factory := pyZero(f.Type)
 			if factory {
-				fmt.Fprintf(&b, "    %s: %s = dataclasses.field(default_factory=%s)\n", pyName(f.wire), pyType(f.typ), def)
+				fmt.Fprintf(&b, "    %s: %s = dataclasses.field(default_factory=%s)\n", pyName(f.Name), pyType(f.Type), def)
 			} else {
-				fmt.Fprintf(&b, "    %s: %s = %s\n", pyName(f.wire), pyType(f.typ), def)
+				fmt.Fprintf(&b, "    %s: %s = %s\n", pyName(f.Name), pyType(f.Type), def)
 			}
-			if f.desc != "" {
-				fmt.Fprintf(&b, "    %q\n", f.desc)
+			if f.Desc != "" {
+				fmt.Fprintf(&b, "    %q\n", f.Desc)
 			}
 		}
 		fmt.Fprintf(&b, "\n    @classmethod\n    def from_wire(cls, d: Any) -> \"%s\":\n", t.Name())
 		b.WriteString("        if not isinstance(d, dict):\n            d = {}\n        return cls(\n")
 		for _, f := range fs {
-			fmt.Fprintf(&b, "            %s=%s,\n", pyName(f.wire), pyFrom(f.typ, fmt.Sprintf("d.get(%q)", f.wire)))
+			fmt.Fprintf(&b, "            %s=%s,\n", pyName(f.Name), pyFrom(f.Type, fmt.Sprintf("d.get(%q)", f.Name)))
 		}
 		b.WriteString("        )\n\n    def to_wire(self) -> Dict[str, Any]:\n        out: Dict[str, Any] = {}\n")
 		for _, f := range fs {
-			test := "self." + pyName(f.wire) + " is not None"
-			if f.omitempty {
-				test = "self." + pyName(f.wire) // zero values stay off the wire, as Go's omitempty does
+			test := "self." + pyName(f.Name) + " is not None"
+			if f.OmitEmpty {
+				test = "self." + pyName(f.Name) // zero values stay off the wire, as Go's omitempty does
 			}
-			fmt.Fprintf(&b, "        if %s:\n            out[%q] = _to_wire(self.%s)\n", test, f.wire, pyName(f.wire))
+			fmt.Fprintf(&b, "        if %s:\n            out[%q] = _to_wire(self.%s)\n", test, f.Name, pyName(f.Name))
 		}
 		b.WriteString("        return out\n\n\n")
 	}
@@ -215,20 +215,20 @@ def _to_wire(v: Any) -> Any:
 
 // pyArgs is a method's keyword arguments (required first) and its params'
 // fields; nil for a method without params.
-func pyArgs(mt *method) (args []string, fs []wireField) {
+func pyArgs(mt *method) (args []string, fs []api.WireField) {
 	s := mt.spec
 	if s.Params == typeEmpty || s.Params.Kind() != reflect.Struct {
 		return nil, nil
 	}
-	fs = fields(s.Params)
+	fs = api.WireFields(s.Params)
 	for _, f := range fs {
-		if f.required {
-			args = append(args, fmt.Sprintf("%s: %s", pyName(f.wire), pyParamType(f.typ)))
+		if f.Required {
+			args = append(args, fmt.Sprintf("%s: %s", pyName(f.Name), pyParamType(f.Type)))
 		}
 	}
 	for _, f := range fs {
-		if !f.required {
-			args = append(args, fmt.Sprintf("%s: %s = None", pyName(f.wire), pyOptional(pyParamType(f.typ))))
+		if !f.Required {
+			args = append(args, fmt.Sprintf("%s: %s = None", pyName(f.Name), pyOptional(pyParamType(f.Type))))
 		}
 	}
 	return args, fs
@@ -252,14 +252,14 @@ func renderPyCore(b *bytes.Buffer, mt *method) {
 	fmt.Fprintf(b, "def %s_params(%s) -> Dict[str, Any]:\n", core, sig)
 	var req []string
 	for _, f := range fs {
-		if f.required {
-			req = append(req, fmt.Sprintf("%q: %s", f.wire, pyConv(f)))
+		if f.Required {
+			req = append(req, fmt.Sprintf("%q: %s", f.Name, pyConv(f)))
 		}
 	}
 	fmt.Fprintf(b, "    p: Dict[str, Any] = {%s}\n", strings.Join(req, ", "))
 	for _, f := range fs {
-		if !f.required {
-			fmt.Fprintf(b, "    if %s is not None:\n        p[%q] = %s\n", pyName(f.wire), f.wire, pyConv(f))
+		if !f.Required {
+			fmt.Fprintf(b, "    if %s is not None:\n        p[%q] = %s\n", pyName(f.Name), f.Name, pyConv(f))
 		}
 	}
 	b.WriteString("    return p\n\n\n")
@@ -282,7 +282,7 @@ func renderPyMethod(b *bytes.Buffer, mt *method, async bool) {
 	}
 	var pass []string
 	for _, f := range fs {
-		pass = append(pass, pyName(f.wire)+"="+pyName(f.wire))
+		pass = append(pass, pyName(f.Name)+"="+pyName(f.Name))
 	}
 	params := fmt.Sprintf("%s_params(%s)", core, strings.Join(pass, ", "))
 	def, aw := "def", ""
@@ -312,11 +312,11 @@ func renderPyMethod(b *bytes.Buffer, mt *method, async bool) {
 }
 
 // pyConv is the expression that puts keyword argument f on the wire.
-func pyConv(f wireField) string {
-	if needsToWire(f.typ) {
-		return "_to_wire(" + pyName(f.wire) + ")"
+func pyConv(f api.WireField) string {
+	if needsToWire(f.Type) {
+		return "_to_wire(" + pyName(f.Name) + ")"
 	}
-	return pyName(f.wire)
+	return pyName(f.Name)
 }
 
 func needsToWire(t reflect.Type) bool {
