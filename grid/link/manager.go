@@ -39,11 +39,14 @@ type Trust interface {
 // Defaults of Options.
 const (
 	DefaultHelloTimeout = 5 * time.Second
-	DefaultKeepAlive    = 5 * time.Second
-	DefaultIdleTimeout  = 20 * time.Second
-	DefaultBackoffMin   = 250 * time.Millisecond
-	DefaultBackoffMax   = 30 * time.Second
-	DefaultDialTimeout  = 10 * time.Second
+	// DefaultHandshakeTimeout bounds QUIC's idle time during the TLS
+	// handshake (quic-go's own default).
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultKeepAlive        = 5 * time.Second
+	DefaultIdleTimeout      = 20 * time.Second
+	DefaultBackoffMin       = 250 * time.Millisecond
+	DefaultBackoffMax       = 30 * time.Second
+	DefaultDialTimeout      = 10 * time.Second
 )
 
 // Options configure a Manager.
@@ -65,7 +68,9 @@ type Options struct {
 	Counters *Counters
 	Logger   *slog.Logger
 
-	HelloTimeout, KeepAlive, IdleTimeout, DialTimeout time.Duration
+	// HelloTimeout bounds the wait for a control stream and its hello
+	// after the TLS handshake, and for a protocol stream's preamble.
+	HelloTimeout, HandshakeTimeout, KeepAlive, IdleTimeout, DialTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts
 	// (doubling, with ±25% jitter).
 	BackoffMin, BackoffMax time.Duration
@@ -136,6 +141,7 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	def(&opts.HelloTimeout, DefaultHelloTimeout)
+	def(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	def(&opts.KeepAlive, DefaultKeepAlive)
 	def(&opts.IdleTimeout, DefaultIdleTimeout)
 	def(&opts.DialTimeout, DefaultDialTimeout)
@@ -162,7 +168,7 @@ func New(opts Options) (*Manager, error) {
 		instance: hex.EncodeToString(inst[:]),
 		counters: opts.Counters,
 		qconf: &quic.Config{
-			HandshakeIdleTimeout:  opts.HelloTimeout,
+			HandshakeIdleTimeout:  opts.HandshakeTimeout,
 			MaxIdleTimeout:        opts.IdleTimeout,
 			KeepAlivePeriod:       opts.KeepAlive,
 			MaxIncomingStreams:    int64(len(opts.Protocols) + 2),
