@@ -507,3 +507,16 @@ func TestDaemonRefusesBadHellosAndKeepsServing(t *testing.T) {
 		t.Errorf("counters: %v", st.Counters)
 	}
 }
+
+func TestTrustWithoutAddressWaitsForThePeer(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	var p api.GridPeer
+	a.must(api.MethodGridTrust, api.TrustParams{PeerID: b.id, Circle: "household"}, &p)
+	if p.State != link.StateDown || p.LastSeenMs != 0 || len(p.Addrs) != 0 {
+		t.Errorf("trusted without addrs: %+v, want down, never seen", p)
+	}
+	// b dials a: the link comes up, and a (with no address for b) keeps it.
+	b.must(api.MethodGridTrust, api.TrustParams{PeerID: a.id, Circle: "household", Addrs: []string{a.listen}}, nil)
+	a.waitState(b, link.StateUp)
+	b.waitState(a, link.StateUp)
+}

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -332,3 +333,53 @@ func TestKnownKeyAtAnotherAddressIsRefusedByTheDialler(t *testing.T) {
 		t.Errorf("refusal %v, want unauthenticated", err)
 	}
 }
+
+func TestLinkTLSIsPinnedTLS13WithoutResumption(t *testing.T) {
+	a, b := link2(t, nil, nil)
+	for i := 0; i < 2; i++ { // the second link must not resume the first's session
+		b.m.Connect(a.id.PeerID(), a.m.Addrs())
+		waitFor(t, "link", func() bool { return b.m.Up(a.id.PeerID()) })
+		cs := b.m.current(a.id.PeerID()).conn.ConnectionState()
+		if cs.TLS.Version != tls.VersionTLS13 || cs.TLS.NegotiatedProtocol != ALPN || cs.TLS.DidResume || cs.Used0RTT {
+			t.Fatalf("link %d TLS: version %#x alpn %q resumed %v 0rtt %v", i, cs.TLS.Version, cs.TLS.NegotiatedProtocol, cs.TLS.DidResume, cs.Used0RTT)
+		}
+		b.m.Disconnect(a.id.PeerID(), ReasonShutdown)
+		waitFor(t, "down", func() bool { return !a.m.Up(b.id.PeerID()) })
+	}
+	// Another ALPN fails the handshake.
+	cert, _ := certificate(b.id)
+	conf := clientTLS(cert, a.id.PeerID())
+	conf.NextProtos = []string{"h3"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := quic.DialAddr(ctx, a.m.Addrs()[0], conf, nil); err == nil {
+		c.CloseWithError(0, "")
+		t.Fatal("a dial with ALPN h3 was accepted")
+	}
+	// A key the listener does not trust fails at the handshake.
+	stranger, _ := identity.Generate()
+	_, err := newNodeFrom(t, stranger).m.dial(context.Background(), a.id.PeerID(), a.m.Addrs(), "", nil)
+	if ReasonOf(err) != ReasonUntrusted {
+		t.Fatalf("untrusted key: %v, want untrusted", err)
+	}
+	if a.m.Counters().Get("link.refused.untrusted") != 1 {
+		t.Errorf("refused.untrusted = %d", a.m.Counters().Get("link.refused.untrusted"))
+	}
+}
+
+// newNodeFrom is newNode with a given identity and no listener; it trusts
+// everyone it dials.
+func newNodeFrom(t *testing.T, id *identity.Identity) *testNode {
+	t.Helper()
+	tr := &trustAll{}
+	m, err := New(Options{Identity: id, Trust: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &testNode{id: id, m: m}
+}
+
+type trustAll struct{ memTrust }
+
+func (*trustAll) Circle(string) (string, bool) { return "public-mesh", true }
