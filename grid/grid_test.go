@@ -520,3 +520,30 @@ func TestTrustWithoutAddressWaitsForThePeer(t *testing.T) {
 	a.waitState(b, link.StateUp)
 	b.waitState(a, link.StateUp)
 }
+
+func TestPeerRestartedOnAnotherPortIsStillRedialled(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	join(t, a, b, "household")
+	old := b.listen
+
+	b.stop()
+	b.listen = "127.0.0.1:0" // comes back on another port
+	b.start()
+	if b.listen == old {
+		t.Skip("the kernel handed out the same port again")
+	}
+	// b still knows where a is and dials it; its hello tells a where b is now.
+	a.waitState(b, link.StateUp)
+	eventually(t, 5*time.Second, "a records b's new address", func() bool {
+		p, _ := a.peer(b.id)
+		return len(p.Addrs) == 1 && p.Addrs[0] == b.listen
+	})
+	// Now b waits for a (b forgets a's address): a must dial b's new port.
+	b.must(api.MethodGridTrust, api.TrustParams{PeerID: a.id, Circle: "household"}, nil)
+	b.stop()
+	b.start() // the same new port: n.listen was updated by start
+	a.waitState(b, link.StateUp)
+	if p, _ := a.peer(b.id); p.Circle != "household" {
+		t.Errorf("a's record of b: %+v", p)
+	}
+}
