@@ -337,13 +337,17 @@ func TestKnownKeyAtAnotherAddressIsRefusedByTheDialler(t *testing.T) {
 func TestLinkTLSIsPinnedTLS13WithoutResumption(t *testing.T) {
 	a, b := link2(t, nil, nil)
 	for i := 0; i < 2; i++ { // the second link must not resume the first's session
+		b.trust.set(a.id.PeerID(), "household")
 		b.m.Connect(a.id.PeerID(), a.m.Addrs())
 		waitFor(t, "link", func() bool { return b.m.Up(a.id.PeerID()) })
 		cs := b.m.current(a.id.PeerID()).conn.ConnectionState()
 		if cs.TLS.Version != tls.VersionTLS13 || cs.TLS.NegotiatedProtocol != ALPN || cs.TLS.DidResume || cs.Used0RTT {
 			t.Fatalf("link %d TLS: version %#x alpn %q resumed %v 0rtt %v", i, cs.TLS.Version, cs.TLS.NegotiatedProtocol, cs.TLS.DidResume, cs.Used0RTT)
 		}
-		b.m.Disconnect(a.id.PeerID(), ReasonShutdown)
+		// (a learnt b's address from the hello and would redial it: b
+		// stops trusting a so that the link stays down.)
+		b.trust.del(a.id.PeerID())
+		b.m.Disconnect(a.id.PeerID(), ReasonTrustRevoked)
 		waitFor(t, "down", func() bool { return !a.m.Up(b.id.PeerID()) })
 	}
 	// Another ALPN fails the handshake.
