@@ -387,3 +387,77 @@ func newNodeFrom(t *testing.T, id *identity.Identity) *testNode {
 type trustAll struct{ memTrust }
 
 func (*trustAll) Circle(string) (string, bool) { return "public-mesh", true }
+
+// fakeListener accepts links with key id and answers every hello with
+// answer(h) (nil: never answers).
+func fakeListener(t *testing.T, id *identity.Identity, answer func(h hello) (any, error)) string {
+	t.Helper()
+	cert, _ := certificate(id)
+	ln, err := quic.ListenAddr("127.0.0.1:0", serverTLS(cert, func(string) error { return nil }), &quic.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				st, err := c.AcceptStream(context.Background())
+				if err != nil {
+					return
+				}
+				conn := msgrpc.NewConn(msgrpc.NewStreamTransport(stream{st}, 0), msgrpc.Options{})
+				conn.Start(msgrpc.HandlerFuncs{Request: func(ctx context.Context, _ string, p api.RawParams) (any, error) {
+					var h hello
+					p.Decode(&h)
+					if answer == nil {
+						<-ctx.Done()
+						return nil, ctx.Err()
+					}
+					return answer(h)
+				}})
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestBadHelloAnswersAreRefusedByTheDialler(t *testing.T) {
+	fake, _ := identity.Generate()
+	d := newNode(t)
+	d.m.opts.DialTimeout = time.Second
+	d.trust.set(fake.PeerID(), "household")
+	answerFrom := func(mutate func(*hello)) func(h hello) (any, error) {
+		return func(h hello) (any, error) {
+			r := &hello{PeerID: fake.PeerID(), YourPeerID: h.PeerID, Protocol: ProtocolVersion, Instance: "f", Circle: "household"}
+			mutate(r)
+			return r, nil
+		}
+	}
+	cases := []struct {
+		name   string
+		answer func(h hello) (any, error)
+		want   Reason
+	}{
+		{"for another peer", answerFrom(func(r *hello) { r.YourPeerID = fake.PeerID() }), ReasonWrongPeer},
+		{"claims another identity", answerFrom(func(r *hello) { r.PeerID = d.id.PeerID() }), ReasonIdentityMismatch},
+		{"another version", answerFrom(func(r *hello) { r.Protocol = 2 }), ReasonVersionMismatch},
+		{"not a hello", func(hello) (any, error) { return []int{1, 2}, nil }, ReasonBadHello},
+		{"never answers", nil, ReasonHelloTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeListener(t, fake, tc.answer)
+			_, err := d.m.dial(context.Background(), fake.PeerID(), []string{addr}, "", nil)
+			if ReasonOf(err) != tc.want {
+				t.Fatalf("dial: %v, want %s", err, tc.want)
+			}
+			if d.m.Up(fake.PeerID()) {
+				t.Fatal("link up after a bad answer")
+			}
+		})
+	}
+}
