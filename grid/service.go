@@ -46,7 +46,10 @@ type Service struct {
 	links *link.Manager
 }
 
-var _ link.Trust = (*trust.Store)(nil)
+var (
+	_ link.Trust       = (*trust.Store)(nil)
+	_ link.AddrUpdater = (*trust.Store)(nil)
+)
 
 // Host opens the trust store, starts the link manager, and registers the
 // grid/* methods on k. Call it after kernel.Open and before serving clients.
