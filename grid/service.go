@@ -54,7 +54,10 @@ type Service struct {
 	repl  *replicate.Replicator // nil with NoReplication
 }
 
-var _ link.Trust = (*trust.Store)(nil)
+var (
+	_ link.Trust       = (*trust.Store)(nil)
+	_ link.AddrUpdater = (*trust.Store)(nil)
+)
 
 // Host opens the trust store, starts the link manager, and registers the
 // grid/* methods on k. Call it after kernel.Open and before serving clients.
