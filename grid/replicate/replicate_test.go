@@ -31,6 +31,7 @@ func TestCatchUpThenLive(t *testing.T) {
 		return converged(nodes, "general", "global") && b.vec()["general"][a.id()] == 1530 && a.vec()["global"][b.id()] == 5
 	})
 	sameTranscripts(t, nodes, "general", "global")
+	eventually(t, 5*time.Second, "counted", func() bool { return b.stats(a).Counts["appended"] == 1550 })
 	if s := b.stats(a); s.Counts["appended"] != 1550 || s.Counts["duplicate"] != 0 || !s.Up {
 		t.Fatalf("b's counts for a: %+v", s)
 	}
@@ -140,6 +141,9 @@ func TestRestartResumes(t *testing.T) {
 	a.emit("general", 10)
 	connect(t, a, b, "household")
 	eventually(t, 10*time.Second, "after restart", func() bool { return converged([]*node{a, b}, "general") && b.vec()["general"][a.id()] == 310 })
+	// The counters are added once the batch's commit is answered, just
+	// after the vectors show it.
+	eventually(t, 5*time.Second, "counted", func() bool { return b.stats(a).Counts["appended"] == 10 })
 	if s := b.stats(a); s.Counts["duplicate"] != 0 || s.Counts["appended"] != 10 {
 		t.Fatalf("after the restart b took %+v", s.Counts)
 	}
