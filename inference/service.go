@@ -330,7 +330,7 @@ func (s *Service) resolve(ctx context.Context, lib *llama.Library, ref string) (
 		s.mu.Unlock()
 		if e == nil {
 			if clean == "" {
-				return nil, api.Errorf(api.CodeNotFound, "no model named %q is loaded (inference/models lists them; a GGUF file is named by its absolute path)", ref)
+				return nil, api.Errorf(api.CodeNotFound, "no model named %q is loaded (continuum model list shows them, continuum model load PATH loads one; a GGUF file is named by its absolute path)", ref)
 			}
 			e, err := s.loadModel(ctx, lib, clean, clean)
 			if errors.Is(err, &api.Error{Code: api.CodeAlreadyExists}) {
@@ -386,10 +386,10 @@ func (s *Service) unload(ctx context.Context, _ *kernel.Call, p api.NameParams) 
 	return api.Empty{}, nil
 }
 
+// list answers what is loaded. It does not go through library(): with no
+// GPU or no libraries nothing can be loaded, and the honest answer to "what
+// is loaded" is then an empty list, not gpu_unavailable (load says why).
 func (s *Service) list(context.Context, *kernel.Call, api.Empty) (any, error) {
-	if _, err := s.library(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	es := s.sortedLocked()
 	s.mu.Unlock()

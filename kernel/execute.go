@@ -17,7 +17,7 @@ func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (
 	}
 	cmd := k.cmds.Get(p.Command)
 	if cmd == nil {
-		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (commands/list shows them)", p.Command)
+		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list)", p.Command)
 	}
 	route, err := commands.Decide(cmd.Info.NaturalScope, p.Scope)
 	if err != nil {

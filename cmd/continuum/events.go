@@ -143,11 +143,17 @@ var eventsEmitCommand = &command{
 	help: `Calls events/emit with the payload from --json (a JSON value; "-" reads stdin)
 and/or --param key=value pairs. For a broadcast class the daemon answers once
 the event is on disk; the reply gives the event id, channel, lamport time and
-log position. An undeclared class is delivered to local subscribers only.
+log position.
+
+An undeclared class is delivered to local subscribers only, and is often a
+typo: the CLI then warns on stderr (naming a declared class that looks close)
+and the JSON result says "declared": false. --strict refuses an undeclared
+class instead (undeclared_class, exit status 1, nothing delivered).
 
 ` + paramSyntaxHelp,
 	example: `continuum events emit chat:posted --json '{"roomId":"general","text":"hello"}'
-continuum events emit ui:clicked --param button=ok --param x=10`,
+continuum events emit ui:clicked --param button=ok --param x=10
+continuum events emit chat:posted --strict --param roomId=general --param text=hi`,
 	minArgs:   1,
 	maxArgs:   1,
 	inputJSON: true,
@@ -158,12 +164,13 @@ continuum events emit ui:clicked --param button=ok --param x=10`,
 		channel := fs.String("channel", "", "explicit channel (classes with channel custom)")
 		schema := fs.String("schema-version", "", "payload schema version (default: the class's)")
 		headers := fs.StringArrayP("header", "H", nil, "a header as key=value (repeatable)")
+		strict := fs.Bool("strict", false, "refuse an undeclared class (undeclared_class) instead of delivering it locally")
 		return func(ctx context.Context, e *env, args []string) error {
 			payload, err := buildMap("events emit", "--json", *jsonText, *params, e.stdin)
 			if err != nil {
 				return err
 			}
-			p := api.EmitParams{Name: args[0], Payload: payload, ID: *id, Channel: *channel, SchemaVersion: *schema}
+			p := api.EmitParams{Name: args[0], Payload: payload, ID: *id, Channel: *channel, SchemaVersion: *schema, Strict: *strict}
 			for _, h := range *headers {
 				k, v, ok := strings.Cut(h, "=")
 				if !ok || k == "" {
@@ -177,7 +184,13 @@ continuum events emit ui:clicked --param button=ok --param x=10`,
 			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
 				res, err := c.Emit(ctx, p)
 				if err != nil {
+					if api.CodeOf(err) == api.CodeUndeclaredClass {
+						return withClassHint(ctx, c, p.Name, err)
+					}
 					return err
+				}
+				if !res.Declared {
+					warnUndeclared(ctx, e, c, p.Name)
 				}
 				if e.jsonOut() {
 					return printJSON(e.stdout, res, false)
@@ -195,6 +208,41 @@ continuum events emit ui:clicked --param button=ok --param x=10`,
 			})
 		}
 	},
+}
+
+// warnUndeclared tells the user that an emit went to an undeclared class,
+// which reaches only local subscribers of that exact class and is most often
+// a typo.
+func warnUndeclared(ctx context.Context, e *env, c *client.Client, name string) {
+	fmt.Fprintf(e.stderr, "warning: class %q is not declared: the event went only to local subscribers of that class, and is not logged%s\n", name, classSuggestion(ctx, c, name))
+	fmt.Fprintln(e.stderr, "  (declare it with continuum events declare; --strict refuses undeclared classes)")
+}
+
+// withClassHint adds "did you mean" to an undeclared_class error.
+func withClassHint(ctx context.Context, c *client.Client, name string, err error) error {
+	hint := classSuggestion(ctx, c, name)
+	if hint == "" {
+		return err
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return &api.Error{Code: ae.Code, Message: ae.Message + hint, Data: ae.Data}
+	}
+	return err
+}
+
+// classSuggestion is "; did you mean X?" naming the declared class closest
+// to name, or "" when none is close.
+func classSuggestion(ctx context.Context, c *client.Client, name string) string {
+	classes, err := c.ListClasses(ctx)
+	if err != nil {
+		return ""
+	}
+	names := make([]string, len(classes))
+	for i, cl := range classes {
+		names[i] = cl.Name
+	}
+	return didYouMean(name, names)
 }
 
 var eventsTailCommand = &command{

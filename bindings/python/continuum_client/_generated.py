@@ -649,6 +649,8 @@ class EmitParams:
     "string headers"
     id: str = ""
     "event id; supply one to make a retry idempotent"
+    strict: bool = False
+    "refuse an undeclared class with undeclared_class instead of delivering it locally"
 
     @classmethod
     def from_wire(cls, d: Any) -> "EmitParams":
@@ -661,6 +663,7 @@ class EmitParams:
             channel=d.get("channel") or "",
             headers=dict(d.get("headers") or {}),
             id=d.get("id") or "",
+            strict=bool(d.get("strict")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -677,6 +680,8 @@ class EmitParams:
             out["headers"] = _to_wire(self.headers)
         if self.id:
             out["id"] = _to_wire(self.id)
+        if self.strict:
+            out["strict"] = _to_wire(self.strict)
         return out
 
 
@@ -692,6 +697,8 @@ class EmitResult:
     "lamport time; 0 when local"
     seq: int = 0
     "log position; 0 when not logged"
+    declared: bool = False
+    "whether the class is declared; false means delivered locally only (often a typo'd name)"
 
     @classmethod
     def from_wire(cls, d: Any) -> "EmitResult":
@@ -702,6 +709,7 @@ class EmitResult:
             channel=d.get("channel") or "",
             lamport=d.get("lamport") or 0,
             seq=d.get("seq") or 0,
+            declared=bool(d.get("declared")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -714,6 +722,8 @@ class EmitResult:
             out["lamport"] = _to_wire(self.lamport)
         if self.seq is not None:
             out["seq"] = _to_wire(self.seq)
+        if self.declared is not None:
+            out["declared"] = _to_wire(self.declared)
         return out
 
 
@@ -1719,7 +1729,7 @@ class _EventsMethods:
             p["channel"] = channel
         return ChannelResult.from_wire((self._c.call("events/resolve-channel", p)))
 
-    def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
+    def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None, strict: Optional[bool] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
         p: Dict[str, Any] = {"name": name}
         if payload is not None:
@@ -1732,6 +1742,8 @@ class _EventsMethods:
             p["headers"] = _to_wire(headers)
         if id is not None:
             p["id"] = id
+        if strict is not None:
+            p["strict"] = strict
         return EmitResult.from_wire((self._c.call("events/emit", p)))
 
     def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "Subscription":
@@ -1937,7 +1949,7 @@ class _AsyncEventsMethods:
             p["channel"] = channel
         return ChannelResult.from_wire((await self._c.call("events/resolve-channel", p)))
 
-    async def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
+    async def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None, strict: Optional[bool] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
         p: Dict[str, Any] = {"name": name}
         if payload is not None:
@@ -1950,6 +1962,8 @@ class _AsyncEventsMethods:
             p["headers"] = _to_wire(headers)
         if id is not None:
             p["id"] = id
+        if strict is not None:
+            p["strict"] = strict
         return EmitResult.from_wire((await self._c.call("events/emit", p)))
 
     async def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "AsyncSubscription":
