@@ -38,8 +38,11 @@ check-fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# The bench module (the measuring programs) is vetted too, so a moved or
+# renamed API cannot leave them broken until the next `make bench`.
 vet:
 	$(GO) vet ./...
+	$(GO) -C bench vet ./...
 
 test-go:
 	CONTINUUM_LLAMA_LIB_DIR=$(CURDIR)/$(LLAMA_DIR)/cpu $(GO) test -race -count=1 -timeout 15m ./...

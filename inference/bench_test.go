@@ -15,7 +15,7 @@ import (
 // BenchmarkGenerateDaemon measures generation THROUGH the daemon: the Go
 // client calls inference/generate over the Unix socket with stream: true and
 // times the inference:tokens events as they arrive, the way an application
-// sees them. Same work as llama's BenchmarkGenerate and llama/bench/node:
+// sees them. Same work as llama's BenchmarkGenerate and bench/node-llama:
 // the gguf.BenchTinyConfig model, the prompt below, 128 greedy tokens, a
 // 1024-token context, one thread.
 //
@@ -27,7 +27,7 @@ import (
 //
 // It runs the daemon in this process; scripts/bench-inference.sh (make
 // bench) measures a separate continuumd process against node-llama-cpp with
-// llama/bench/viadaemon instead.
+// bench/cmd/viadaemon instead.
 //
 //	go test -run '^$' -bench GenerateDaemon -benchtime 20x ./inference/
 func BenchmarkGenerateDaemon(b *testing.B) {

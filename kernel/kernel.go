@@ -32,7 +32,7 @@ var Version = "0.1.0-dev"
 // Config configures a kernel.
 type Config struct {
 	// StateDir holds the bbolt file and the identity key; "" means
-	// store.DefaultStateDir().
+	// paths.StateDir().
 	StateDir string
 	// Logger receives the kernel's logs; nil discards them.
 	Logger *slog.Logger
@@ -62,6 +62,8 @@ type Kernel struct {
 	cmds    *commands.Registry[*session]
 
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
+
+	quicAddrs atomic.Pointer[[]string] // where the grid listens, for kernel/info
 
 	idPrefix  string
 	nextID    atomic.Uint64

@@ -55,7 +55,7 @@ func BenchmarkGenerate(b *testing.B) {
 }
 
 // TestBenchModelFirstTokens prints the benchmark model's first greedy ids,
-// to check that another engine (llama/bench/node prints its own) decodes
+// to check that another engine (bench/node-llama prints its own) decodes
 // the same sequence and so does the same work.
 func TestBenchModelFirstTokens(t *testing.T) {
 	if testing.Short() {

@@ -8,13 +8,13 @@
 # state folder), then runs ROUNDS rounds, each side once per round, in an
 # order that rotates every round so that drift in the machine's load falls on
 # every side:
-#   - continuumd: llama/bench/viadaemon, a Go client that calls
+#   - continuumd: bench/cmd/viadaemon, a Go client that calls
 #     inference/generate with stream: true over the Unix socket and times the
 #     inference:tokens events as they arrive (the daemon's own figures from
 #     the result are kept too);
-#   - node: llama/bench/node/bench.mjs, node-llama-cpp 3.21.1 in-process
+#   - node: bench/node-llama/bench.mjs, node-llama-cpp 3.21.1 in-process
 #     (the same llama.cpp build as `make llama-libs`);
-#   - direct: llama/bench/viadaemon -direct, the same Go bindings in-process
+#   - direct: bench/cmd/viadaemon -direct, the same Go bindings in-process
 #     without the daemon, which splits the ratio into what the bindings cost
 #     and what the daemon adds.
 # All: prompt "the quick brown fox jumps over the lazy dog", 128 greedy
@@ -29,7 +29,7 @@
 #   BENCH_INFERENCE_MD=out.md scripts/bench-inference.sh   # also write the table
 #
 # Needs the CPU libraries (`make llama-libs`), Go, node and npm (the first run
-# installs node-llama-cpp into llama/bench/node/node_modules).
+# installs node-llama-cpp into bench/node-llama/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,11 +50,11 @@ cleanup() {
 }
 trap cleanup EXIT
 model=$work/bench.gguf
-go run ./llama/bench/writemodel "$model"
+go -C bench run ./cmd/writemodel "$model"
 go build -o "$work/continuumd" ./cmd/continuumd
-go build -o "$work/viadaemon" ./llama/bench/viadaemon
-if [ ! -d llama/bench/node/node_modules/node-llama-cpp ]; then
-	(cd llama/bench/node && npm install --ignore-scripts --no-audit --no-fund --no-package-lock >&2)
+go -C bench build -o "$work/viadaemon" ./cmd/viadaemon
+if [ ! -d bench/node-llama/node_modules/node-llama-cpp ]; then
+	(cd bench/node-llama && npm install --ignore-scripts --no-audit --no-fund --no-package-lock >&2)
 fi
 
 mkdir -m 700 "$work/run"
@@ -72,7 +72,7 @@ fi
 
 run_daemon() { "$work/viadaemon" -socket "$sock" -daemon-pid "$pid" -model "$model" -runs "$RUNS" >"$work/go.$1.json"; }
 run_direct() { "$work/viadaemon" -direct "$LIBDIR" -threads "$THREADS" -model "$model" -runs "$RUNS" >"$work/direct.$1.json"; }
-run_node() { (cd llama/bench/node && RUNS=$RUNS THREADS=$THREADS node bench.mjs "$model") >"$work/node.$1.json"; }
+run_node() { (cd bench/node-llama && RUNS=$RUNS THREADS=$THREADS node bench.mjs "$model") >"$work/node.$1.json"; }
 sides=(daemon node direct)
 for round in $(seq 1 "$ROUNDS"); do
 	# Rotate the order each round: daemon node direct, node direct daemon, ...

@@ -6,9 +6,11 @@
 #                JetStream and bbolt). The bench is its own Go module
 #                (bench/go.mod), so NATS never enters the main module.
 #   2. clients   kernel/ping round trips through the Go, TypeScript and
-#                Python clients (bindings/bench/run.sh).
+#                Python clients (scripts/bench-clients.sh).
 #   3. inference generation through continuumd against node-llama-cpp on the
 #                same libraries and model (scripts/bench-inference.sh).
+# Every measuring program these run is in the bench/ module (bench/cmd/...,
+# bench/node-llama); the scripts only build and start them.
 #
 #   scripts/bench.sh                       # everything, ~5 minutes
 #   BENCH_PARTS='inference' scripts/bench.sh
@@ -33,7 +35,7 @@ bus() {
 	echo "markdown: bench/$md"
 }
 
-clients() { "$root/bindings/bench/run.sh" "${BENCH_CLIENT_SECONDS:-3}"; }
+clients() { "$root/scripts/bench-clients.sh" "${BENCH_CLIENT_SECONDS:-3}"; }
 
 inference() {
 	mkdir -p "$root/bench/results"
@@ -43,7 +45,7 @@ inference() {
 for part in $parts; do
 	case $part in
 	bus) title="continuumd vs NATS (bench/cmd/busbench)" ;;
-	clients) title="client round trips (bindings/bench/run.sh)" ;;
+	clients) title="client round trips (scripts/bench-clients.sh)" ;;
 	inference) title="inference through continuumd vs node-llama-cpp (scripts/bench-inference.sh)" ;;
 	*)
 		echo "bench: unknown part $part (bus, clients, inference)" >&2

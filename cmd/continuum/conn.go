@@ -9,8 +9,8 @@ import (
 	"syscall"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/client"
-	"github.com/continuum-grid/continuum/ipc/unixsock"
 )
 
 // dialError is a failure to reach the daemon at all; it says how to start one.
@@ -37,7 +37,7 @@ func (d *dialError) Unwrap() error { return d.err }
 // socketPath is the socket the CLI dials.
 func (e *env) socketPath() string {
 	if e.socket == "" {
-		return unixsock.DefaultSocketPath()
+		return paths.Socket()
 	}
 	return e.socket
 }

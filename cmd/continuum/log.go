@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/client"
-	"github.com/continuum-grid/continuum/kernel/store"
+	"github.com/continuum-grid/continuum/kernel/airc"
 	flag "github.com/spf13/pflag"
-	bolt "go.etcd.io/bbolt"
 )
 
 var logGroup = &group{
@@ -283,9 +281,9 @@ waits and then reports the state dir in use.`,
 	example: "continuum log compact\ncontinuum log compact --state-dir ~/.local/state/continuum --json",
 	maxArgs: 0,
 	flags: func(fs *flag.FlagSet) action {
-		stateDir := fs.String("state-dir", store.DefaultStateDir(), "the daemon's state folder")
+		stateDir := fs.String("state-dir", paths.StateDir(), "the daemon's state folder")
 		return func(ctx context.Context, e *env, _ []string) error {
-			res, err := compactStateFile(*stateDir)
+			res, err := airc.Compact(filepath.Join(*stateDir, paths.StateFile))
 			if err != nil {
 				return err
 			}
@@ -299,75 +297,4 @@ waits and then reports the state dir in use.`,
 }
 
 // compactResult is what log compact did, for --json.
-type compactResult struct {
-	Path   string `json:"path"`
-	Before int64  `json:"before"`
-	After  int64  `json:"after"`
-}
-
-// compactStateFile compacts dir's bbolt file in place. It holds bbolt's
-// exclusive lock on the old file from before the copy until after the
-// rename, so a daemon cannot open the old file and write to it in between
-// (those writes would be lost with the old file).
-func compactStateFile(dir string) (compactResult, error) {
-	path := filepath.Join(dir, store.FileName)
-	res := compactResult{Path: path}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return res, fmt.Errorf("no state file to compact: %w", err)
-	}
-	res.Before = fi.Size()
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return res, fmt.Errorf("%s is in use by a running continuumd: stop it first (compaction rewrites the file and must have it to itself)", path)
-	}
-	if err != nil {
-		return res, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer src.Close()
-	tmp := path + ".compact"
-	// A leftover from an interrupted run is garbage: the old file was never
-	// replaced, so it is still the whole truth.
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return res, err
-	}
-	dst, err := bolt.Open(tmp, fi.Mode().Perm(), &bolt.Options{Timeout: time.Second, NoSync: true})
-	if err != nil {
-		return res, fmt.Errorf("create %s: %w", tmp, err)
-	}
-	// 64 MiB per transaction bounds the memory of a copy of a large log.
-	if err := bolt.Compact(dst, src, 64<<20); err != nil {
-		dst.Close()
-		os.Remove(tmp)
-		return res, fmt.Errorf("compact %s: %w", path, err)
-	}
-	// NoSync skipped fsync per copy transaction; one at the end makes the
-	// whole copy durable before it replaces the original.
-	dst.NoSync = false
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		os.Remove(tmp)
-		return res, fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := dst.Close(); err != nil {
-		os.Remove(tmp)
-		return res, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return res, fmt.Errorf("replace %s: %w", path, err)
-	}
-	// The rename itself must reach the disk, or a crash could bring back
-	// the old file (harmless) or lose the name (not).
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return res, fmt.Errorf("sync %s: %w", dir, err)
-		}
-	}
-	if fi, err := os.Stat(path); err == nil {
-		res.After = fi.Size()
-	}
-	return res, nil
-}
+type compactResult = airc.CompactResult

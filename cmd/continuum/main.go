@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
-	"github.com/continuum-grid/continuum/ipc/unixsock"
+	"github.com/continuum-grid/continuum/api/paths"
 	flag "github.com/spf13/pflag"
 )
 
@@ -98,6 +98,7 @@ var groups = []*group{
 	eventsGroup,
 	logGroup,
 	modelGroup,
+	gridGroup,
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -305,7 +306,7 @@ func commandPath(g *group, c *command) string {
 func bindGlobal(fs *flag.FlagSet, e *env, inputJSON bool) {
 	socketDefault := e.socket
 	if socketDefault == "" {
-		socketDefault = unixsock.DefaultSocketPath()
+		socketDefault = paths.Socket()
 	}
 	fs.StringVar(&e.socket, "socket", socketDefault, "daemon socket")
 	fs.DurationVar(&e.timeout, "timeout", e.timeout, "deadline for each call to the daemon; 0 for none (tail and serve wait until Ctrl-C regardless)")

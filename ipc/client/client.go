@@ -36,8 +36,8 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/msgrpc"
-	"github.com/continuum-grid/continuum/ipc/unixsock"
 )
 
 // Option configures a Client.
@@ -131,11 +131,11 @@ func newClient(opts []Option) *Client {
 	}
 }
 
-// Dial connects to the daemon's socket at path (unixsock.DefaultSocketPath
+// Dial connects to the daemon's socket at path (paths.Socket
 // when empty). A daemon that cannot be reached is an unavailable error.
 func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	if path == "" {
-		path = unixsock.DefaultSocketPath()
+		path = paths.Socket()
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)

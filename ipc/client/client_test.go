@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/internal/testbackend"
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
@@ -415,7 +416,7 @@ func TestDialErrors(t *testing.T) {
 func TestDialDefaultPath(t *testing.T) {
 	dir := privateDir(t)
 	t.Setenv("XDG_RUNTIME_DIR", dir)
-	l, err := unixsock.Listen(unixsock.DefaultSocketPath())
+	l, err := unixsock.Listen(paths.Socket())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,86 +28,13 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/continuum-grid/continuum/api/paths"
 )
 
-// SocketName is the socket's file name inside its folder.
-const SocketName = "continuumd.sock"
-
-// DefaultSocketPath returns where the daemon listens and clients dial when no
-// path is given:
-//
-//  1. $XDG_RUNTIME_DIR/continuum/continuumd.sock — the per-user runtime folder
-//     that systemd-logind makes (0700, on tmpfs, removed at logout), the
-//     place the XDG base-directory spec names for sockets;
-//  2. when XDG_RUNTIME_DIR is unset (cron, su, containers), /run/user/<uid>/continuum/continuumd.sock
-//     if /run/user/<uid> exists, is a folder, belongs to this user and is not
-//     open to group or others — the same folder logind would have named;
-//  3. otherwise $TMPDIR/continuum-<uid>/continuumd.sock ($TMPDIR defaulting
-//     to /tmp), a folder Listen creates 0700 and refuses to use if someone
-//     else made it first.
-//
-// The daemon and its clients compute the same path from the same
-// environment; --socket overrides it on both sides.
-func DefaultSocketPath() string {
-	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-		return filepath.Join(dir, "continuum", SocketName)
-	}
-	uid := os.Getuid()
-	run := filepath.Join("/run/user", strconv.Itoa(uid))
-	if checkPrivateDir(run) == nil {
-		return filepath.Join(run, "continuum", SocketName)
-	}
-	return filepath.Join(os.TempDir(), "continuum-"+strconv.Itoa(uid), SocketName)
-}
-
-// checkPrivateDir reports an error unless dir is a folder (not a link) owned
-// by this user with no access for group or others.
-func checkPrivateDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a folder", dir)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("%s: cannot read its owner", dir)
-	}
-	// A shared folder (/tmp, /var/tmp: other-writable, usually sticky) is
-	// never to be made private: the fix is a folder of one's own inside it,
-	// which Listen creates. Only a folder that is this user's own and merely
-	// too open is worth a chmod.
-	mode := fi.Mode()
-	shared := mode&os.ModeSticky != 0 || mode.Perm()&0o002 != 0
-	if shared {
-		return fmt.Errorf("%s is a shared folder (mode %s); the socket needs a private folder of its own: put it in a sub-folder, e.g. --socket %s, which is created 0700 (never chmod a shared folder)",
-			dir, modeString(mode), filepath.Join(dir, "continuum-"+strconv.Itoa(os.Getuid()), SocketName))
-	}
-	if int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d); the socket needs a folder of this user's own, e.g. --socket %s", dir, st.Uid, os.Getuid(), privateExample())
-	}
-	if perm := mode.Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s has mode %04o; it must be private to its owner (chmod 700 %s if it is yours alone, or choose a socket in a new folder, e.g. --socket %s)", dir, perm, dir, privateExample())
-	}
-	return nil
-}
-
-// modeString writes a folder's permission bits in octal with the sticky bit
-// as it is usually written (1777).
-func modeString(m os.FileMode) string {
-	n := uint32(m.Perm())
-	if m&os.ModeSticky != 0 {
-		n |= 0o1000
-	}
-	return fmt.Sprintf("%04o", n)
-}
-
-// privateExample is a socket path in a folder Listen would create for this
-// user.
-func privateExample() string {
-	return filepath.Join(os.TempDir(), "continuum-"+strconv.Itoa(os.Getuid()), SocketName)
-}
+// SocketName is the socket's file name inside its folder; the default path
+// is paths.Socket.
+const SocketName = paths.SocketName
 
 // ErrAlreadyListening reports that another daemon serves the path.
 var ErrAlreadyListening = errors.New("another continuumd is already listening")
@@ -123,7 +50,7 @@ func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("socket folder: %w", err)
 	}
-	if err := checkPrivateDir(dir); err != nil {
+	if err := paths.CheckPrivate(dir); err != nil {
 		return nil, fmt.Errorf("socket folder: %w", err)
 	}
 

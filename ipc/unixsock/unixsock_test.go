@@ -186,25 +186,6 @@ func TestListenRefuses(t *testing.T) {
 	})
 }
 
-func TestDefaultSocketPath(t *testing.T) {
-	t.Setenv("XDG_RUNTIME_DIR", "/run/user/4242")
-	if got := DefaultSocketPath(); got != "/run/user/4242/continuum/continuumd.sock" {
-		t.Fatalf("got %s", got)
-	}
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	got := DefaultSocketPath()
-	run := "/run/user/" + strconv.Itoa(os.Getuid())
-	if checkPrivateDir(run) == nil {
-		if got != run+"/continuum/continuumd.sock" {
-			t.Fatalf("got %s", got)
-		}
-	} else if got != filepath.Join(tmp, "continuum-"+strconv.Itoa(os.Getuid()), SocketName) {
-		t.Fatalf("got %s", got)
-	}
-}
-
 func TestPeerCred(t *testing.T) {
 	path := filepath.Join(privateDir(t), SocketName)
 	l, err := Listen(path)

@@ -2,7 +2,6 @@ package airc
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -169,11 +168,6 @@ type item struct {
 	done      chan struct{}
 	err       error // valid after done is closed
 	committed bool  // set under mu once the event's transaction is committed
-}
-
-type cursorUpdate struct {
-	seq uint64
-	del bool
 }
 
 // Open opens the airc log in db, creating its buckets on first use, and starts
@@ -352,165 +346,6 @@ func (l *Log) enqueue(it *item) {
 	l.signal()
 }
 
-// loop is the one commit goroutine: it takes everything queued, writes it in
-// one transaction (one fsync), then answers every waiter. There is no timer:
-// while one batch is being fsync'd, the next one queues up, so batches grow
-// with the load.
-func (l *Log) loop() {
-	defer close(l.loopDone)
-	for {
-		<-l.wake
-		for {
-			l.mu.Lock()
-			n := min(len(l.queue), maxBatch)
-			batch := l.queue[:n:n]
-			l.queue = l.queue[n:]
-			var cursors map[string]cursorUpdate
-			if len(l.dirtyCursor) > 0 {
-				cursors, l.dirtyCursor = l.dirtyCursor, map[string]cursorUpdate{}
-				l.committingCursor = cursors
-			}
-			closed := l.closed
-			l.mu.Unlock()
-			if len(batch) == 0 && len(cursors) == 0 {
-				if closed {
-					l.closeIndex()
-					return
-				}
-				break
-			}
-			for _, it := range batch {
-				<-it.ready
-			}
-			if l.commitBatch(batch, cursors) {
-				continue
-			}
-			// The commit failed and everything queued was answered. Acks that
-			// were put back wait for the next wake-up instead of spinning on a
-			// broken disk — except at Close, where they are given up (that
-			// only means redelivery) so Close can finish.
-			if !closed {
-				break
-			}
-			l.mu.Lock()
-			if n := len(l.dirtyCursor); n > 0 {
-				l.log.Error("airc: closing with unwritten acks; their events will be delivered again", "cursors", n)
-				clear(l.dirtyCursor)
-			}
-			l.mu.Unlock()
-		}
-	}
-}
-
-// commitBatch writes one batch and answers its waiters; false if it failed.
-func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
-	var (
-		events  int
-		head    = l.head.Load()
-		lamport = l.lamport.Load()
-		lazy    []*item
-		flush   = false
-	)
-	for _, it := range batch {
-		switch {
-		case it.kind == kindEvent:
-			events++
-			head = it.ev.Seq
-			lamport = max(lamport, it.ev.Lamport)
-			if it.lazy {
-				lazy = append(lazy, it)
-			}
-		case it.flush:
-			flush = true
-		}
-	}
-	// Only the commit goroutine changes unindexed, so it reads it unlocked.
-	waiting := l.unindexed
-	flush = flush || len(waiting)+len(lazy) >= indexEvery
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		if f := l.failCommit.Load(); f != nil {
-			if err := (*f)(); err != nil {
-				return err
-			}
-		}
-		if err := l.write(tx, batch, cursors, head, lamport); err != nil {
-			return err
-		}
-		if !flush {
-			return nil
-		}
-		return writeIndex(tx, head, waiting, lazy)
-	})
-	if err != nil {
-		l.failBatch(batch, cursors, err)
-		return false
-	}
-	l.head.Store(head)
-	l.lamport.Store(lamport)
-	var shared []*api.SharedEvent
-	if events > 0 && l.opts.OnCommit != nil {
-		shared = make([]*api.SharedEvent, 0, events)
-	}
-	l.mu.Lock()
-	l.committingCursor = nil // in the file now
-	for _, it := range batch {
-		if it.kind != kindEvent {
-			continue
-		}
-		if shared != nil {
-			shared = append(shared, api.ShareStored(&it.ev, it.value))
-		}
-		it.committed = true
-		it.value = nil // written, and handed on; an index entry needs only the envelope fields
-		if !it.lazy || flush {
-			l.forgetLocked(it)
-		}
-	}
-	if flush {
-		for _, it := range waiting {
-			l.forgetLocked(it)
-		}
-		l.unindexed = nil
-	} else {
-		l.unindexed = append(l.unindexed, lazy...)
-	}
-	l.mu.Unlock()
-	if shared != nil {
-		l.opts.OnCommit(shared)
-	}
-	for _, it := range batch {
-		close(it.done)
-	}
-	return true
-}
-
-// forgetLocked drops a committed and indexed event from the queue indexes,
-// unless a later event took its place there. mu must be held.
-func (l *Log) forgetLocked(it *item) {
-	if k := string(idKey(it.ev.Origin, it.ev.ID)); l.pendingID[k] == it {
-		delete(l.pendingID, k)
-	}
-	if k := string(slotKey(it.ev.Origin, it.ev.Channel, it.ev.OriginSeq)); l.pendingSlot[k] == it {
-		delete(l.pendingSlot, k)
-	}
-}
-
-// syncIndex returns once every event committed before the call has its
-// index entries in the file (readers of the transcript call it first). It
-// costs a commit only when some are waiting.
-func (l *Log) syncIndex(ctx context.Context) error {
-	l.mu.Lock()
-	if len(l.unindexed) == 0 || l.closed {
-		l.mu.Unlock()
-		return nil
-	}
-	it := &item{kind: kindBarrier, flush: true, ready: make(chan struct{}), done: make(chan struct{})}
-	close(it.ready)
-	l.enqueue(it)
-	l.mu.Unlock()
-	return waitItem(ctx, it)
-}
-
 // unindexedEvent returns the committed event (origin, id) if its dedupe
 // entry is still waiting in memory.
 func (l *Log) unindexedEvent(origin, id string) (api.Event, bool) {
@@ -520,59 +355,6 @@ func (l *Log) unindexedEvent(origin, id string) (api.Event, bool) {
 		return it.ev, true
 	}
 	return api.Event{}, false
-}
-
-// closeIndex writes the waiting index entries at Close, so a clean shutdown
-// leaves nothing for Open to derive. If it fails, Open derives them.
-func (l *Log) closeIndex() {
-	if len(l.unindexed) == 0 || l.db.IsReadOnly() {
-		return
-	}
-	head := l.head.Load()
-	err := l.db.Update(func(tx *bolt.Tx) error { return writeIndex(tx, head, l.unindexed, nil) })
-	if err != nil {
-		l.log.Warn("airc: could not write the index at close; the next open derives it from the events", "err", err)
-		return
-	}
-	l.mu.Lock()
-	for _, it := range l.unindexed {
-		l.forgetLocked(it)
-	}
-	l.unindexed = nil
-	l.mu.Unlock()
-}
-
-// failBatch answers every waiter of the failed batch, and of everything queued
-// on top of it (admitted against state that now never was), with unavailable,
-// and restarts admission from the committed state.
-func (l *Log) failBatch(batch []*item, cursors map[string]cursorUpdate, cause error) {
-	err := unavailable("append", cause)
-	l.log.Error("airc: group commit failed; the batch was rolled back", "events", len(batch), "err", cause)
-	l.mu.Lock()
-	failed := append(batch, l.queue...)
-	l.queue = nil
-	clear(l.pendingID)
-	clear(l.pendingSlot)
-	// Committed events that still wait for their index entries stay
-	// findable: they are in the file, only their index is in memory.
-	for _, it := range l.unindexed {
-		l.pendingID[string(idKey(it.ev.Origin, it.ev.ID))] = it
-		l.pendingSlot[string(slotKey(it.ev.Origin, it.ev.Channel, it.ev.OriginSeq))] = it
-	}
-	clear(l.chains)
-	l.clock = l.lamport.Load()
-	l.nextSeq = l.head.Load() + 1
-	for name, u := range cursors {
-		if _, newer := l.dirtyCursor[name]; !newer {
-			l.dirtyCursor[name] = u
-		}
-	}
-	l.committingCursor = nil // back in dirtyCursor
-	l.mu.Unlock()
-	for _, it := range failed {
-		it.err = err
-		close(it.done)
-	}
 }
 
 // encodeEvent writes the stored envelope: exactly the bytes api.AppendEvent
@@ -611,14 +393,4 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append(make([]byte, 0, len(b)), b...)
-}
-
-// waitItem waits for it's commit; ctx only stops the waiting.
-func waitItem(ctx context.Context, it *item) error {
-	select {
-	case <-it.done:
-		return it.err
-	case <-ctx.Done():
-		return fmt.Errorf("airc: stopped waiting for the commit (%w); the event may still be stored — retry with the same id to find out", ctx.Err())
-	}
 }

@@ -3,9 +3,6 @@ package airc
 import (
 	"context"
 	"encoding/binary"
-	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -154,38 +151,4 @@ func (l *Log) retainOnce(tx *bolt.Tx) (int, error) {
 		}
 	}
 	return dropped, nil
-}
-
-// Compact copies the bbolt file src into a new file dst, leaving out the free
-// pages that deletions (retention) left behind, and fsyncs it. Every bucket and
-// key is copied, so every event, index, cursor and the entity tier survive.
-// It is an offline operation: src must not be open in a running daemon (its
-// file lock is held then, and Compact says so). dst must not exist; replace
-// src with it once Compact returns nil.
-func Compact(src, dst string) error {
-	if _, err := os.Stat(dst); err == nil {
-		return fmt.Errorf("airc: compact: %s already exists", dst)
-	}
-	in, err := bolt.Open(src, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return fmt.Errorf("airc: compact: %s is in use (is continuumd running?)", src)
-	}
-	if err != nil {
-		return fmt.Errorf("airc: compact: open %s: %w", src, err)
-	}
-	defer in.Close()
-	out, err := bolt.Open(dst, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return fmt.Errorf("airc: compact: create %s: %w", dst, err)
-	}
-	if err := bolt.Compact(out, in, 64<<20); err != nil {
-		out.Close()
-		os.Remove(dst)
-		return fmt.Errorf("airc: compact: %w", err)
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return fmt.Errorf("airc: compact: %w", err)
-	}
-	return out.Close()
 }

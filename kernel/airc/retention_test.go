@@ -2,9 +2,12 @@ package airc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,15 +106,31 @@ func TestCompactKeepsEverything(t *testing.T) {
 	e.log.Close()
 	e.st.Close()
 
-	src := filepath.Join(e.dir, store.FileName)
-	dst := filepath.Join(t.TempDir(), "compact.db")
-	if err := Compact(src, dst); err != nil {
+	path := filepath.Join(e.dir, store.FileName)
+	// Held open (as by a running daemon), the file is refused.
+	held, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Compact(src, dst); err == nil {
-		t.Fatal("compacting onto an existing file")
+	if _, err := Compact(path); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("compacting a file held open: %v", err)
 	}
-	db, err := bolt.Open(dst, 0o600, nil)
+	held.Close()
+	// A leftover copy of an interrupted run is replaced, not trusted.
+	if err := os.WriteFile(path+".compact", []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compact(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Path != path || res.Before == 0 || res.After == 0 || res.After > res.Before {
+		t.Fatalf("compact: %+v", res)
+	}
+	if _, err := os.Stat(path + ".compact"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the copy is left behind: %v", err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

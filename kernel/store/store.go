@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/continuum-grid/continuum/api/paths"
 	bolt "go.etcd.io/bbolt"
 )
 
 // FileName is the bbolt file inside the state directory.
-const FileName = "continuum.db"
+const FileName = paths.StateFile
 
 // Store is the open state directory.
 type Store struct {
@@ -24,22 +25,10 @@ type Store struct {
 	DB  *bolt.DB
 }
 
-// DefaultStateDir is $XDG_STATE_HOME/continuum, or ~/.local/state/continuum
-// when XDG_STATE_HOME is unset (the XDG default).
-func DefaultStateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "continuum")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "continuum")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("continuum-state-%d", os.Getuid()))
-}
-
 // Open creates dir if needed and opens the bbolt file in it.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
-		dir = DefaultStateDir()
+		dir = paths.StateDir()
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)

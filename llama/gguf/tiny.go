@@ -38,7 +38,7 @@ func DefaultTinyConfig() TinyConfig {
 // BenchTinyConfig is the benchmark model: big enough that decoding
 // dominates (8 layers, 256 wide, about 35 MB of F32), small enough to write
 // in well under a second. BenchmarkGenerate and the node-llama-cpp
-// comparison (llama/bench) use it, so both measure the same file.
+// comparison (bench/node-llama, bench/cmd/writemodel) use it, so both measure the same file.
 func BenchTinyConfig() TinyConfig {
 	return TinyConfig{Layers: 8, Embd: 256, Heads: 8, FF: 1024, ContextLength: 2048, Seed: 1, Name: "continuum-bench"}
 }

@@ -13,7 +13,7 @@ import pytest
 import continuum_client as cc
 from continuum_client import AsyncClient, Client
 
-BAD_CALLS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "interop", "bad-calls.json")
+BAD_CALLS = os.path.join(os.path.dirname(__file__), "..", "..", "interop", "bad-calls.json")
 
 
 def test_generated_surface():

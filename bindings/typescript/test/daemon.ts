@@ -85,7 +85,7 @@ export class Daemon {
 }
 
 export function badCalls(): Array<{ what: string; method: string; params: any; code: string; before?: Array<{ method: string; params: any }> }> {
-  return JSON.parse(readFileSync(join(REPO, "tests", "interop", "bad-calls.json"), "utf8"));
+  return JSON.parse(readFileSync(join(REPO, "bindings", "interop", "bad-calls.json"), "utf8"));
 }
 
 // answersPing sends one kernel/ping request and reports whether any reply

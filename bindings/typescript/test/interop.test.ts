@@ -87,7 +87,7 @@ test("both clients see the same error codes for the same bad calls", { skip }, a
     for (const x of b.before ?? []) await c.call(x.method, x.params);
     ts.push(await c.call(b.method, b.params).then(() => null, (e: C.ContinuumError) => e.code));
   }
-  const [py] = await runPeer(d.socket, "bad-calls", join(REPO, "tests", "interop", "bad-calls.json"));
+  const [py] = await runPeer(d.socket, "bad-calls", join(REPO, "bindings", "interop", "bad-calls.json"));
   assert.deepEqual(ts, cases.map((b) => b.code));
   assert.deepEqual(py, ts);
 });

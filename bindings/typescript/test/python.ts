@@ -1,4 +1,4 @@
-// Runs tests/interop/py_peer.py, the Python client's side of the interop tests.
+// Runs bindings/interop/py_peer.py, the Python client's side of the interop tests.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { REPO } from "./daemon.js";
 
 export const PYTHON = process.env.PYTHON ?? "/usr/bin/python3";
-const PEER = join(REPO, "tests", "interop", "py_peer.py");
+const PEER = join(REPO, "bindings", "interop", "py_peer.py");
 
 /** Why the Python side cannot run here, or undefined when it can. */
 export function pythonMissing(): string | undefined {

@@ -1,4 +1,4 @@
-package kernel_test
+package daemon_test
 
 import (
 	"context"
@@ -19,7 +19,9 @@ import (
 // A log-backed subscription sends the stored envelopes as they are, filtered
 // by a peek at class and channel: over the socket and in process, it must
 // deliver exactly the matching events, in order, whole, with envelopes of
-// growing size (the tailer's batch buffer grows under them).
+// growing size (the tailer's batch buffer grows under them). It wires a
+// kernel to an ipc server by hand, so it lives here and not in kernel/,
+// which never imports ipc (arch_test.go).
 func TestEncodedReplayFiltersAndKeepsEnvelopes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

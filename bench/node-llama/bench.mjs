@@ -1,11 +1,11 @@
 // Greedy generation of 128 tokens with node-llama-cpp 3.21.1 (the same
 // llama.cpp build the Go bindings pin) on the model BenchmarkGenerate and
-// llama/bench/viadaemon use. Prints, as JSON, per-run tokens/s (tokens after
+// bench/cmd/viadaemon use. Prints, as JSON, per-run tokens/s (tokens after
 // the first over the time from first to last token) and time to first token
 // (from tokenizing the prompt to the first token), and their means.
 //
-//   go run ./llama/bench/writemodel /tmp/bench.gguf
-//   (cd llama/bench/node && npm install --ignore-scripts && node bench.mjs /tmp/bench.gguf)
+//   go -C bench run ./cmd/writemodel /tmp/bench.gguf
+//   (cd bench/node-llama && npm install --ignore-scripts && node bench.mjs /tmp/bench.gguf)
 import {getLlama} from "node-llama-cpp";
 
 const modelPath = process.argv[2];

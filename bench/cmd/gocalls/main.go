@@ -1,6 +1,6 @@
 // Command gocalls measures kernel/ping round trips per second through the Go
 // client (ipc/client), the baseline the TypeScript and Python clients are
-// compared with (bindings/bench/run.sh).
+// compared with (scripts/bench-clients.sh).
 package main
 
 import (

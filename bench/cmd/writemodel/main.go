@@ -1,8 +1,8 @@
 // Command writemodel writes the benchmark GGUF model (gguf.BenchTinyConfig)
 // to a file, so programs outside Go (the node-llama-cpp comparison in
-// llama/bench/node) can load exactly what BenchmarkGenerate measures.
+// bench/node-llama) can load exactly what BenchmarkGenerate measures.
 //
-//	go run ./llama/bench/writemodel /tmp/bench.gguf
+//	go -C bench run ./cmd/writemodel /tmp/bench.gguf
 package main
 
 import (

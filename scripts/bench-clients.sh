@@ -4,9 +4,9 @@
 # Markdown table on stdout. With -w, the table also replaces the section
 # between the clients markers in docs/BENCHMARKS.md (appended when absent).
 #
-#   bindings/bench/run.sh [-w] [SECONDS]      (default 3 seconds per row)
+#   scripts/bench-clients.sh [-w] [SECONDS]      (default 3 seconds per row)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 write=0
 if [ "${1:-}" = "-w" ]; then write=1; shift; fi
 secs=${1:-3}
@@ -16,7 +16,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT
 
 go build -o "$tmp/continuumd" ./cmd/continuumd
-go build -o "$tmp/gocalls" ./bindings/bench/gocalls
+go -C bench build -o "$tmp/gocalls" ./cmd/gocalls
 (cd bindings/typescript && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npx tsc -p .)
 mkdir -m 700 "$tmp/run"
 "$tmp/continuumd" --socket "$tmp/run/d.sock" --state-dir "$tmp/state" --log-level warn 2>"$tmp/log" &
@@ -34,7 +34,7 @@ for n in 1 16; do
 done
 ratio() { /usr/bin/python3 -c "print('%.2f' % ($1 / $2))"; }
 table=$(
-	echo "<!-- clients:begin (written by bindings/bench/run.sh -w) -->"
+	echo "<!-- clients:begin (written by scripts/bench-clients.sh -w) -->"
 	echo "### Client round trips (kernel/ping over the Unix socket)"
 	echo
 	echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(go version | cut -d' ' -f3), Node $(node --version), Python $(/usr/bin/python3 -c 'import platform; print(platform.python_version())'); ${secs}s per row, one connection per client shared by the callers."

@@ -3,11 +3,11 @@
 // inference/load, subscribes to inference:tokens, and calls
 // inference/generate with stream: true, timing each token's event as it
 // arrives. It is the continuumd side of scripts/bench-inference.sh; the other
-// side is llama/bench/node (node-llama-cpp in-process, same libraries, same
+// side is bench/node-llama (node-llama-cpp in-process, same libraries, same
 // model, same prompt, same greedy decoding).
 //
 //	continuumd --allow-cpu --inference-threads 1 --inference-ctx 1024 --socket S &
-//	go run ./llama/bench/viadaemon -socket S -model /tmp/bench.gguf -runs 20
+//	go -C bench run ./cmd/viadaemon -socket S -model /tmp/bench.gguf -runs 20
 //
 // With -direct LIBDIR it drives the same Go bindings (package llama)
 // in-process instead, without the daemon, timing onToken: the difference

@@ -1,0 +1,59 @@
+package msgrpc
+
+import (
+	"context"
+
+	"github.com/continuum-grid/continuum/api"
+)
+
+// Handler serves what the peer sends on a Conn.
+type Handler interface {
+	// HandleRequest serves one request, in its own goroutine. ctx ends when
+	// the connection closes or the peer cancels the request (CancelMethod). The result may be any value msgpack encodes;
+	// msgpack.RawMessage and api.RawParams are written verbatim. The error
+	// becomes the response's error map through api.AsError.
+	HandleRequest(ctx context.Context, method string, params api.RawParams) (any, error)
+	// HandleNotification is called on the connection's reader goroutine, in
+	// the order notifications arrived, so it must not block: hand slow work
+	// to another goroutine.
+	HandleNotification(ctx context.Context, method string, params api.RawParams)
+}
+
+// InlineHandler is a Handler that names methods cheap enough to serve on the
+// connection's reader goroutine. Such a request runs at once where it was
+// read, and its response is written by that goroutine too when the socket
+// takes it without waiting: no hand-off to a worker and back, which is most of
+// a small round trip's cost. While an inline method runs, the connection reads
+// nothing else, so a method named here must be quick and must never block: no
+// I/O, no call to a peer, no lock that is held across either. Requests for
+// other methods still run in goroutines of their own, so a slow one never
+// holds up an inline one behind it.
+type InlineHandler interface {
+	Handler
+	// InlineMethod reports whether requests for method may be served inline.
+	// It is called once per request, on the reader goroutine, and must not
+	// block either.
+	InlineMethod(method string) bool
+}
+
+// HandlerFuncs adapts two functions to Handler; a nil function answers
+// requests with unknown_method and ignores notifications.
+type HandlerFuncs struct {
+	Request      func(ctx context.Context, method string, params api.RawParams) (any, error)
+	Notification func(ctx context.Context, method string, params api.RawParams)
+}
+
+// HandleRequest implements Handler.
+func (h HandlerFuncs) HandleRequest(ctx context.Context, method string, params api.RawParams) (any, error) {
+	if h.Request == nil {
+		return nil, api.Errorf(api.CodeUnknownMethod, "%s: no such method", method)
+	}
+	return h.Request(ctx, method, params)
+}
+
+// HandleNotification implements Handler.
+func (h HandlerFuncs) HandleNotification(ctx context.Context, method string, params api.RawParams) {
+	if h.Notification != nil {
+		h.Notification(ctx, method, params)
+	}
+}
