@@ -250,8 +250,15 @@ var eventsTailCommand = &command{
 	args:    "[PATTERN]",
 	summary: "print matching events live, until Ctrl-C",
 	help: `Subscribes with events/subscribe and prints each event as it arrives, one line
-each: time, class, channel ("-" when local), sender, payload as compact JSON.
---json prints each event's whole envelope as one JSON object per line.
+each under a header: time, class, channel ("-" when local), sender (the
+program that emitted it, as name:pid/connection), payload as compact JSON.
+--json prints each event's whole envelope as one JSON object per line, with
+no header.
+
+When continuumd stops or restarts, the tail says so and waits for it to come
+back, then watches again from that moment (a live tail does not replay what
+it missed; 'continuum log tail' does, for logged classes). --no-reconnect
+exits with status 1 instead.
 
 PATTERN matches class names segment by segment; * matches one segment, and
 the lone pattern * (the default) every class. Quote it from the shell.`,
@@ -261,6 +268,7 @@ continuum events tail '*' --channel global --json`,
 	flags: func(fs *flag.FlagSet) action {
 		channel := fs.String("channel", "", "only events on this channel")
 		from := fs.String("from", "", `where to start: now (default), start, or a seq (needs the airc log)`)
+		noReconnect := fs.Bool("no-reconnect", false, "exit with unavailable when the connection to continuumd goes, instead of waiting for it to come back")
 		return func(ctx context.Context, e *env, args []string) error {
 			pattern := "*"
 			if len(args) > 0 {
@@ -274,41 +282,52 @@ continuum events tail '*' --channel global --json`,
 				}
 				sp.From = f
 			}
-			return tail(ctx, e, sp)
+			return tail(ctx, e, sp, !*noReconnect)
 		}
 	},
 }
 
-func tail(ctx context.Context, e *env, sp api.SubscribeParams) error {
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	sctx, cancel := e.callCtx(ctx)
-	sub, err := c.Subscribe(sctx, sp)
-	cancel()
-	if err != nil {
-		return err
-	}
-	where := ""
-	if sp.Channel != "" {
-		where = " on channel " + sp.Channel
-	}
-	fmt.Fprintf(e.stderr, "watching %s%s at %s; Ctrl-C to stop\n", sp.Pattern, where, e.socketPath())
+// tail follows sp live. After a reconnect it subscribes again from now:
+// what was emitted while the daemon was away is gone for a live tail (log
+// tail replays the log instead), and it says so.
+func tail(ctx context.Context, e *env, sp api.SubscribeParams, reconnect bool) error {
+	var out *streamTable
 	var dropped uint64
-	for {
-		ev, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted: the normal way to stop
-			}
-			if errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
-				return api.Errorf(api.CodeUnavailable, "lost the connection to continuumd (%v)", err)
-			}
-			return err
+	f := &follower{e: e, reconnect: reconnect}
+	f.subscribe = func(ctx context.Context, c *client.Client, resumed bool) (*client.Subscription, error) {
+		p := sp
+		if resumed {
+			p.From = api.From{} // now
 		}
-		if err := printEvent(e, &ev); err != nil {
+		sctx, cancel := e.callCtx(ctx)
+		sub, err := c.Subscribe(sctx, p)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		dropped = 0
+		if resumed {
+			fmt.Fprintln(e.stderr, "watching again from now: events emitted while continuumd was away are not shown (continuum log tail replays logged ones)")
+			return sub, nil
+		}
+		where := ""
+		if sp.Channel != "" {
+			where = " on channel " + sp.Channel
+		}
+		fmt.Fprintf(e.stderr, "watching %s%s at %s; Ctrl-C to stop\n", sp.Pattern, where, e.socketPath())
+		if !e.jsonOut() {
+			if out, err = newStreamTable(e.stdout, []string{"TIME", "CLASS", "CHANNEL", "SENDER", "PAYLOAD"}, []int{12, 14, 8, 24}); err != nil {
+				return nil, err
+			}
+		}
+		return sub, nil
+	}
+	f.handle = func(_ context.Context, _ *client.Client, sub *client.Subscription, ev api.Event) error {
+		if e.jsonOut() {
+			if err := printJSON(e.stdout, &ev, true); err != nil {
+				return err
+			}
+		} else if err := out.row([]string{clock(ev.TS), ev.Class, orDash(ev.Channel), orDash(ev.Sender), compactJSON(ev.Payload)}); err != nil {
 			return err
 		}
 		// Say so when events were lost, without stopping.
@@ -316,15 +335,9 @@ func tail(ctx context.Context, e *env, sp api.SubscribeParams) error {
 			fmt.Fprintf(e.stderr, "warning: %d events dropped (this terminal could not keep up)\n", lag.Kernel+lag.Client-dropped)
 			dropped = lag.Kernel + lag.Client
 		}
+		return nil
 	}
-}
-
-func printEvent(e *env, ev *api.Event) error {
-	if e.jsonOut() {
-		return printJSON(e.stdout, ev, true)
-	}
-	_, err := fmt.Fprintf(e.stdout, "%s  %s  %s  %s  %s\n", clock(ev.TS), ev.Class, orDash(ev.Channel), orDash(ev.Sender), compactJSON(ev.Payload))
-	return err
+	return f.run(ctx)
 }
 
 var eventsResolveCommand = &command{

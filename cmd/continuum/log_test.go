@@ -211,6 +211,10 @@ func TestLogTail(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(now.String()), "\n")
+	if !strings.HasPrefix(lines[0], "SEQ ") {
+		t.Fatalf("tail from now has no header:\n%s", now.String())
+	}
+	lines = lines[1:]
 	if len(lines) != 5 {
 		t.Fatalf("tail from now printed %d lines:\n%s", len(lines), now.String())
 	}
