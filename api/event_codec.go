@@ -92,10 +92,12 @@ func putScratch(bp *[]byte, b []byte) {
 	}
 }
 
-// AppendEvent appends the msgpack envelope of e to b. Integers take their
-// smallest encoding; header keys are written in sorted order; a payload that is msgpack.RawMessage is written as it
-// is (empty means nil), any other payload is encoded with msgpack. The only
-// error is a payload msgpack cannot encode.
+// AppendEvent appends the msgpack envelope of e to b: the one envelope
+// encoding, on the wire and in the airc log alike. Integers take their
+// smallest encoding; header keys are written in sorted order; a payload
+// that is msgpack.RawMessage is written as it is (empty means nil), any
+// other payload is encoded with msgpack. The only error is a payload
+// msgpack cannot encode.
 func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	b = append(b, 0x80|eventFields)
 	b = appendKeyString(b, keyID, e.ID)

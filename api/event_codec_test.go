@@ -116,7 +116,7 @@ func TestAppendEventMatchesReflection(t *testing.T) {
 
 func TestUnmarshalEventRoundTrip(t *testing.T) {
 	ev := sampleEvent()
-	for _, compact := range []bool{true, false} { // the log stores full-width integers
+	for _, compact := range []bool{true, false} { // older logs hold full-width integers
 		b := reflectEncode(t, toRef(ev), compact)
 		var got Event
 		if err := UnmarshalEvent(b, &got); err != nil {
