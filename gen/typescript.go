@@ -146,6 +146,11 @@ func annotateTS(raw string, m *model) (string, error) {
 				return "", fmt.Errorf("typescriptify wrote a field %s the model does not know", mm[2])
 			}
 			typ := mm[4]
+			if strings.Contains(typ, ": }") {
+				// typescriptify leaves the value type of a map of maps
+				// empty (GridStatus.channels): write the whole type here.
+				typ = tsType(f.Type)
+			}
 			opt := ""
 			if f.OmitEmpty {
 				opt = "?"
