@@ -12,7 +12,7 @@ import (
 // when a message shape changes incompatibly.
 const Protocol = 1
 
-// Scope says where a command runs (DESIGN §7).
+// Scope says where a command runs (docs/PROTOCOL.md, "Commands").
 type Scope string
 
 // Natural scopes.

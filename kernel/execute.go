@@ -10,7 +10,7 @@ import (
 	"github.com/continuum-grid/continuum/kernel/commands"
 )
 
-// execute runs a command where its scope says (DESIGN §7).
+// execute runs a command where its scope says (docs/PROTOCOL.md, "Commands").
 func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (any, error) {
 	if err := api.CheckName("command", p.Command, api.MaxCommandNameLen); err != nil {
 		return nil, err
