@@ -303,7 +303,12 @@ and puts it in place of the old one in one rename. Every event, cursor, class
 and key is kept. It works on the file directly, not through the daemon, so it
 refuses while a continuumd holds the file: stop the daemon, compact, start it
 again. The file is locked for the whole run, so a daemon started meanwhile
-waits and then reports the state dir in use.`,
+waits and then reports the state dir in use.
+
+Compaction does not always shrink the file: a small file with little free
+space can come out a step larger (bbolt allocates a fresh file in steps, 32
+KiB then 64 KiB, …), and the command then says so. It pays off once
+retention has deleted many events.`,
 	example: "continuum log compact\ncontinuum log compact --state-dir ~/.local/state/continuum --json",
 	maxArgs: 0,
 	flags: func(fs *flag.FlagSet) action {
@@ -317,6 +322,12 @@ waits and then reports the state dir in use.`,
 				return printJSON(e.stdout, res, false)
 			}
 			fmt.Fprintf(e.stdout, "compacted %s: %d → %d bytes\n", res.Path, res.Before, res.After)
+			if res.After >= res.Before {
+				// bbolt grows a fresh file in steps (32 KiB, 64 KiB, …), so
+				// a small file with little free space can come out larger.
+				// Nothing is lost either way; say so rather than look broken.
+				fmt.Fprintf(e.stderr, "note: the file did not shrink: it had little free space to give back (a fresh bbolt file is allocated in steps, so a small one can grow); compaction pays off after retention deleted many events (continuum log stats: file bytes against event bytes)\n")
+			}
 			return nil
 		}
 	},

@@ -331,6 +331,15 @@ func TestLogCompact(t *testing.T) {
 	if !strings.HasPrefix(r.stdout, "compacted "+res.Path+": ") {
 		t.Fatalf("compact text: %q", r.stdout)
 	}
+	// A second compaction has nothing to give back; when the file does not
+	// shrink the command says so (and only then).
+	var from, to int64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(r.stdout, "compacted "+res.Path+": "), "%d → %d bytes", &from, &to); err != nil {
+		t.Fatalf("compact text %q: %v", r.stdout, err)
+	}
+	if noted := strings.Contains(r.stderr, "did not shrink"); noted != (to >= from) {
+		t.Fatalf("compacted %d → %d bytes, stderr %q", from, to, r.stderr)
+	}
 
 	ld2 := startLogDaemon(t, state, kernel.Config{})
 	c2 := ld2.client(t)
