@@ -381,3 +381,51 @@ func TestPeerDiesMidBatch(t *testing.T) {
 	defer func() { vc.Close(); hc.Close(); detach() }()
 	eventually(t, 10*time.Second, "all of it on the next link", func() bool { return v.vec()["general"][o.id.PeerID()] == 100 })
 }
+
+// What a peer asks of this side's server: bad params are invalid_argument,
+// an unknown method unknown_method, a position beyond the head or in
+// another epoch is answered stale, and the server goes on serving.
+func TestServerRefusesBadRequests(t *testing.T) {
+	v := newNode(t, "v", Options{})
+	v.emit("general", 3)
+	h := attachHostile(t, v, stateResult{Epoch: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, params := range map[string]any{
+		"after is a string": map[string]any{"after": "x"},
+		"have is a number":  map[string]any{"have": 7},
+		"not a map":         []int{1, 2},
+	} {
+		if _, err := h.conn.Call(ctx, methodPull, params); api.CodeOf(err) != api.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid_argument", name, err)
+		}
+	}
+	if _, err := h.conn.Call(ctx, "repl/nothing", nil); api.CodeOf(err) != api.CodeUnknownMethod {
+		t.Errorf("unknown method: %v", err)
+	}
+	tooMany := make([]have, maxHave+1)
+	if _, err := h.conn.Call(ctx, methodPull, pullParams{Have: tooMany}); api.CodeOf(err) != api.CodeInvalidArgument {
+		t.Errorf("too many chains in have: %v", err)
+	}
+	for name, p := range map[string]pullParams{
+		"beyond the head": {After: 99, Epoch: 1},
+		"another epoch":   {After: 1, Epoch: 7},
+	} {
+		raw, err := h.conn.Call(ctx, methodPull, p)
+		var r pullResult
+		if err == nil {
+			err = decode(raw, &r)
+		}
+		if err != nil || !r.Stale || len(r.Events) != 0 {
+			t.Errorf("%s: %+v %v, want stale", name, r, err)
+		}
+	}
+	raw, err := h.conn.Call(ctx, methodPull, pullParams{After: 0, Epoch: 1, Max: 2})
+	var r pullResult
+	if err == nil {
+		err = decode(raw, &r)
+	}
+	if err != nil || len(r.Events) != 2 || r.Last != 2 || r.Head != 3 {
+		t.Fatalf("a good pull after the bad ones: %+v %v", r, err)
+	}
+}
