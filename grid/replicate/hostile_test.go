@@ -329,8 +329,8 @@ func TestStalledPeerIsTimedOutAndRangeComesFromAnother(t *testing.T) {
 	h := attachHostile(t, v, stateResult{Epoch: 1, Head: 20, Channels: map[string]map[string]uint64{"general": {o.id.PeerID(): 20}}})
 	h.script(func(ctx context.Context) (any, error) { <-ctx.Done(); return nil, ctx.Err() })
 	start := time.Now()
-	eventually(t, 5*time.Second, "stall noticed", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["stall"] == 1 })
-	if d := time.Since(start); d > 3*time.Second {
+	eventually(t, 10*time.Second, "stall noticed", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["stall"] == 1 })
+	if d := time.Since(start); d > 4*time.Second { // 0.3 s plus a loaded machine
 		t.Errorf("the stall took %v to notice", d)
 	}
 	connect(t, v, honest, "household")
@@ -362,7 +362,7 @@ func TestPeerDiesMidBatch(t *testing.T) {
 			return false
 		}
 	})
-	eventually(t, 5*time.Second, "the failed pull counted", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["broken"] == 1 })
+	eventually(t, 5*time.Second, "the failed pull counted", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["broken"] >= 1 })
 	if got := v.vec()["general"][o.id.PeerID()]; got != 0 {
 		t.Fatalf("took %d events of a batch that never arrived whole", got)
 	}
