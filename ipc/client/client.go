@@ -94,16 +94,16 @@ type Client struct {
 	opts options
 	log  *slog.Logger
 
-	mu          sync.Mutex
-	closed      bool
-	subs        map[string]*Subscription
-	orphans     map[string]*orphan
-	orphanN     int
+	mu      sync.Mutex
+	closed  bool
+	subs    map[string]*Subscription
+	orphans map[string]*orphan
+	orphanN int
 	// ended holds the subscriptions this client closed, for orphanTTL: the
 	// daemon may still be sending their events, which are dropped rather
 	// than kept as orphans (they would crowd out the early events of the
 	// subscriptions that come next).
-	ended map[string]time.Time
+	ended       map[string]time.Time
 	providers   map[string]CommandHandler
 	invocations map[string]context.CancelFunc
 	cancelled   []string // cancels that came before their invocation started
