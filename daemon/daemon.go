@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/continuum-grid/continuum/api/paths"
+	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
@@ -45,6 +46,9 @@ type Config struct {
 	// Inference configures the inference/* service (llama.cpp, loaded at
 	// the first inference call; see docs/INFERENCE.md).
 	Inference inference.Options
+	// Grid configures the grid service: QUIC links to trusted peers
+	// (ListenQUIC is --listen-quic), trust and invites; see docs/GRID.md.
+	Grid grid.Options
 }
 
 // WebSocketConfig configures the optional WebSocket listener.
@@ -63,6 +67,7 @@ type WebSocketConfig struct {
 type Daemon struct {
 	kernel *kernel.Kernel
 	infer  *inference.Service
+	grid   *grid.Service
 	srv    *server.Server
 	ws     *websocket.Server
 	wsAddr string
@@ -116,6 +121,17 @@ func Start(cfg Config) (*Daemon, error) {
 		cfg.Inference.Logger = logger.With("component", "inference")
 	}
 	if d.infer, err = inference.Host(k, cfg.Inference); err != nil {
+		k.Close(context.Background())
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if cfg.Grid.Logger == nil {
+		cfg.Grid.Logger = logger.With("component", "grid")
+	}
+	if d.grid, err = grid.Host(k, cfg.Grid); err != nil {
+		d.infer.Close()
 		k.Close(context.Background())
 		if ln != nil {
 			ln.Close()
@@ -178,6 +194,9 @@ func (d *Daemon) startWebSocket(cfg Config) error {
 // WebSocketAddr is where the WebSocket listener listens ("" when off).
 func (d *Daemon) WebSocketAddr() string { return d.wsAddr }
 
+// Grid is the grid service (links, trust, invites).
+func (d *Daemon) Grid() *grid.Service { return d.grid }
+
 // Kernel is the running kernel (for in-process clients and hosted services).
 func (d *Daemon) Kernel() *kernel.Kernel { return d.kernel }
 
@@ -202,6 +221,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			if e := d.srv.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
 				err = errors.Join(err, fmt.Errorf("socket server: %w", e))
 			}
+		}
+		// Links go down first (peers see "shutdown"), while the log the
+		// protocols read is still open.
+		if d.grid != nil {
+			err = errors.Join(err, d.grid.Close())
 		}
 		err = errors.Join(err, d.kernel.Close(ctx))
 		if d.infer != nil {

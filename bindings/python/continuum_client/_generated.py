@@ -336,6 +336,8 @@ class InfoResult:
     "wire protocol version"
     peer_id: str = ""
     "this install's peer id"
+    quic_addrs: List[str] = dataclasses.field(default_factory=list)
+    "where the grid accepts QUIC links (absent without --listen-quic)"
     methods: List["MethodInfo"] = dataclasses.field(default_factory=list)
     "every method, with params and result described"
 
@@ -347,6 +349,7 @@ class InfoResult:
             version=d.get("version") or "",
             protocol=d.get("protocol") or 0,
             peer_id=d.get("peerId") or "",
+            quic_addrs=[_x or "" for _x in d.get("quicAddrs") or ()],
             methods=[MethodInfo.from_wire(_x) for _x in d.get("methods") or ()],
         )
 
@@ -358,6 +361,8 @@ class InfoResult:
             out["protocol"] = _to_wire(self.protocol)
         if self.peer_id is not None:
             out["peerId"] = _to_wire(self.peer_id)
+        if self.quic_addrs:
+            out["quicAddrs"] = _to_wire(self.quic_addrs)
         if self.methods is not None:
             out["methods"] = _to_wire(self.methods)
         return out
@@ -1660,6 +1665,316 @@ class GenerateResult:
         return out
 
 
+@dataclasses.dataclass
+class InviteParams:
+    """Go type api.InviteParams."""
+
+    circle: str = ""
+    "household, trusted-orgs, extended or public-mesh"
+    ttl_seconds: int = 0
+    "how long the token can be redeemed (default 600, at most 604800)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "InviteParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            circle=d.get("circle") or "",
+            ttl_seconds=d.get("ttlSeconds") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.ttl_seconds:
+            out["ttlSeconds"] = _to_wire(self.ttl_seconds)
+        return out
+
+
+@dataclasses.dataclass
+class InviteResult:
+    """Go type api.InviteResult."""
+
+    token: str = ""
+    "the invite token: give it to the joiner, who runs grid/join with it; it works once"
+    expires_at_ms: int = 0
+    "when it stops working, unix ms"
+    addrs: List[str] = dataclasses.field(default_factory=list)
+    "the QUIC addresses in the token"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "InviteResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            token=d.get("token") or "",
+            expires_at_ms=d.get("expiresAtMs") or 0,
+            addrs=[_x or "" for _x in d.get("addrs") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.token is not None:
+            out["token"] = _to_wire(self.token)
+        if self.expires_at_ms is not None:
+            out["expiresAtMs"] = _to_wire(self.expires_at_ms)
+        if self.addrs is not None:
+            out["addrs"] = _to_wire(self.addrs)
+        return out
+
+
+@dataclasses.dataclass
+class JoinParams:
+    """Go type api.JoinParams."""
+
+    token: str = ""
+    "an invite token from grid/invite on the other install"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "JoinParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            token=d.get("token") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.token is not None:
+            out["token"] = _to_wire(self.token)
+        return out
+
+
+@dataclasses.dataclass
+class JoinResult:
+    """Go type api.JoinResult."""
+
+    peer_id: str = ""
+    "the inviter's peer id, now linked and trusted"
+    circle: str = ""
+    "the circle each side now trusts the other in"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "JoinResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        return out
+
+
+@dataclasses.dataclass
+class TrustParams:
+    """Go type api.TrustParams."""
+
+    peer_id: str = ""
+    "the peer to trust"
+    circle: str = ""
+    "household, trusted-orgs, extended or public-mesh"
+    addrs: List[str] = dataclasses.field(default_factory=list)
+    "its QUIC addresses (host:port); none: wait for it to dial"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "TrustParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+            addrs=[_x or "" for _x in d.get("addrs") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.addrs:
+            out["addrs"] = _to_wire(self.addrs)
+        return out
+
+
+@dataclasses.dataclass
+class GridPeer:
+    """Go type api.GridPeer."""
+
+    peer_id: str = ""
+    "its peer id"
+    circle: str = ""
+    "the circle it is trusted in"
+    addrs: List[str] = dataclasses.field(default_factory=list)
+    "its QUIC addresses, as recorded"
+    state: str = ""
+    "up, connecting (no link, dialling with backoff) or down (no link, no address to dial)"
+    rtt_ms: float = 0.0
+    "smoothed round trip of the link, ms (0 when not up)"
+    last_seen_ms: int = 0
+    "when a link to it was last up, unix ms; 0 never"
+    added_at_ms: int = 0
+    "when it was trusted, unix ms"
+    last_error: str = ""
+    "why the last link attempt failed or the link closed"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GridPeer":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+            addrs=[_x or "" for _x in d.get("addrs") or ()],
+            state=d.get("state") or "",
+            rtt_ms=float(d.get("rttMs") or 0),
+            last_seen_ms=d.get("lastSeenMs") or 0,
+            added_at_ms=d.get("addedAtMs") or 0,
+            last_error=d.get("lastError") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.addrs is not None:
+            out["addrs"] = _to_wire(self.addrs)
+        if self.state is not None:
+            out["state"] = _to_wire(self.state)
+        if self.rtt_ms is not None:
+            out["rttMs"] = _to_wire(self.rtt_ms)
+        if self.last_seen_ms is not None:
+            out["lastSeenMs"] = _to_wire(self.last_seen_ms)
+        if self.added_at_ms is not None:
+            out["addedAtMs"] = _to_wire(self.added_at_ms)
+        if self.last_error:
+            out["lastError"] = _to_wire(self.last_error)
+        return out
+
+
+@dataclasses.dataclass
+class UntrustParams:
+    """Go type api.UntrustParams."""
+
+    peer_id: str = ""
+    "the peer to stop trusting; its live link closes at once"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "UntrustParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        return out
+
+
+@dataclasses.dataclass
+class UntrustResult:
+    """Go type api.UntrustResult."""
+
+    removed: bool = False
+    "false when the peer was not trusted"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "UntrustResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            removed=bool(d.get("removed")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.removed is not None:
+            out["removed"] = _to_wire(self.removed)
+        return out
+
+
+@dataclasses.dataclass
+class PeersResult:
+    """Go type api.PeersResult."""
+
+    peers: List["GridPeer"] = dataclasses.field(default_factory=list)
+    "every trusted peer, by peer id"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PeersResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peers=[GridPeer.from_wire(_x) for _x in d.get("peers") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peers is not None:
+            out["peers"] = _to_wire(self.peers)
+        return out
+
+
+@dataclasses.dataclass
+class GridStatus:
+    """Go type api.GridStatus."""
+
+    peer_id: str = ""
+    "this install's peer id"
+    quic_addrs: List[str] = dataclasses.field(default_factory=list)
+    "where it accepts links (empty without --listen-quic)"
+    epoch: int = 0
+    "the airc log's epoch"
+    channels: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+    "per channel, per origin peer id: the highest originSeq this install holds"
+    links: int = 0
+    "links up now"
+    counters: Dict[str, int] = dataclasses.field(default_factory=dict)
+    "grid counters by name: link.up, link.refused.REASON, link.closed.REASON, … (docs/GRID.md)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GridStatus":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            quic_addrs=[_x or "" for _x in d.get("quicAddrs") or ()],
+            epoch=d.get("epoch") or 0,
+            channels={_k: {_k: _x or 0 for _k, _x in (_x or {}).items()} for _k, _x in (d.get("channels") or {}).items()},
+            links=d.get("links") or 0,
+            counters={_k: _x or 0 for _k, _x in (d.get("counters") or {}).items()},
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.quic_addrs is not None:
+            out["quicAddrs"] = _to_wire(self.quic_addrs)
+        if self.epoch is not None:
+            out["epoch"] = _to_wire(self.epoch)
+        if self.channels is not None:
+            out["channels"] = _to_wire(self.channels)
+        if self.links is not None:
+            out["links"] = _to_wire(self.links)
+        if self.counters is not None:
+            out["counters"] = _to_wire(self.counters)
+        return out
+
+
 def _kernel_info_params() -> Dict[str, Any]:
     p: Dict[str, Any] = {}
     return p
@@ -1882,6 +2197,64 @@ def _inference_generate_result(v: Any) -> "GenerateResult":
     return GenerateResult.from_wire(v)
 
 
+def _grid_invite_params(*, circle: str, ttl_seconds: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"circle": circle}
+    if ttl_seconds is not None:
+        p["ttlSeconds"] = ttl_seconds
+    return p
+
+
+def _grid_invite_result(v: Any) -> "InviteResult":
+    return InviteResult.from_wire(v)
+
+
+def _grid_join_params(*, token: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"token": token}
+    return p
+
+
+def _grid_join_result(v: Any) -> "JoinResult":
+    return JoinResult.from_wire(v)
+
+
+def _grid_trust_params(*, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"peerId": peer_id, "circle": circle}
+    if addrs is not None:
+        p["addrs"] = _to_wire(addrs)
+    return p
+
+
+def _grid_trust_result(v: Any) -> "GridPeer":
+    return GridPeer.from_wire(v)
+
+
+def _grid_untrust_params(*, peer_id: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"peerId": peer_id}
+    return p
+
+
+def _grid_untrust_result(v: Any) -> "UntrustResult":
+    return UntrustResult.from_wire(v)
+
+
+def _grid_peers_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_peers_result(v: Any) -> "PeersResult":
+    return PeersResult.from_wire(v)
+
+
+def _grid_status_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_status_result(v: Any) -> "GridStatus":
+    return GridStatus.from_wire(v)
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -2012,6 +2385,39 @@ class _InferenceMethods:
     def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
         "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
         return _inference_generate_result(self._c.call("inference/generate", _inference_generate_params(model=model, prompt=prompt, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop, stream=stream, request_id=request_id)))
+
+
+class _GridMethods:
+    """The grid/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def invite(self, *, circle: str, ttl_seconds: Optional[int] = None) -> "InviteResult":
+        "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."
+        return _grid_invite_result(self._c.call("grid/invite", _grid_invite_params(circle=circle, ttl_seconds=ttl_seconds)))
+
+    def join(self, *, token: str) -> "JoinResult":
+        "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."
+        return _grid_join_result(self._c.call("grid/join", _grid_join_params(token=token)))
+
+    def trust(self, *, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> "GridPeer":
+        "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."
+        return _grid_trust_result(self._c.call("grid/trust", _grid_trust_params(peer_id=peer_id, circle=circle, addrs=addrs)))
+
+    def untrust(self, *, peer_id: str) -> "UntrustResult":
+        "Stop trusting a peer: its live link closes at once and it is refused from then on."
+        return _grid_untrust_result(self._c.call("grid/untrust", _grid_untrust_params(peer_id=peer_id)))
+
+    def peers(self) -> "PeersResult":
+        "List the trusted peers with their link state, round trip and when last seen."
+        return _grid_peers_result(self._c.call("grid/peers", _grid_peers_params()))
+
+    def status(self) -> "GridStatus":
+        "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
+        return _grid_status_result(self._c.call("grid/status", _grid_status_params()))
 
 
 class _AsyncKernelMethods:
@@ -2146,12 +2552,46 @@ class _AsyncInferenceMethods:
         return _inference_generate_result(await self._c.call("inference/generate", _inference_generate_params(model=model, prompt=prompt, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop, stream=stream, request_id=request_id)))
 
 
+class _AsyncGridMethods:
+    """The grid/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def invite(self, *, circle: str, ttl_seconds: Optional[int] = None) -> "InviteResult":
+        "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."
+        return _grid_invite_result(await self._c.call("grid/invite", _grid_invite_params(circle=circle, ttl_seconds=ttl_seconds)))
+
+    async def join(self, *, token: str) -> "JoinResult":
+        "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."
+        return _grid_join_result(await self._c.call("grid/join", _grid_join_params(token=token)))
+
+    async def trust(self, *, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> "GridPeer":
+        "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."
+        return _grid_trust_result(await self._c.call("grid/trust", _grid_trust_params(peer_id=peer_id, circle=circle, addrs=addrs)))
+
+    async def untrust(self, *, peer_id: str) -> "UntrustResult":
+        "Stop trusting a peer: its live link closes at once and it is refused from then on."
+        return _grid_untrust_result(await self._c.call("grid/untrust", _grid_untrust_params(peer_id=peer_id)))
+
+    async def peers(self) -> "PeersResult":
+        "List the trusted peers with their link state, round trip and when last seen."
+        return _grid_peers_result(await self._c.call("grid/peers", _grid_peers_params()))
+
+    async def status(self) -> "GridStatus":
+        "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
+        return _grid_status_result(await self._c.call("grid/status", _grid_status_params()))
+
+
 SYNC_GROUPS = {
     "kernel": _KernelMethods,
     "events": _EventsMethods,
     "log": _LogMethods,
     "commands": _CommandsMethods,
     "inference": _InferenceMethods,
+    "grid": _GridMethods,
 }
 
 ASYNC_GROUPS = {
@@ -2160,6 +2600,7 @@ ASYNC_GROUPS = {
     "log": _AsyncLogMethods,
     "commands": _AsyncCommandsMethods,
     "inference": _AsyncInferenceMethods,
+    "grid": _AsyncGridMethods,
 }
 
 METHODS = [
@@ -2188,6 +2629,12 @@ METHODS = [
     {"name": "inference/unload", "kind": "request", "naturalScope": "local", "description": "Unload a model once its running generations finish; queued ones fail with unavailable."},
     {"name": "inference/models", "kind": "request", "naturalScope": "local", "description": "List the loaded models."},
     {"name": "inference/generate", "kind": "request", "naturalScope": "grid", "description": "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."},
+    {"name": "grid/invite", "kind": "request", "naturalScope": "local", "description": "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."},
+    {"name": "grid/join", "kind": "request", "naturalScope": "local", "description": "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."},
+    {"name": "grid/trust", "kind": "request", "naturalScope": "local", "description": "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."},
+    {"name": "grid/untrust", "kind": "request", "naturalScope": "local", "description": "Stop trusting a peer: its live link closes at once and it is refused from then on."},
+    {"name": "grid/peers", "kind": "request", "naturalScope": "local", "description": "List the trusted peers with their link state, round trip and when last seen."},
+    {"name": "grid/status", "kind": "request", "naturalScope": "local", "description": "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."},
 ]
 
 NOTIFICATIONS = {
