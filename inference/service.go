@@ -202,10 +202,8 @@ func isNotFound(err error) bool {
 }
 
 func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParams) (any, error) {
-	lib, err := s.library()
-	if err != nil {
-		return nil, err
-	}
+	// The params are checked before the library is looked for, so that bad
+	// input is invalid_argument on every machine, GPU or not.
 	path, err := modelPath(p.Path)
 	if err != nil {
 		return nil, err
@@ -218,6 +216,10 @@ func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParam
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
 	}
 	if err := api.CheckName("name", name, api.MaxModelNameLen); err != nil {
+		return nil, err
+	}
+	lib, err := s.library()
+	if err != nil {
 		return nil, err
 	}
 	e, err := s.loadModel(ctx, lib, name, path)

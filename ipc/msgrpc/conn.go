@@ -346,8 +346,9 @@ func (c *Conn) closeWith(reason error) {
 		}
 		c.mu.Unlock()
 		c.w.shutdown()
+		c.d.stop() // refuses requests read from now on, as they would find done closed
 		close(c.done)
-		c.d.stop()
+		c.d.cancel()
 		_ = c.t.Close()
 		if len(pending) > 0 {
 			err := c.unavailable()

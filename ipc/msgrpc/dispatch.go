@@ -103,13 +103,12 @@ func (d *dispatcher) startDrain() <-chan struct{} {
 	return d.drained
 }
 
-// stop refuses new requests and cancels the running ones: the connection
-// has closed.
+// stop refuses new requests: the connection is closing. (Its close then
+// cancels the running ones with cancel.)
 func (d *dispatcher) stop() {
 	d.mu.Lock()
 	d.refusing = true
 	d.mu.Unlock()
-	d.cancel()
 }
 
 // cancelRequest ends the context of the request the peer's rpc/cancel names.
