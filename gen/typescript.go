@@ -146,6 +146,10 @@ func annotateTS(raw string, m *model) (string, error) {
 				return "", fmt.Errorf("typescriptify wrote a field %s the model does not know", mm[2])
 			}
 			typ := mm[4]
+			if f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Map {
+				// typescriptify writes a map of maps as "{[key: string]: }".
+				typ = tsType(f.Type)
+			}
 			opt := ""
 			if f.OmitEmpty {
 				opt = "?"
