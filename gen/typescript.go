@@ -146,8 +146,9 @@ func annotateTS(raw string, m *model) (string, error) {
 				return "", fmt.Errorf("typescriptify wrote a field %s the model does not know", mm[2])
 			}
 			typ := mm[4]
-			if f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Map {
-				// typescriptify writes a map of maps as "{[key: string]: }".
+			if strings.Contains(typ, ": }") {
+				// typescriptify leaves the value type of a map of maps
+				// empty (GridStatus.channels): write the whole type here.
 				typ = tsType(f.Type)
 			}
 			opt := ""
