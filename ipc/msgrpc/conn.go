@@ -74,6 +74,9 @@ type Conn struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 
+	w writer
+	d dispatcher
+
 	mu       sync.Mutex // guards the fields below
 	closeErr error
 	closed   bool
@@ -81,9 +84,6 @@ type Conn struct {
 	nextID   uint32
 	pending  map[uint32]chan response
 	timer    *time.Timer
-
-	w writer
-	d dispatcher
 }
 
 type response struct {
