@@ -74,7 +74,7 @@ func (s *session) state() (*stateResult, error) {
 		return nil, api.Errorf(api.CodeUnavailable, "repl: read the vectors: %v", err)
 	}
 	res.Channels = v
-	if p, ok, err := loadPosition(s.r.opts.DB, s.peer.ID); err == nil && ok {
+	if p, ok, err := loadSeen(s.r.opts.DB, s.peer.ID); err == nil && ok {
 		res.Pulled = &p
 	}
 	return res, nil
