@@ -24,6 +24,7 @@ type session struct {
 	done   chan struct{}
 	stats  *peerState
 	once   sync.Once
+	pos    position // guarded by r.mu; see position
 
 	// filter is the peer's resync vectors (chainKey -> have), set by a pull
 	// that gives them and kept for the rest of the link.
@@ -368,9 +369,7 @@ func (s *session) run(force bool) error {
 		p.Have = nil
 		p.After = r.Last
 		p.WaitMs = 0
-		if r.Last == r.Head && len(r.Events) == 0 {
-			p.WaitMs = s.r.opts.LongPoll.Milliseconds()
-		} else if r.Last == r.Head {
+		if r.Last == r.Head { // caught up: the next pull waits for a commit there
 			p.WaitMs = s.r.opts.LongPoll.Milliseconds()
 		}
 		next = s.startPull(p)
@@ -413,22 +412,23 @@ func (s *session) startPull(p pullParams) <-chan pulled {
 	return ch
 }
 
+// position is this session's place in the peer's log (guarded by r.mu);
+// the peer's stats show the latest session's.
 func (s *session) position() position {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
-	return position{Epoch: s.stats.epoch, Seq: s.stats.pulled}
+	return s.pos
 }
 
 func (s *session) setPosition(epoch, seq uint64) {
 	s.r.mu.Lock()
+	s.pos = position{Epoch: epoch, Seq: seq}
 	s.stats.epoch, s.stats.pulled = epoch, seq
 	s.r.mu.Unlock()
 }
 
 func (s *session) writePosition() {
-	s.r.mu.Lock()
-	p := position{Epoch: s.stats.epoch, Seq: s.stats.pulled}
-	s.r.mu.Unlock()
+	p := s.position()
 	if err := storePosition(s.r.opts.DB, s.peer.ID, p); err != nil {
 		s.r.lg.Warn("repl: could not remember the position in a peer's log (it is pulled again)", "peer", s.peer.ID, "err", err)
 	}
