@@ -46,8 +46,9 @@ func (s *session) detach() {
 		r.mu.Lock()
 		delete(r.live, s)
 		s.stats.up--
+		counts := fmt.Sprint(s.stats.counts)
 		r.mu.Unlock()
-		r.lg.Info("repl: link down", "peer", s.peer.ID)
+		r.lg.Info("repl: link down", "peer", s.peer.ID, "position", s.position().Seq, "counts", counts)
 	})
 }
 
