@@ -22,6 +22,7 @@ package jcs
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -367,7 +368,8 @@ func (p *parser) number() (Value, error) {
 }
 
 // Append writes the canonical form of v (a Value as Parse returns it; also
-// int, int64, uint64 within ±MaxSafeInteger and float64) to dst.
+// json.Number, int, int64, uint64 within ±MaxSafeInteger and float64) to
+// dst.
 func Append(dst []byte, v Value) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
@@ -379,6 +381,8 @@ func Append(dst []byte, v Value) ([]byte, error) {
 		return append(dst, "false"...), nil
 	case string:
 		return AppendString(dst, v)
+	case json.Number:
+		return Append(dst, Number(v))
 	case Number:
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil {
