@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/continuum-grid/continuum/alloy/jcs"
 )
@@ -67,3 +68,40 @@ func SHA256Hex(b []byte) string { return sha256Hex(b) }
 // Canonical returns the RFC 8785 integers-only bytes of any JSON-encodable
 // value, for callers that hash their own records (a prompt's messages).
 func Canonical(v any) ([]byte, error) { return canonical(v) }
+
+// Generic returns canonical alloy bytes as the generic value a wire codec
+// carries: maps, slices, strings, booleans, nil and int64 numbers.
+func Generic(canonical []byte) (any, error) {
+	v, err := jcs.Parse(canonical, jcs.Options{IntegersOnly: true})
+	if err != nil {
+		return nil, formatErr("%v", err)
+	}
+	return generic(v), nil
+}
+
+func generic(v any) any {
+	switch v := v.(type) {
+	case jcs.Number:
+		n, _ := strconv.ParseInt(string(v), 10, 64) // IntegersOnly checked it
+		return n
+	case []any:
+		for i := range v {
+			v[i] = generic(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = generic(v[k])
+		}
+	}
+	return v
+}
+
+// Canonicalize returns the canonical bytes of JSON alloy text (RFC 8785,
+// integers only), the bytes whose sha256 is the alloy hash.
+func Canonicalize(data []byte) ([]byte, error) {
+	out, err := jcs.Canonicalize(data, jcs.Options{IntegersOnly: true})
+	if err != nil {
+		return nil, formatErr("%v", err)
+	}
+	return out, nil
+}

@@ -1,6 +1,7 @@
 package alloy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -63,32 +64,50 @@ const hashBufSize = 1 << 20
 
 // HashFile returns the size and sha256 (hex) of the file at p.
 func HashFile(p string) (int64, string, error) {
+	return hashFile(context.Background(), p)
+}
+
+func hashFile(ctx context.Context, p string) (int64, string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return 0, "", err
 	}
 	defer f.Close()
-	return HashReader(f)
+	return HashReader(ctx, f)
 }
 
-// HashReader returns the byte count and sha256 (hex) of everything r yields.
-func HashReader(r io.Reader) (int64, string, error) {
+// HashReader returns the byte count and sha256 (hex) of everything r
+// yields, stopping with ctx's error once ctx is done.
+func HashReader(ctx context.Context, r io.Reader) (int64, string, error) {
 	h := sha256.New()
 	buf := make([]byte, hashBufSize)
-	n, err := io.CopyBuffer(h, onlyReader{r}, buf)
+	n, err := io.CopyBuffer(h, ctxReader{ctx, r}, buf)
 	if err != nil {
 		return n, "", err
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// onlyReader hides a reader's WriteTo, so io.CopyBuffer uses our buffer.
-type onlyReader struct{ io.Reader }
+// ctxReader checks ctx before each read (one per MiB, so the check costs
+// nothing), and hides r's WriteTo so io.CopyBuffer uses our buffer.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
 
 // HashDir returns the manifest of every regular file under dir (paths
 // relative to dir). A symlink or other special file is an error: what is
 // hashed must be what is there, not what a link points at.
-func HashDir(dir string) ([]ManifestEntry, error) {
+func HashDir(dir string) ([]ManifestEntry, error) { return hashDir(context.Background(), dir) }
+
+func hashDir(ctx context.Context, dir string) ([]ManifestEntry, error) {
 	var m []ManifestEntry
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -107,7 +126,7 @@ func HashDir(dir string) ([]ManifestEntry, error) {
 		if len(m) >= MaxOutputs {
 			return errors.New("too many files")
 		}
-		size, sum, err := HashFile(p)
+		size, sum, err := hashFile(ctx, p)
 		if err != nil {
 			return err
 		}

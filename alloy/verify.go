@@ -43,11 +43,11 @@ type Options struct {
 
 // Check kinds, as a Verdict lists them.
 const (
-	CheckChain      = "chain"      // signatures, links, hashes, manifests (Open)
-	CheckConfig     = "config"     // requested config against Options.Expect
-	CheckArtifact   = "artifact"   // a held artifact against its stage's outputHash
-	CheckTDD        = "tdd"        // an assertion: output hash equals a fixture
-	CheckVDD        = "vdd"        // a measurement's median within its band
+	CheckChain      = "chain"    // signatures, links, hashes, manifests (Open)
+	CheckConfig     = "config"   // requested config against Options.Expect
+	CheckArtifact   = "artifact" // a held artifact against its stage's outputHash
+	CheckTDD        = "tdd"      // an assertion: output hash equals a fixture
+	CheckVDD        = "vdd"      // a measurement's median within its band
 	CheckBaseline   = "negative_baselines"
 	CheckAuthorship = "authorship" // the proof's signer and methodology
 )
@@ -157,7 +157,10 @@ func (a *Alloy) runChecks(ctx context.Context, v *Verdict, opts Options) error {
 			}
 		}
 		c := Check{Kind: CheckArtifact, Name: "artifact", Stage: a.Stages[i].Name, Passed: true}
-		if err := a.checkArtifact(i, art); err != nil {
+		if err := a.checkArtifact(ctx, i, art); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			c.Passed, c.Reason = false, a.label(i)+": "+err.Error()
 		} else {
 			held[i] = true
@@ -247,7 +250,7 @@ func Median(samples []int64) int64 {
 }
 
 // checkArtifact hashes the artifact and compares it with stage i's output.
-func (a *Alloy) checkArtifact(i int, art Artifact) error {
+func (a *Alloy) checkArtifact(ctx context.Context, i int, art Artifact) error {
 	s := &a.Stages[i]
 	if art.Path == "" {
 		if len(s.Outputs) > 0 {
@@ -266,7 +269,7 @@ func (a *Alloy) checkArtifact(i int, art Artifact) error {
 		if len(s.Outputs) > 0 {
 			return fmt.Errorf("its output is %d files; the one file %s is a subset of a multi-file output", len(s.Outputs), art.Path)
 		}
-		_, got, err := HashFile(art.Path)
+		_, got, err := hashFile(ctx, art.Path)
 		if err != nil {
 			return fmt.Errorf("missing artifact: %v", err)
 		}
@@ -275,7 +278,7 @@ func (a *Alloy) checkArtifact(i int, art Artifact) error {
 		}
 		return nil
 	}
-	m, err := HashDir(art.Path)
+	m, err := hashDir(ctx, art.Path)
 	if err != nil {
 		return fmt.Errorf("artifact %s: %v", art.Path, err)
 	}

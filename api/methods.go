@@ -330,6 +330,11 @@ const (
 	MethodInferenceUnload   = "inference/unload"
 	MethodInferenceModels   = "inference/models"
 	MethodInferenceGenerate = "inference/generate"
+
+	// Hosted by the alloy service (package alloysvc).
+	MethodAlloyVerify = "alloy/verify"
+	MethodAlloyGet    = "alloy/get"
+	MethodAlloyList   = "alloy/list"
 )
 
 // Methods is every method of the protocol, in the order kernel/info lists them.
@@ -359,6 +364,9 @@ var Methods = []MethodSpec{
 	method[NameParams, Empty](MethodInferenceUnload, "Unload a model once its running generations finish; queued ones fail with unavailable."),
 	method[Empty, []LoadedModel](MethodInferenceModels, "List the loaded models."),
 	gridMethod[GenerateParams, GenerateResult](MethodInferenceGenerate, "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."),
+	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
+	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
+	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),
 }
 
 // Lookup returns the spec of a protocol method.

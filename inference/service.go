@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel"
@@ -55,6 +56,9 @@ type Options struct {
 	NThreads int
 	// Logger receives the service's and llama.cpp's logs; nil discards them.
 	Logger *slog.Logger
+	// Alloys, when set, stores each generation's alloy (the daemon passes
+	// its alloy service); the result carries the alloy either way.
+	Alloys AlloyStore
 }
 
 // DefaultLibDir is where the libraries are looked for when no folder is
@@ -466,9 +470,14 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 			return nil
 		}
 	}
+	started := time.Now()
 	res, err := cx.Generate(ctx, req, onToken)
 	if err != nil {
 		return nil, apiError(err)
+	}
+	run, err := s.runAlloy(e, p, res, started, time.Now())
+	if err != nil {
+		return nil, err
 	}
 	return api.GenerateResult{
 		Text:               res.Text,
@@ -479,6 +488,7 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 		StopReason:         res.StopReason,
 		RequestID:          p.RequestID,
 		Model:              e.name,
+		Alloy:              run,
 	}, nil
 }
 

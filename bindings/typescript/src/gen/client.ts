@@ -219,6 +219,9 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "inference/unload", kind: "request", naturalScope: "local", description: "Unload a model once its running generations finish; queued ones fail with unavailable." },
   { name: "inference/models", kind: "request", naturalScope: "local", description: "List the loaded models." },
   { name: "inference/generate", kind: "request", naturalScope: "grid", description: "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0." },
+  { name: "alloy/verify", kind: "request", naturalScope: "local", description: "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds." },
+  { name: "alloy/get", kind: "request", naturalScope: "local", description: "Return a stored alloy by its hash (or a unique prefix)." },
+  { name: "alloy/list", kind: "request", naturalScope: "local", description: "List stored alloys, newest first." },
 ];
 
 /** The kernel/ methods. */
@@ -355,6 +358,26 @@ export class InferenceMethods {
   }
 }
 
+/** The alloy/ methods. */
+export class AlloyMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds. */
+  verify(params: T.AlloyVerifyParamsInput): Promise<T.AlloyVerdict> {
+    return this.core.call("alloy/verify", params);
+  }
+
+  /** Return a stored alloy by its hash (or a unique prefix). */
+  get(params: T.AlloyHashParamsInput): Promise<T.AlloyEntry> {
+    return this.core.call("alloy/get", params);
+  }
+
+  /** List stored alloys, newest first. */
+  async list(params: T.AlloyListParamsInput = {}): Promise<T.AlloySummary[]> {
+    return (await this.core.call("alloy/list", params)) ?? [];
+  }
+}
+
 /** The generated method groups, one property per group. */
 export class Methods {
   readonly kernel: KernelMethods;
@@ -362,11 +385,13 @@ export class Methods {
   readonly log: LogMethods;
   readonly commands: CommandsMethods;
   readonly inference: InferenceMethods;
+  readonly alloy: AlloyMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
     this.log = new LogMethods(core);
     this.commands = new CommandsMethods(core);
     this.inference = new InferenceMethods(core);
+    this.alloy = new AlloyMethods(core);
   }
 }
