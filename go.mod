@@ -1,10 +1,11 @@
 module github.com/continuum-grid/continuum
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/coder/websocket v1.8.14
 	github.com/ebitengine/purego v0.11.3
+	github.com/quic-go/quic-go v0.65.0
 	github.com/spf13/pflag v1.0.10
 	github.com/tkrajina/typescriptify-golang-structs v0.1.11
 	github.com/vmihailenco/msgpack/v5 v5.4.1
@@ -14,5 +15,7 @@ require (
 require (
 	github.com/tkrajina/go-reflector v0.5.5 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
-	golang.org/x/sys v0.29.0 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
+	golang.org/x/net v0.56.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )

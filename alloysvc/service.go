@@ -69,9 +69,9 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 		name string
 		fn   kernel.Service
 	}{
-		{api.MethodAlloyVerify, typed(s.verify)},
-		{api.MethodAlloyGet, typed(s.get)},
-		{api.MethodAlloyList, typed(s.list)},
+		{api.MethodAlloyVerify, kernel.Typed(s.verify)},
+		{api.MethodAlloyGet, kernel.Typed(s.get)},
+		{api.MethodAlloyList, kernel.Typed(s.list)},
 	} {
 		spec, ok := api.Lookup(m.name)
 		if !ok {
@@ -82,22 +82,6 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 		}
 	}
 	return s, nil
-}
-
-// typed decodes params; a bad field is invalid_argument naming it.
-func typed[P any](fn func(ctx context.Context, p P) (any, error)) kernel.Service {
-	return func(ctx context.Context, _ *kernel.Call, params api.Params) (any, error) {
-		var p P
-		if params != nil {
-			if err := params.Decode(&p); err != nil {
-				if api.CodeOf(err) == api.CodeInternal {
-					return nil, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
-				}
-				return nil, err
-			}
-		}
-		return fn(ctx, p)
-	}
 }
 
 // Put opens an alloy (its chain must hold) and stores it. It returns the
@@ -209,7 +193,7 @@ func jsonable(v any, depth int) (any, error) {
 	}
 }
 
-func (s *Service) verify(ctx context.Context, p api.AlloyVerifyParams) (any, error) {
+func (s *Service) verify(ctx context.Context, _ *kernel.Call, p api.AlloyVerifyParams) (any, error) {
 	data, err := alloyBytes(p.Alloy)
 	if err != nil {
 		return nil, err
@@ -265,7 +249,7 @@ func wireVerdict(v *alloy.Verdict) api.AlloyVerdict {
 	return out
 }
 
-func (s *Service) get(_ context.Context, p api.AlloyHashParams) (any, error) {
+func (s *Service) get(_ context.Context, _ *kernel.Call, p api.AlloyHashParams) (any, error) {
 	h := strings.ToLower(strings.TrimSpace(p.Hash))
 	if len(h) < minPrefix || len(h) > 64 || strings.Trim(h, "0123456789abcdef") != "" {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"hash\" %q is not an alloy hash or a prefix of at least %d hex digits", p.Hash, minPrefix)
@@ -319,7 +303,7 @@ func summary(hash string, rec []byte) (api.AlloySummary, []byte, error) {
 	}, canon, nil
 }
 
-func (s *Service) list(_ context.Context, p api.AlloyListParams) (any, error) {
+func (s *Service) list(_ context.Context, _ *kernel.Call, p api.AlloyListParams) (any, error) {
 	if p.Limit < 0 || p.Limit > MaxListLimit {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"limit\" must be 0 to %d", MaxListLimit)
 	}

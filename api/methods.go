@@ -32,10 +32,11 @@ type PingResult struct {
 
 // InfoResult answers kernel/info: the machine-readable API.
 type InfoResult struct {
-	Version  string       `msgpack:"version" json:"version" desc:"daemon version"`
-	Protocol int          `msgpack:"protocol" json:"protocol" desc:"wire protocol version"`
-	PeerID   string       `msgpack:"peerId" json:"peerId" desc:"this install's peer id"`
-	Methods  []MethodInfo `msgpack:"methods" json:"methods" desc:"every method, with params and result described"`
+	Version   string       `msgpack:"version" json:"version" desc:"daemon version"`
+	Protocol  int          `msgpack:"protocol" json:"protocol" desc:"wire protocol version"`
+	PeerID    string       `msgpack:"peerId" json:"peerId" desc:"this install's peer id"`
+	QUICAddrs []string     `msgpack:"quicAddrs,omitempty" json:"quicAddrs,omitempty" desc:"where the grid accepts QUIC links (absent without --listen-quic)"`
+	Methods   []MethodInfo `msgpack:"methods" json:"methods" desc:"every method, with params and result described"`
 }
 
 // MethodInfo describes one method for kernel/info and the generator.
@@ -331,6 +332,14 @@ const (
 	MethodInferenceModels   = "inference/models"
 	MethodInferenceGenerate = "inference/generate"
 
+	// Hosted by the grid service (package grid), not the kernel.
+	MethodGridInvite  = "grid/invite"
+	MethodGridJoin    = "grid/join"
+	MethodGridTrust   = "grid/trust"
+	MethodGridUntrust = "grid/untrust"
+	MethodGridPeers   = "grid/peers"
+	MethodGridStatus  = "grid/status"
+
 	// Hosted by the alloy service (package alloysvc).
 	MethodAlloyVerify = "alloy/verify"
 	MethodAlloyGet    = "alloy/get"
@@ -364,6 +373,12 @@ var Methods = []MethodSpec{
 	method[NameParams, Empty](MethodInferenceUnload, "Unload a model once its running generations finish; queued ones fail with unavailable."),
 	method[Empty, []LoadedModel](MethodInferenceModels, "List the loaded models."),
 	gridMethod[GenerateParams, GenerateResult](MethodInferenceGenerate, "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."),
+	method[InviteParams, InviteResult](MethodGridInvite, "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."),
+	method[JoinParams, JoinResult](MethodGridJoin, "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."),
+	method[TrustParams, GridPeer](MethodGridTrust, "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."),
+	method[UntrustParams, UntrustResult](MethodGridUntrust, "Stop trusting a peer: its live link closes at once and it is refused from then on."),
+	method[Empty, PeersResult](MethodGridPeers, "List the trusted peers with their link state, round trip and when last seen."),
+	method[Empty, GridStatus](MethodGridStatus, "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."),
 	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
 	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
 	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/continuum-grid/continuum/alloysvc"
 	"github.com/continuum-grid/continuum/api/paths"
+	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
@@ -46,6 +47,9 @@ type Config struct {
 	// Inference configures the inference/* service (llama.cpp, loaded at
 	// the first inference call; see docs/INFERENCE.md).
 	Inference inference.Options
+	// Grid configures the grid service: QUIC links to trusted peers
+	// (ListenQUIC is --listen-quic), trust and invites; see docs/GRID.md.
+	Grid grid.Options
 }
 
 // WebSocketConfig configures the optional WebSocket listener.
@@ -64,6 +68,7 @@ type WebSocketConfig struct {
 type Daemon struct {
 	kernel *kernel.Kernel
 	infer  *inference.Service
+	grid   *grid.Service
 	srv    *server.Server
 	ws     *websocket.Server
 	wsAddr string
@@ -135,6 +140,17 @@ func Start(cfg Config) (*Daemon, error) {
 		}
 		return nil, err
 	}
+	if cfg.Grid.Logger == nil {
+		cfg.Grid.Logger = logger.With("component", "grid")
+	}
+	if d.grid, err = grid.Host(k, cfg.Grid); err != nil {
+		d.infer.Close()
+		k.Close(context.Background())
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
 	// The WebSocket listener (and its token file) comes up before the socket
 	// is served, so that "continuumd listening" means everything is ready.
 	if cfg.WebSocket.Addr != "" {
@@ -191,6 +207,9 @@ func (d *Daemon) startWebSocket(cfg Config) error {
 // WebSocketAddr is where the WebSocket listener listens ("" when off).
 func (d *Daemon) WebSocketAddr() string { return d.wsAddr }
 
+// Grid is the grid service (links, trust, invites).
+func (d *Daemon) Grid() *grid.Service { return d.grid }
+
 // Kernel is the running kernel (for in-process clients and hosted services).
 func (d *Daemon) Kernel() *kernel.Kernel { return d.kernel }
 
@@ -215,6 +234,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 			if e := d.srv.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
 				err = errors.Join(err, fmt.Errorf("socket server: %w", e))
 			}
+		}
+		// Links go down first (peers see "shutdown"), while the log the
+		// protocols read is still open.
+		if d.grid != nil {
+			err = errors.Join(err, d.grid.Close())
 		}
 		err = errors.Join(err, d.kernel.Close(ctx))
 		if d.infer != nil {

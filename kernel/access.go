@@ -27,3 +27,17 @@ func (k *Kernel) Log() *airc.Log { return k.alog }
 // log (local appends and ingested events alike), for readers that follow
 // the head: take the channel, read up to the head, then wait on it.
 func (k *Kernel) Committed() <-chan struct{} { return k.headChanged() }
+
+// SetQUICAddrs records where the grid service accepts QUIC links, so that
+// kernel/info shows them; nil when it does not listen.
+func (k *Kernel) SetQUICAddrs(addrs []string) {
+	a := append([]string(nil), addrs...)
+	k.quicAddrs.Store(&a)
+}
+
+func (k *Kernel) quicAddrList() []string {
+	if p := k.quicAddrs.Load(); p != nil && len(*p) > 0 {
+		return *p
+	}
+	return nil
+}

@@ -63,6 +63,8 @@ type Kernel struct {
 
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
 
+	quicAddrs atomic.Pointer[[]string] // where the grid listens, for kernel/info
+
 	idPrefix  string
 	nextID    atomic.Uint64
 	nextSess  atomic.Uint64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/continuum-grid/continuum/ipc/client"
@@ -45,6 +46,7 @@ params and result schemas of each method.`,
 					"protocol", strconv.Itoa(info.Protocol),
 					"peer id", orDash(info.PeerID),
 					"socket", e.socketPath(),
+					"quic", orDash(strings.Join(info.QUICAddrs, ", ")),
 				); err != nil {
 					return err
 				}

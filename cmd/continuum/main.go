@@ -97,6 +97,7 @@ var groups = []*group{
 	eventsGroup,
 	logGroup,
 	modelGroup,
+	gridGroup,
 }
 
 // usageError is a mistake on the command line: exit status 2.

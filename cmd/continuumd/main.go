@@ -14,6 +14,7 @@ import (
 
 	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/daemon"
+	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/kernel"
@@ -38,6 +39,7 @@ func run(args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
 	version := fs.Bool("version", false, "print the version and exit")
+	listenQUIC := fs.String("listen-quic", "", "accept grid links (QUIC) on this UDP host:port, e.g. 0.0.0.0:7946 or 127.0.0.1:0 for any free port; off when empty")
 	listenWS := fs.String("listen-ws", "", "also serve on a loopback WebSocket at host:port (127.0.0.1:7777); off when empty")
 	wsTokenFile := fs.String("ws-token-file", "", "file with the WebSocket token, made 0600 when absent (default: ws-token in the state dir)")
 	wsOrigins := fs.StringArray("ws-allow-origin", nil, "origin of a page allowed to open the WebSocket, e.g. http://127.0.0.1:8080 (repeatable)")
@@ -98,6 +100,7 @@ func run(args []string, stderr io.Writer) error {
 		MaxMessageSize: *maxMsg,
 		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
 		Logger:         logger,
+		Grid:           grid.Options{ListenQUIC: *listenQUIC},
 		Inference: inference.Options{
 			LlamaLibDir:  *llamaDir,
 			LlamaFile:    *llamaFile,

@@ -19,6 +19,7 @@
 package identity
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -200,6 +201,11 @@ func (i *Identity) PublicKey() ed25519.PublicKey { return i.pub }
 // Sign signs msg with the private key (Ed25519, deterministic: the same msg
 // always gives the same signature).
 func (i *Identity) Sign(msg []byte) []byte { return ed25519.Sign(i.priv, msg) }
+
+// Signer is the private key as a crypto.Signer, for what must prove this
+// identity through a standard library API (the grid's self-signed TLS
+// certificate). It signs with the key; never log or store what it returns.
+func (i *Identity) Signer() crypto.Signer { return i.priv }
 
 // String shows the peer id only.
 func (i *Identity) String() string { return "identity(" + i.id + ")" }

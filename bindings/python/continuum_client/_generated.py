@@ -336,6 +336,8 @@ class InfoResult:
     "wire protocol version"
     peer_id: str = ""
     "this install's peer id"
+    quic_addrs: List[str] = dataclasses.field(default_factory=list)
+    "where the grid accepts QUIC links (absent without --listen-quic)"
     methods: List["MethodInfo"] = dataclasses.field(default_factory=list)
     "every method, with params and result described"
 
@@ -347,6 +349,7 @@ class InfoResult:
             version=d.get("version") or "",
             protocol=d.get("protocol") or 0,
             peer_id=d.get("peerId") or "",
+            quic_addrs=[_x or "" for _x in d.get("quicAddrs") or ()],
             methods=[MethodInfo.from_wire(_x) for _x in d.get("methods") or ()],
         )
 
@@ -358,6 +361,8 @@ class InfoResult:
             out["protocol"] = _to_wire(self.protocol)
         if self.peer_id is not None:
             out["peerId"] = _to_wire(self.peer_id)
+        if self.quic_addrs:
+            out["quicAddrs"] = _to_wire(self.quic_addrs)
         if self.methods is not None:
             out["methods"] = _to_wire(self.methods)
         return out
@@ -1666,6 +1671,316 @@ class GenerateResult:
 
 
 @dataclasses.dataclass
+class InviteParams:
+    """Go type api.InviteParams."""
+
+    circle: str = ""
+    "household, trusted-orgs, extended or public-mesh"
+    ttl_seconds: int = 0
+    "how long the token can be redeemed (default 600, at most 604800)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "InviteParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            circle=d.get("circle") or "",
+            ttl_seconds=d.get("ttlSeconds") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.ttl_seconds:
+            out["ttlSeconds"] = _to_wire(self.ttl_seconds)
+        return out
+
+
+@dataclasses.dataclass
+class InviteResult:
+    """Go type api.InviteResult."""
+
+    token: str = ""
+    "the invite token: give it to the joiner, who runs grid/join with it; it works once"
+    expires_at_ms: int = 0
+    "when it stops working, unix ms"
+    addrs: List[str] = dataclasses.field(default_factory=list)
+    "the QUIC addresses in the token"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "InviteResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            token=d.get("token") or "",
+            expires_at_ms=d.get("expiresAtMs") or 0,
+            addrs=[_x or "" for _x in d.get("addrs") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.token is not None:
+            out["token"] = _to_wire(self.token)
+        if self.expires_at_ms is not None:
+            out["expiresAtMs"] = _to_wire(self.expires_at_ms)
+        if self.addrs is not None:
+            out["addrs"] = _to_wire(self.addrs)
+        return out
+
+
+@dataclasses.dataclass
+class JoinParams:
+    """Go type api.JoinParams."""
+
+    token: str = ""
+    "an invite token from grid/invite on the other install"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "JoinParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            token=d.get("token") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.token is not None:
+            out["token"] = _to_wire(self.token)
+        return out
+
+
+@dataclasses.dataclass
+class JoinResult:
+    """Go type api.JoinResult."""
+
+    peer_id: str = ""
+    "the inviter's peer id, now linked and trusted"
+    circle: str = ""
+    "the circle each side now trusts the other in"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "JoinResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        return out
+
+
+@dataclasses.dataclass
+class TrustParams:
+    """Go type api.TrustParams."""
+
+    peer_id: str = ""
+    "the peer to trust"
+    circle: str = ""
+    "household, trusted-orgs, extended or public-mesh"
+    addrs: List[str] = dataclasses.field(default_factory=list)
+    "its QUIC addresses (host:port); none: wait for it to dial"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "TrustParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+            addrs=[_x or "" for _x in d.get("addrs") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.addrs:
+            out["addrs"] = _to_wire(self.addrs)
+        return out
+
+
+@dataclasses.dataclass
+class GridPeer:
+    """Go type api.GridPeer."""
+
+    peer_id: str = ""
+    "its peer id"
+    circle: str = ""
+    "the circle it is trusted in"
+    addrs: List[str] = dataclasses.field(default_factory=list)
+    "its QUIC addresses, as recorded"
+    state: str = ""
+    "up, connecting (no link, dialling with backoff) or down (no link, no address to dial)"
+    rtt_ms: float = 0.0
+    "smoothed round trip of the link, ms (0 when not up)"
+    last_seen_ms: int = 0
+    "when a link to it was last up, unix ms; 0 never"
+    added_at_ms: int = 0
+    "when it was trusted, unix ms"
+    last_error: str = ""
+    "why the last link attempt failed or the link closed"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GridPeer":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+            addrs=[_x or "" for _x in d.get("addrs") or ()],
+            state=d.get("state") or "",
+            rtt_ms=float(d.get("rttMs") or 0),
+            last_seen_ms=d.get("lastSeenMs") or 0,
+            added_at_ms=d.get("addedAtMs") or 0,
+            last_error=d.get("lastError") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.addrs is not None:
+            out["addrs"] = _to_wire(self.addrs)
+        if self.state is not None:
+            out["state"] = _to_wire(self.state)
+        if self.rtt_ms is not None:
+            out["rttMs"] = _to_wire(self.rtt_ms)
+        if self.last_seen_ms is not None:
+            out["lastSeenMs"] = _to_wire(self.last_seen_ms)
+        if self.added_at_ms is not None:
+            out["addedAtMs"] = _to_wire(self.added_at_ms)
+        if self.last_error:
+            out["lastError"] = _to_wire(self.last_error)
+        return out
+
+
+@dataclasses.dataclass
+class UntrustParams:
+    """Go type api.UntrustParams."""
+
+    peer_id: str = ""
+    "the peer to stop trusting; its live link closes at once"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "UntrustParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        return out
+
+
+@dataclasses.dataclass
+class UntrustResult:
+    """Go type api.UntrustResult."""
+
+    removed: bool = False
+    "false when the peer was not trusted"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "UntrustResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            removed=bool(d.get("removed")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.removed is not None:
+            out["removed"] = _to_wire(self.removed)
+        return out
+
+
+@dataclasses.dataclass
+class PeersResult:
+    """Go type api.PeersResult."""
+
+    peers: List["GridPeer"] = dataclasses.field(default_factory=list)
+    "every trusted peer, by peer id"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PeersResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peers=[GridPeer.from_wire(_x) for _x in d.get("peers") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peers is not None:
+            out["peers"] = _to_wire(self.peers)
+        return out
+
+
+@dataclasses.dataclass
+class GridStatus:
+    """Go type api.GridStatus."""
+
+    peer_id: str = ""
+    "this install's peer id"
+    quic_addrs: List[str] = dataclasses.field(default_factory=list)
+    "where it accepts links (empty without --listen-quic)"
+    epoch: int = 0
+    "the airc log's epoch"
+    channels: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+    "per channel, per origin peer id: the highest originSeq this install holds"
+    links: int = 0
+    "links up now"
+    counters: Dict[str, int] = dataclasses.field(default_factory=dict)
+    "grid counters by name: link.up, link.refused.REASON, link.closed.REASON, … (docs/GRID.md)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GridStatus":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            quic_addrs=[_x or "" for _x in d.get("quicAddrs") or ()],
+            epoch=d.get("epoch") or 0,
+            channels={_k: {_k: _x or 0 for _k, _x in (_x or {}).items()} for _k, _x in (d.get("channels") or {}).items()},
+            links=d.get("links") or 0,
+            counters={_k: _x or 0 for _k, _x in (d.get("counters") or {}).items()},
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.quic_addrs is not None:
+            out["quicAddrs"] = _to_wire(self.quic_addrs)
+        if self.epoch is not None:
+            out["epoch"] = _to_wire(self.epoch)
+        if self.channels is not None:
+            out["channels"] = _to_wire(self.channels)
+        if self.links is not None:
+            out["links"] = _to_wire(self.links)
+        if self.counters is not None:
+            out["counters"] = _to_wire(self.counters)
+        return out
+
+
+@dataclasses.dataclass
 class AlloyVerifyParams:
     """Go type api.AlloyVerifyParams."""
 
@@ -2018,6 +2333,319 @@ class AlloyListParams:
         return out
 
 
+def _kernel_info_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _kernel_info_result(v: Any) -> "InfoResult":
+    return InfoResult.from_wire(v)
+
+
+def _kernel_ping_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _kernel_ping_result(v: Any) -> "PingResult":
+    return PingResult.from_wire(v)
+
+
+def _events_declare_class_params(*, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
+    if broadcast is not None:
+        p["broadcast"] = broadcast
+    if channel is not None:
+        p["channel"] = channel
+    if on_unknown_schema is not None:
+        p["onUnknownSchema"] = on_unknown_schema
+    if description is not None:
+        p["description"] = description
+    return p
+
+
+def _events_declare_class_result(v: Any) -> "ClassConfig":
+    return ClassConfig.from_wire(v)
+
+
+def _events_get_class_params(*, name: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    return p
+
+
+def _events_get_class_result(v: Any) -> Optional["ClassConfig"]:
+    return (lambda _v: None if _v is None else ClassConfig.from_wire(_v))(v)
+
+
+def _events_list_classes_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _events_list_classes_result(v: Any) -> List["ClassConfig"]:
+    return [ClassConfig.from_wire(_x) for _x in v or ()]
+
+
+def _events_resolve_channel_params(*, name: str, payload: Any = None, channel: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    if payload is not None:
+        p["payload"] = payload
+    if channel is not None:
+        p["channel"] = channel
+    return p
+
+
+def _events_resolve_channel_result(v: Any) -> "ChannelResult":
+    return ChannelResult.from_wire(v)
+
+
+def _events_emit_params(*, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    if payload is not None:
+        p["payload"] = payload
+    if schema_version is not None:
+        p["schemaVersion"] = schema_version
+    if channel is not None:
+        p["channel"] = channel
+    if headers is not None:
+        p["headers"] = _to_wire(headers)
+    if id is not None:
+        p["id"] = id
+    return p
+
+
+def _events_emit_result(v: Any) -> "EmitResult":
+    return EmitResult.from_wire(v)
+
+
+def _events_subscribe_params(*, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"pattern": pattern}
+    if channel is not None:
+        p["channel"] = channel
+    if from_ is not None:
+        p["from"] = from_
+    if durable is not None:
+        p["durable"] = durable
+    return p
+
+
+def _events_unsubscribe_params(*, subscription: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"subscription": subscription}
+    return p
+
+
+def _events_ack_params(*, durable: str, seq: int) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"durable": durable, "seq": seq}
+    return p
+
+
+def _events_replay_params(*, channel: str, after: Optional[str] = None, before: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"channel": channel}
+    if after is not None:
+        p["after"] = _to_wire(after)
+    if before is not None:
+        p["before"] = _to_wire(before)
+    if limit is not None:
+        p["limit"] = limit
+    return p
+
+
+def _events_replay_result(v: Any) -> "ReplayResult":
+    return ReplayResult.from_wire(v)
+
+
+def _log_stats_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _log_stats_result(v: Any) -> "LogStats":
+    return LogStats.from_wire(v)
+
+
+def _commands_execute_params(*, command: str, params: Any = None, scope: Optional[Union["ScopeParams", Dict[str, Any]]] = None, timeout_ms: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"command": command}
+    if params is not None:
+        p["params"] = params
+    if scope is not None:
+        p["scope"] = _to_wire(scope)
+    if timeout_ms is not None:
+        p["timeoutMs"] = timeout_ms
+    return p
+
+
+def _commands_execute_result(v: Any) -> Any:
+    return v
+
+
+def _commands_register_params(*, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    if natural_scope is not None:
+        p["naturalScope"] = natural_scope
+    if description is not None:
+        p["description"] = description
+    if idempotent is not None:
+        p["idempotent"] = idempotent
+    return p
+
+
+def _commands_unregister_params(*, name: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    return p
+
+
+def _commands_list_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _commands_list_result(v: Any) -> List["CommandInfo"]:
+    return [CommandInfo.from_wire(_x) for _x in v or ()]
+
+
+def _inference_load_params(*, path: str, name: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"path": path}
+    if name is not None:
+        p["name"] = name
+    return p
+
+
+def _inference_load_result(v: Any) -> "LoadedModel":
+    return LoadedModel.from_wire(v)
+
+
+def _inference_unload_params(*, name: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    return p
+
+
+def _inference_models_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _inference_models_result(v: Any) -> List["LoadedModel"]:
+    return [LoadedModel.from_wire(_x) for _x in v or ()]
+
+
+def _inference_generate_params(*, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"model": model}
+    if prompt is not None:
+        p["prompt"] = prompt
+    if messages is not None:
+        p["messages"] = _to_wire(messages)
+    if max_tokens is not None:
+        p["maxTokens"] = max_tokens
+    if temperature is not None:
+        p["temperature"] = temperature
+    if top_p is not None:
+        p["topP"] = top_p
+    if seed is not None:
+        p["seed"] = _to_wire(seed)
+    if stop is not None:
+        p["stop"] = _to_wire(stop)
+    if stream is not None:
+        p["stream"] = stream
+    if request_id is not None:
+        p["requestId"] = request_id
+    return p
+
+
+def _inference_generate_result(v: Any) -> "GenerateResult":
+    return GenerateResult.from_wire(v)
+
+
+def _grid_invite_params(*, circle: str, ttl_seconds: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"circle": circle}
+    if ttl_seconds is not None:
+        p["ttlSeconds"] = ttl_seconds
+    return p
+
+
+def _grid_invite_result(v: Any) -> "InviteResult":
+    return InviteResult.from_wire(v)
+
+
+def _grid_join_params(*, token: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"token": token}
+    return p
+
+
+def _grid_join_result(v: Any) -> "JoinResult":
+    return JoinResult.from_wire(v)
+
+
+def _grid_trust_params(*, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"peerId": peer_id, "circle": circle}
+    if addrs is not None:
+        p["addrs"] = _to_wire(addrs)
+    return p
+
+
+def _grid_trust_result(v: Any) -> "GridPeer":
+    return GridPeer.from_wire(v)
+
+
+def _grid_untrust_params(*, peer_id: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"peerId": peer_id}
+    return p
+
+
+def _grid_untrust_result(v: Any) -> "UntrustResult":
+    return UntrustResult.from_wire(v)
+
+
+def _grid_peers_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_peers_result(v: Any) -> "PeersResult":
+    return PeersResult.from_wire(v)
+
+
+def _grid_status_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_status_result(v: Any) -> "GridStatus":
+    return GridStatus.from_wire(v)
+
+
+def _alloy_verify_params(*, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"alloy": alloy}
+    if artifacts is not None:
+        p["artifacts"] = _to_wire(artifacts)
+    if expect is not None:
+        p["expect"] = _to_wire(expect)
+    return p
+
+
+def _alloy_verify_result(v: Any) -> "AlloyVerdict":
+    return AlloyVerdict.from_wire(v)
+
+
+def _alloy_get_params(*, hash: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"hash": hash}
+    return p
+
+
+def _alloy_get_result(v: Any) -> "AlloyEntry":
+    return AlloyEntry.from_wire(v)
+
+
+def _alloy_list_params(*, limit: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    if limit is not None:
+        p["limit"] = limit
+    return p
+
+
+def _alloy_list_result(v: Any) -> List["AlloySummary"]:
+    return [AlloySummary.from_wire(_x) for _x in v or ()]
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -2028,13 +2656,11 @@ class _KernelMethods:
 
     def info(self) -> "InfoResult":
         "Describe the daemon and every method, with params and result, for clients and generators."
-        p: Dict[str, Any] = {}
-        return InfoResult.from_wire((self._c.call("kernel/info", p)))
+        return _kernel_info_result(self._c.call("kernel/info", _kernel_info_params()))
 
     def ping(self) -> "PingResult":
         "Answer at once; for health checks and latency measurement."
-        p: Dict[str, Any] = {}
-        return PingResult.from_wire((self._c.call("kernel/ping", p)))
+        return _kernel_ping_result(self._c.call("kernel/ping", _kernel_ping_params()))
 
 
 class _EventsMethods:
@@ -2047,82 +2673,39 @@ class _EventsMethods:
 
     def declare_class(self, *, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> "ClassConfig":
         "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config."
-        p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
-        if broadcast is not None:
-            p["broadcast"] = broadcast
-        if channel is not None:
-            p["channel"] = channel
-        if on_unknown_schema is not None:
-            p["onUnknownSchema"] = on_unknown_schema
-        if description is not None:
-            p["description"] = description
-        return ClassConfig.from_wire((self._c.call("events/declare-class", p)))
+        return _events_declare_class_result(self._c.call("events/declare-class", _events_declare_class_params(name=name, broadcast=broadcast, channel=channel, schema_version=schema_version, on_unknown_schema=on_unknown_schema, description=description)))
 
     def get_class(self, *, name: str) -> Optional["ClassConfig"]:
         "Return a class's config, or nil when undeclared."
-        p: Dict[str, Any] = {"name": name}
-        return (lambda _v: None if _v is None else ClassConfig.from_wire(_v))((self._c.call("events/get-class", p)))
+        return _events_get_class_result(self._c.call("events/get-class", _events_get_class_params(name=name)))
 
     def list_classes(self) -> List["ClassConfig"]:
         "List every declared class, sorted by name."
-        p: Dict[str, Any] = {}
-        return [ClassConfig.from_wire(_x) for _x in (self._c.call("events/list-classes", p)) or ()]
+        return _events_list_classes_result(self._c.call("events/list-classes", _events_list_classes_params()))
 
     def resolve_channel(self, *, name: str, payload: Any = None, channel: Optional[str] = None) -> "ChannelResult":
         "Resolve the channel an event of a broadcast class would go to."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if channel is not None:
-            p["channel"] = channel
-        return ChannelResult.from_wire((self._c.call("events/resolve-channel", p)))
+        return _events_resolve_channel_result(self._c.call("events/resolve-channel", _events_resolve_channel_params(name=name, payload=payload, channel=channel)))
 
     def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if schema_version is not None:
-            p["schemaVersion"] = schema_version
-        if channel is not None:
-            p["channel"] = channel
-        if headers is not None:
-            p["headers"] = _to_wire(headers)
-        if id is not None:
-            p["id"] = id
-        return EmitResult.from_wire((self._c.call("events/emit", p)))
+        return _events_emit_result(self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id)))
 
     def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "Subscription":
         "Subscribe to classes matching a pattern; events arrive as events/event notifications."
-        p: Dict[str, Any] = {"pattern": pattern}
-        if channel is not None:
-            p["channel"] = channel
-        if from_ is not None:
-            p["from"] = from_
-        if durable is not None:
-            p["durable"] = durable
-        return self._c._subscribe(p)
+        return self._c._subscribe(_events_subscribe_params(pattern=pattern, channel=channel, from_=from_, durable=durable))
 
     def unsubscribe(self, *, subscription: str) -> None:
         "End a subscription."
-        p: Dict[str, Any] = {"subscription": subscription}
-        self._c.call("events/unsubscribe", p)
+        self._c.call("events/unsubscribe", _events_unsubscribe_params(subscription=subscription))
 
     def ack(self, *, durable: str, seq: int) -> None:
         "Advance a durable cursor."
-        p: Dict[str, Any] = {"durable": durable, "seq": seq}
-        self._c.call("events/ack", p)
+        self._c.call("events/ack", _events_ack_params(durable=durable, seq=seq))
 
     def replay(self, *, channel: str, after: Optional[str] = None, before: Optional[str] = None, limit: Optional[int] = None) -> "ReplayResult":
         "Page a channel's transcript in (lamport, id) order."
-        p: Dict[str, Any] = {"channel": channel}
-        if after is not None:
-            p["after"] = _to_wire(after)
-        if before is not None:
-            p["before"] = _to_wire(before)
-        if limit is not None:
-            p["limit"] = limit
-        return ReplayResult.from_wire((self._c.call("events/replay", p)))
+        return _events_replay_result(self._c.call("events/replay", _events_replay_params(channel=channel, after=after, before=before, limit=limit)))
 
 
 class _LogMethods:
@@ -2135,8 +2718,7 @@ class _LogMethods:
 
     def stats(self) -> "LogStats":
         "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."
-        p: Dict[str, Any] = {}
-        return LogStats.from_wire((self._c.call("log/stats", p)))
+        return _log_stats_result(self._c.call("log/stats", _log_stats_params()))
 
 
 class _CommandsMethods:
@@ -2149,35 +2731,19 @@ class _CommandsMethods:
 
     def execute(self, *, command: str, params: Any = None, scope: Optional[Union["ScopeParams", Dict[str, Any]]] = None, timeout_ms: Optional[int] = None) -> Any:
         "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."
-        p: Dict[str, Any] = {"command": command}
-        if params is not None:
-            p["params"] = params
-        if scope is not None:
-            p["scope"] = _to_wire(scope)
-        if timeout_ms is not None:
-            p["timeoutMs"] = timeout_ms
-        return (self._c.call("commands/execute", p))
+        return _commands_execute_result(self._c.call("commands/execute", _commands_execute_params(command=command, params=params, scope=scope, timeout_ms=timeout_ms)))
 
     def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None) -> None:
         "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."
-        p: Dict[str, Any] = {"name": name}
-        if natural_scope is not None:
-            p["naturalScope"] = natural_scope
-        if description is not None:
-            p["description"] = description
-        if idempotent is not None:
-            p["idempotent"] = idempotent
-        self._c.call("commands/register", p)
+        self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent))
 
     def unregister(self, *, name: str) -> None:
         "Stop providing a command this client registered."
-        p: Dict[str, Any] = {"name": name}
-        self._c.call("commands/unregister", p)
+        self._c.call("commands/unregister", _commands_unregister_params(name=name))
 
     def list(self) -> List["CommandInfo"]:
         "List every command and where it runs."
-        p: Dict[str, Any] = {}
-        return [CommandInfo.from_wire(_x) for _x in (self._c.call("commands/list", p)) or ()]
+        return _commands_list_result(self._c.call("commands/list", _commands_list_params()))
 
     def provide(self, name: str, handler: Any, *, natural_scope: Union[Scope, str] = Scope.ENVIRONMENT, description: str = "", idempotent: bool = False) -> "Provision":
         """Provide a command from this client: registers it (commands/register) and
@@ -2197,43 +2763,52 @@ class _InferenceMethods:
 
     def load(self, *, path: str, name: Optional[str] = None) -> "LoadedModel":
         "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."
-        p: Dict[str, Any] = {"path": path}
-        if name is not None:
-            p["name"] = name
-        return LoadedModel.from_wire((self._c.call("inference/load", p)))
+        return _inference_load_result(self._c.call("inference/load", _inference_load_params(path=path, name=name)))
 
     def unload(self, *, name: str) -> None:
         "Unload a model once its running generations finish; queued ones fail with unavailable."
-        p: Dict[str, Any] = {"name": name}
-        self._c.call("inference/unload", p)
+        self._c.call("inference/unload", _inference_unload_params(name=name))
 
     def models(self) -> List["LoadedModel"]:
         "List the loaded models."
-        p: Dict[str, Any] = {}
-        return [LoadedModel.from_wire(_x) for _x in (self._c.call("inference/models", p)) or ()]
+        return _inference_models_result(self._c.call("inference/models", _inference_models_params()))
 
     def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
         "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
-        p: Dict[str, Any] = {"model": model}
-        if prompt is not None:
-            p["prompt"] = prompt
-        if messages is not None:
-            p["messages"] = _to_wire(messages)
-        if max_tokens is not None:
-            p["maxTokens"] = max_tokens
-        if temperature is not None:
-            p["temperature"] = temperature
-        if top_p is not None:
-            p["topP"] = top_p
-        if seed is not None:
-            p["seed"] = _to_wire(seed)
-        if stop is not None:
-            p["stop"] = _to_wire(stop)
-        if stream is not None:
-            p["stream"] = stream
-        if request_id is not None:
-            p["requestId"] = request_id
-        return GenerateResult.from_wire((self._c.call("inference/generate", p)))
+        return _inference_generate_result(self._c.call("inference/generate", _inference_generate_params(model=model, prompt=prompt, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop, stream=stream, request_id=request_id)))
+
+
+class _GridMethods:
+    """The grid/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def invite(self, *, circle: str, ttl_seconds: Optional[int] = None) -> "InviteResult":
+        "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."
+        return _grid_invite_result(self._c.call("grid/invite", _grid_invite_params(circle=circle, ttl_seconds=ttl_seconds)))
+
+    def join(self, *, token: str) -> "JoinResult":
+        "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."
+        return _grid_join_result(self._c.call("grid/join", _grid_join_params(token=token)))
+
+    def trust(self, *, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> "GridPeer":
+        "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."
+        return _grid_trust_result(self._c.call("grid/trust", _grid_trust_params(peer_id=peer_id, circle=circle, addrs=addrs)))
+
+    def untrust(self, *, peer_id: str) -> "UntrustResult":
+        "Stop trusting a peer: its live link closes at once and it is refused from then on."
+        return _grid_untrust_result(self._c.call("grid/untrust", _grid_untrust_params(peer_id=peer_id)))
+
+    def peers(self) -> "PeersResult":
+        "List the trusted peers with their link state, round trip and when last seen."
+        return _grid_peers_result(self._c.call("grid/peers", _grid_peers_params()))
+
+    def status(self) -> "GridStatus":
+        "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
+        return _grid_status_result(self._c.call("grid/status", _grid_status_params()))
 
 
 class _AlloyMethods:
@@ -2246,24 +2821,15 @@ class _AlloyMethods:
 
     def verify(self, *, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> "AlloyVerdict":
         "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."
-        p: Dict[str, Any] = {"alloy": alloy}
-        if artifacts is not None:
-            p["artifacts"] = _to_wire(artifacts)
-        if expect is not None:
-            p["expect"] = _to_wire(expect)
-        return AlloyVerdict.from_wire((self._c.call("alloy/verify", p)))
+        return _alloy_verify_result(self._c.call("alloy/verify", _alloy_verify_params(alloy=alloy, artifacts=artifacts, expect=expect)))
 
     def get(self, *, hash: str) -> "AlloyEntry":
         "Return a stored alloy by its hash (or a unique prefix)."
-        p: Dict[str, Any] = {"hash": hash}
-        return AlloyEntry.from_wire((self._c.call("alloy/get", p)))
+        return _alloy_get_result(self._c.call("alloy/get", _alloy_get_params(hash=hash)))
 
     def list(self, *, limit: Optional[int] = None) -> List["AlloySummary"]:
         "List stored alloys, newest first."
-        p: Dict[str, Any] = {}
-        if limit is not None:
-            p["limit"] = limit
-        return [AlloySummary.from_wire(_x) for _x in (self._c.call("alloy/list", p)) or ()]
+        return _alloy_list_result(self._c.call("alloy/list", _alloy_list_params(limit=limit)))
 
 
 class _AsyncKernelMethods:
@@ -2276,13 +2842,11 @@ class _AsyncKernelMethods:
 
     async def info(self) -> "InfoResult":
         "Describe the daemon and every method, with params and result, for clients and generators."
-        p: Dict[str, Any] = {}
-        return InfoResult.from_wire((await self._c.call("kernel/info", p)))
+        return _kernel_info_result(await self._c.call("kernel/info", _kernel_info_params()))
 
     async def ping(self) -> "PingResult":
         "Answer at once; for health checks and latency measurement."
-        p: Dict[str, Any] = {}
-        return PingResult.from_wire((await self._c.call("kernel/ping", p)))
+        return _kernel_ping_result(await self._c.call("kernel/ping", _kernel_ping_params()))
 
 
 class _AsyncEventsMethods:
@@ -2295,82 +2859,39 @@ class _AsyncEventsMethods:
 
     async def declare_class(self, *, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> "ClassConfig":
         "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config."
-        p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
-        if broadcast is not None:
-            p["broadcast"] = broadcast
-        if channel is not None:
-            p["channel"] = channel
-        if on_unknown_schema is not None:
-            p["onUnknownSchema"] = on_unknown_schema
-        if description is not None:
-            p["description"] = description
-        return ClassConfig.from_wire((await self._c.call("events/declare-class", p)))
+        return _events_declare_class_result(await self._c.call("events/declare-class", _events_declare_class_params(name=name, broadcast=broadcast, channel=channel, schema_version=schema_version, on_unknown_schema=on_unknown_schema, description=description)))
 
     async def get_class(self, *, name: str) -> Optional["ClassConfig"]:
         "Return a class's config, or nil when undeclared."
-        p: Dict[str, Any] = {"name": name}
-        return (lambda _v: None if _v is None else ClassConfig.from_wire(_v))((await self._c.call("events/get-class", p)))
+        return _events_get_class_result(await self._c.call("events/get-class", _events_get_class_params(name=name)))
 
     async def list_classes(self) -> List["ClassConfig"]:
         "List every declared class, sorted by name."
-        p: Dict[str, Any] = {}
-        return [ClassConfig.from_wire(_x) for _x in (await self._c.call("events/list-classes", p)) or ()]
+        return _events_list_classes_result(await self._c.call("events/list-classes", _events_list_classes_params()))
 
     async def resolve_channel(self, *, name: str, payload: Any = None, channel: Optional[str] = None) -> "ChannelResult":
         "Resolve the channel an event of a broadcast class would go to."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if channel is not None:
-            p["channel"] = channel
-        return ChannelResult.from_wire((await self._c.call("events/resolve-channel", p)))
+        return _events_resolve_channel_result(await self._c.call("events/resolve-channel", _events_resolve_channel_params(name=name, payload=payload, channel=channel)))
 
     async def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if schema_version is not None:
-            p["schemaVersion"] = schema_version
-        if channel is not None:
-            p["channel"] = channel
-        if headers is not None:
-            p["headers"] = _to_wire(headers)
-        if id is not None:
-            p["id"] = id
-        return EmitResult.from_wire((await self._c.call("events/emit", p)))
+        return _events_emit_result(await self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id)))
 
     async def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "AsyncSubscription":
         "Subscribe to classes matching a pattern; events arrive as events/event notifications."
-        p: Dict[str, Any] = {"pattern": pattern}
-        if channel is not None:
-            p["channel"] = channel
-        if from_ is not None:
-            p["from"] = from_
-        if durable is not None:
-            p["durable"] = durable
-        return await self._c._subscribe(p)
+        return await self._c._subscribe(_events_subscribe_params(pattern=pattern, channel=channel, from_=from_, durable=durable))
 
     async def unsubscribe(self, *, subscription: str) -> None:
         "End a subscription."
-        p: Dict[str, Any] = {"subscription": subscription}
-        await self._c.call("events/unsubscribe", p)
+        await self._c.call("events/unsubscribe", _events_unsubscribe_params(subscription=subscription))
 
     async def ack(self, *, durable: str, seq: int) -> None:
         "Advance a durable cursor."
-        p: Dict[str, Any] = {"durable": durable, "seq": seq}
-        await self._c.call("events/ack", p)
+        await self._c.call("events/ack", _events_ack_params(durable=durable, seq=seq))
 
     async def replay(self, *, channel: str, after: Optional[str] = None, before: Optional[str] = None, limit: Optional[int] = None) -> "ReplayResult":
         "Page a channel's transcript in (lamport, id) order."
-        p: Dict[str, Any] = {"channel": channel}
-        if after is not None:
-            p["after"] = _to_wire(after)
-        if before is not None:
-            p["before"] = _to_wire(before)
-        if limit is not None:
-            p["limit"] = limit
-        return ReplayResult.from_wire((await self._c.call("events/replay", p)))
+        return _events_replay_result(await self._c.call("events/replay", _events_replay_params(channel=channel, after=after, before=before, limit=limit)))
 
 
 class _AsyncLogMethods:
@@ -2383,8 +2904,7 @@ class _AsyncLogMethods:
 
     async def stats(self) -> "LogStats":
         "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."
-        p: Dict[str, Any] = {}
-        return LogStats.from_wire((await self._c.call("log/stats", p)))
+        return _log_stats_result(await self._c.call("log/stats", _log_stats_params()))
 
 
 class _AsyncCommandsMethods:
@@ -2397,35 +2917,19 @@ class _AsyncCommandsMethods:
 
     async def execute(self, *, command: str, params: Any = None, scope: Optional[Union["ScopeParams", Dict[str, Any]]] = None, timeout_ms: Optional[int] = None) -> Any:
         "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."
-        p: Dict[str, Any] = {"command": command}
-        if params is not None:
-            p["params"] = params
-        if scope is not None:
-            p["scope"] = _to_wire(scope)
-        if timeout_ms is not None:
-            p["timeoutMs"] = timeout_ms
-        return (await self._c.call("commands/execute", p))
+        return _commands_execute_result(await self._c.call("commands/execute", _commands_execute_params(command=command, params=params, scope=scope, timeout_ms=timeout_ms)))
 
     async def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None) -> None:
         "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."
-        p: Dict[str, Any] = {"name": name}
-        if natural_scope is not None:
-            p["naturalScope"] = natural_scope
-        if description is not None:
-            p["description"] = description
-        if idempotent is not None:
-            p["idempotent"] = idempotent
-        await self._c.call("commands/register", p)
+        await self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent))
 
     async def unregister(self, *, name: str) -> None:
         "Stop providing a command this client registered."
-        p: Dict[str, Any] = {"name": name}
-        await self._c.call("commands/unregister", p)
+        await self._c.call("commands/unregister", _commands_unregister_params(name=name))
 
     async def list(self) -> List["CommandInfo"]:
         "List every command and where it runs."
-        p: Dict[str, Any] = {}
-        return [CommandInfo.from_wire(_x) for _x in (await self._c.call("commands/list", p)) or ()]
+        return _commands_list_result(await self._c.call("commands/list", _commands_list_params()))
 
     async def provide(self, name: str, handler: Any, *, natural_scope: Union[Scope, str] = Scope.ENVIRONMENT, description: str = "", idempotent: bool = False) -> "AsyncProvision":
         """Provide a command from this client: registers it (commands/register) and
@@ -2445,43 +2949,52 @@ class _AsyncInferenceMethods:
 
     async def load(self, *, path: str, name: Optional[str] = None) -> "LoadedModel":
         "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."
-        p: Dict[str, Any] = {"path": path}
-        if name is not None:
-            p["name"] = name
-        return LoadedModel.from_wire((await self._c.call("inference/load", p)))
+        return _inference_load_result(await self._c.call("inference/load", _inference_load_params(path=path, name=name)))
 
     async def unload(self, *, name: str) -> None:
         "Unload a model once its running generations finish; queued ones fail with unavailable."
-        p: Dict[str, Any] = {"name": name}
-        await self._c.call("inference/unload", p)
+        await self._c.call("inference/unload", _inference_unload_params(name=name))
 
     async def models(self) -> List["LoadedModel"]:
         "List the loaded models."
-        p: Dict[str, Any] = {}
-        return [LoadedModel.from_wire(_x) for _x in (await self._c.call("inference/models", p)) or ()]
+        return _inference_models_result(await self._c.call("inference/models", _inference_models_params()))
 
     async def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
         "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
-        p: Dict[str, Any] = {"model": model}
-        if prompt is not None:
-            p["prompt"] = prompt
-        if messages is not None:
-            p["messages"] = _to_wire(messages)
-        if max_tokens is not None:
-            p["maxTokens"] = max_tokens
-        if temperature is not None:
-            p["temperature"] = temperature
-        if top_p is not None:
-            p["topP"] = top_p
-        if seed is not None:
-            p["seed"] = _to_wire(seed)
-        if stop is not None:
-            p["stop"] = _to_wire(stop)
-        if stream is not None:
-            p["stream"] = stream
-        if request_id is not None:
-            p["requestId"] = request_id
-        return GenerateResult.from_wire((await self._c.call("inference/generate", p)))
+        return _inference_generate_result(await self._c.call("inference/generate", _inference_generate_params(model=model, prompt=prompt, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop, stream=stream, request_id=request_id)))
+
+
+class _AsyncGridMethods:
+    """The grid/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def invite(self, *, circle: str, ttl_seconds: Optional[int] = None) -> "InviteResult":
+        "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."
+        return _grid_invite_result(await self._c.call("grid/invite", _grid_invite_params(circle=circle, ttl_seconds=ttl_seconds)))
+
+    async def join(self, *, token: str) -> "JoinResult":
+        "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."
+        return _grid_join_result(await self._c.call("grid/join", _grid_join_params(token=token)))
+
+    async def trust(self, *, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> "GridPeer":
+        "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."
+        return _grid_trust_result(await self._c.call("grid/trust", _grid_trust_params(peer_id=peer_id, circle=circle, addrs=addrs)))
+
+    async def untrust(self, *, peer_id: str) -> "UntrustResult":
+        "Stop trusting a peer: its live link closes at once and it is refused from then on."
+        return _grid_untrust_result(await self._c.call("grid/untrust", _grid_untrust_params(peer_id=peer_id)))
+
+    async def peers(self) -> "PeersResult":
+        "List the trusted peers with their link state, round trip and when last seen."
+        return _grid_peers_result(await self._c.call("grid/peers", _grid_peers_params()))
+
+    async def status(self) -> "GridStatus":
+        "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
+        return _grid_status_result(await self._c.call("grid/status", _grid_status_params()))
 
 
 class _AsyncAlloyMethods:
@@ -2494,24 +3007,15 @@ class _AsyncAlloyMethods:
 
     async def verify(self, *, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> "AlloyVerdict":
         "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."
-        p: Dict[str, Any] = {"alloy": alloy}
-        if artifacts is not None:
-            p["artifacts"] = _to_wire(artifacts)
-        if expect is not None:
-            p["expect"] = _to_wire(expect)
-        return AlloyVerdict.from_wire((await self._c.call("alloy/verify", p)))
+        return _alloy_verify_result(await self._c.call("alloy/verify", _alloy_verify_params(alloy=alloy, artifacts=artifacts, expect=expect)))
 
     async def get(self, *, hash: str) -> "AlloyEntry":
         "Return a stored alloy by its hash (or a unique prefix)."
-        p: Dict[str, Any] = {"hash": hash}
-        return AlloyEntry.from_wire((await self._c.call("alloy/get", p)))
+        return _alloy_get_result(await self._c.call("alloy/get", _alloy_get_params(hash=hash)))
 
     async def list(self, *, limit: Optional[int] = None) -> List["AlloySummary"]:
         "List stored alloys, newest first."
-        p: Dict[str, Any] = {}
-        if limit is not None:
-            p["limit"] = limit
-        return [AlloySummary.from_wire(_x) for _x in (await self._c.call("alloy/list", p)) or ()]
+        return _alloy_list_result(await self._c.call("alloy/list", _alloy_list_params(limit=limit)))
 
 
 SYNC_GROUPS = {
@@ -2520,6 +3024,7 @@ SYNC_GROUPS = {
     "log": _LogMethods,
     "commands": _CommandsMethods,
     "inference": _InferenceMethods,
+    "grid": _GridMethods,
     "alloy": _AlloyMethods,
 }
 
@@ -2529,6 +3034,7 @@ ASYNC_GROUPS = {
     "log": _AsyncLogMethods,
     "commands": _AsyncCommandsMethods,
     "inference": _AsyncInferenceMethods,
+    "grid": _AsyncGridMethods,
     "alloy": _AsyncAlloyMethods,
 }
 
@@ -2558,6 +3064,12 @@ METHODS = [
     {"name": "inference/unload", "kind": "request", "naturalScope": "local", "description": "Unload a model once its running generations finish; queued ones fail with unavailable."},
     {"name": "inference/models", "kind": "request", "naturalScope": "local", "description": "List the loaded models."},
     {"name": "inference/generate", "kind": "request", "naturalScope": "grid", "description": "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."},
+    {"name": "grid/invite", "kind": "request", "naturalScope": "local", "description": "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."},
+    {"name": "grid/join", "kind": "request", "naturalScope": "local", "description": "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."},
+    {"name": "grid/trust", "kind": "request", "naturalScope": "local", "description": "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."},
+    {"name": "grid/untrust", "kind": "request", "naturalScope": "local", "description": "Stop trusting a peer: its live link closes at once and it is refused from then on."},
+    {"name": "grid/peers", "kind": "request", "naturalScope": "local", "description": "List the trusted peers with their link state, round trip and when last seen."},
+    {"name": "grid/status", "kind": "request", "naturalScope": "local", "description": "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."},
     {"name": "alloy/verify", "kind": "request", "naturalScope": "local", "description": "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."},
     {"name": "alloy/get", "kind": "request", "naturalScope": "local", "description": "Return a stored alloy by its hash (or a unique prefix)."},
     {"name": "alloy/list", "kind": "request", "naturalScope": "local", "description": "List stored alloys, newest first."},

@@ -219,6 +219,12 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "inference/unload", kind: "request", naturalScope: "local", description: "Unload a model once its running generations finish; queued ones fail with unavailable." },
   { name: "inference/models", kind: "request", naturalScope: "local", description: "List the loaded models." },
   { name: "inference/generate", kind: "request", naturalScope: "grid", description: "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0." },
+  { name: "grid/invite", kind: "request", naturalScope: "local", description: "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join." },
+  { name: "grid/join", kind: "request", naturalScope: "local", description: "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle." },
+  { name: "grid/trust", kind: "request", naturalScope: "local", description: "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses." },
+  { name: "grid/untrust", kind: "request", naturalScope: "local", description: "Stop trusting a peer: its live link closes at once and it is refused from then on." },
+  { name: "grid/peers", kind: "request", naturalScope: "local", description: "List the trusted peers with their link state, round trip and when last seen." },
+  { name: "grid/status", kind: "request", naturalScope: "local", description: "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters." },
   { name: "alloy/verify", kind: "request", naturalScope: "local", description: "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds." },
   { name: "alloy/get", kind: "request", naturalScope: "local", description: "Return a stored alloy by its hash (or a unique prefix)." },
   { name: "alloy/list", kind: "request", naturalScope: "local", description: "List stored alloys, newest first." },
@@ -358,6 +364,41 @@ export class InferenceMethods {
   }
 }
 
+/** The grid/ methods. */
+export class GridMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join. */
+  invite(params: T.InviteParamsInput): Promise<T.InviteResult> {
+    return this.core.call("grid/invite", params);
+  }
+
+  /** Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle. */
+  join(params: T.JoinParamsInput): Promise<T.JoinResult> {
+    return this.core.call("grid/join", params);
+  }
+
+  /** Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses. */
+  trust(params: T.TrustParamsInput): Promise<T.GridPeer> {
+    return this.core.call("grid/trust", params);
+  }
+
+  /** Stop trusting a peer: its live link closes at once and it is refused from then on. */
+  untrust(params: T.UntrustParamsInput): Promise<T.UntrustResult> {
+    return this.core.call("grid/untrust", params);
+  }
+
+  /** List the trusted peers with their link state, round trip and when last seen. */
+  peers(params: {} = {}): Promise<T.PeersResult> {
+    return this.core.call("grid/peers", params);
+  }
+
+  /** This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters. */
+  status(params: {} = {}): Promise<T.GridStatus> {
+    return this.core.call("grid/status", params);
+  }
+}
+
 /** The alloy/ methods. */
 export class AlloyMethods {
   constructor(protected readonly core: Core) {}
@@ -385,6 +426,7 @@ export class Methods {
   readonly log: LogMethods;
   readonly commands: CommandsMethods;
   readonly inference: InferenceMethods;
+  readonly grid: GridMethods;
   readonly alloy: AlloyMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
@@ -392,6 +434,7 @@ export class Methods {
     this.log = new LogMethods(core);
     this.commands = new CommandsMethods(core);
     this.inference = new InferenceMethods(core);
+    this.grid = new GridMethods(core);
     this.alloy = new AlloyMethods(core);
   }
 }

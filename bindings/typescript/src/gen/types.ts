@@ -132,6 +132,8 @@ export interface InfoResult {
   protocol: number;
   /** this install's peer id */
   peerId: string;
+  /** where the grid accepts QUIC links (absent without --listen-quic) */
+  quicAddrs?: string[];
   /** every method, with params and result described */
   methods: MethodInfo[] | null;
 }
@@ -520,6 +522,102 @@ export interface GenerateResult {
   alloy: any;
 }
 
+/** Go type api.InviteParams. */
+export interface InviteParams {
+  /** household, trusted-orgs, extended or public-mesh */
+  circle: string;
+  /** how long the token can be redeemed (default 600, at most 604800) */
+  ttlSeconds?: number;
+}
+
+/** Go type api.InviteResult. */
+export interface InviteResult {
+  /** the invite token: give it to the joiner, who runs grid/join with it; it works once */
+  token: string;
+  /** when it stops working, unix ms */
+  expiresAtMs: Int64;
+  /** the QUIC addresses in the token */
+  addrs: string[] | null;
+}
+
+/** Go type api.JoinParams. */
+export interface JoinParams {
+  /** an invite token from grid/invite on the other install */
+  token: string;
+}
+
+/** Go type api.JoinResult. */
+export interface JoinResult {
+  /** the inviter's peer id, now linked and trusted */
+  peerId: string;
+  /** the circle each side now trusts the other in */
+  circle: string;
+}
+
+/** Go type api.TrustParams. */
+export interface TrustParams {
+  /** the peer to trust */
+  peerId: string;
+  /** household, trusted-orgs, extended or public-mesh */
+  circle: string;
+  /** its QUIC addresses (host:port); none: wait for it to dial */
+  addrs?: string[];
+}
+
+/** Go type api.GridPeer. */
+export interface GridPeer {
+  /** its peer id */
+  peerId: string;
+  /** the circle it is trusted in */
+  circle: string;
+  /** its QUIC addresses, as recorded */
+  addrs: string[] | null;
+  /** up, connecting (no link, dialling with backoff) or down (no link, no address to dial) */
+  state: string;
+  /** smoothed round trip of the link, ms (0 when not up) */
+  rttMs: number;
+  /** when a link to it was last up, unix ms; 0 never */
+  lastSeenMs: Int64;
+  /** when it was trusted, unix ms */
+  addedAtMs: Int64;
+  /** why the last link attempt failed or the link closed */
+  lastError?: string;
+}
+
+/** Go type api.UntrustParams. */
+export interface UntrustParams {
+  /** the peer to stop trusting; its live link closes at once */
+  peerId: string;
+}
+
+/** Go type api.UntrustResult. */
+export interface UntrustResult {
+  /** false when the peer was not trusted */
+  removed: boolean;
+}
+
+/** Go type api.PeersResult. */
+export interface PeersResult {
+  /** every trusted peer, by peer id */
+  peers: GridPeer[] | null;
+}
+
+/** Go type api.GridStatus. */
+export interface GridStatus {
+  /** this install's peer id */
+  peerId: string;
+  /** where it accepts links (empty without --listen-quic) */
+  quicAddrs: string[] | null;
+  /** the airc log's epoch */
+  epoch: Uint64;
+  /** per channel, per origin peer id: the highest originSeq this install holds */
+  channels: { [key: string]: { [key: string]: Uint64 } } | null;
+  /** links up now */
+  links: number;
+  /** grid counters by name: link.up, link.refused.REASON, link.closed.REASON, … (docs/GRID.md) */
+  counters: {[key: string]: number} | null;
+}
+
 /** Go type api.AlloyArtifact. */
 export interface AlloyArtifact {
   /** the stage whose output it is; default the last stage */
@@ -537,7 +635,7 @@ export interface AlloyVerifyParams {
   /** artifacts to hash and compare with their stages' outputHash */
   artifacts?: AlloyArtifact[];
   /** stage name to the requested config expected of it: exact match, an unknown key fails */
-  expect?: {[key: string]: };
+  expect?: { [key: string]: { [key: string]: any } };
 }
 
 /** Go type api.AlloyBand. */
@@ -649,6 +747,10 @@ export type ExecuteParamsInput = Partial<ExecuteParams> & Pick<ExecuteParams, "c
 export type RegisterParamsInput = Partial<RegisterParams> & Pick<RegisterParams, "name">;
 export type LoadModelParamsInput = Partial<LoadModelParams> & Pick<LoadModelParams, "path">;
 export type GenerateParamsInput = Partial<GenerateParams> & Pick<GenerateParams, "model">;
+export type InviteParamsInput = Partial<InviteParams> & Pick<InviteParams, "circle">;
+export type JoinParamsInput = Partial<JoinParams> & Pick<JoinParams, "token">;
+export type TrustParamsInput = Partial<TrustParams> & Pick<TrustParams, "peerId" | "circle">;
+export type UntrustParamsInput = Partial<UntrustParams> & Pick<UntrustParams, "peerId">;
 export type AlloyVerifyParamsInput = Partial<AlloyVerifyParams> & Pick<AlloyVerifyParams, "alloy">;
 export type AlloyHashParamsInput = Partial<AlloyHashParams> & Pick<AlloyHashParams, "hash">;
 export type AlloyListParamsInput = Partial<AlloyListParams>;
