@@ -18,6 +18,7 @@ import (
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/grid/link"
+	"github.com/continuum-grid/continuum/grid/replicate"
 	"github.com/continuum-grid/continuum/grid/trust"
 	"github.com/continuum-grid/continuum/kernel"
 	"github.com/continuum-grid/continuum/kernel/identity"
@@ -29,8 +30,14 @@ type Options struct {
 	// "" accepts none (joins and trusted peers with addresses are still
 	// dialled, from an ephemeral port).
 	ListenQUIC string
-	// Protocols run over every link (replication).
+	// Protocols run over every link besides replication (tests add their own).
 	Protocols []link.Protocol
+	// Replicate tunes replication of the airc log (grid/replicate); its
+	// Committed, DB and Logger are set by Host. Its Channels policy is the
+	// daemon's --replicate flag (nil: replicate.DefaultChannels).
+	Replicate replicate.Options
+	// NoReplication runs links without the repl protocol.
+	NoReplication bool
 	// Logger receives the grid's logs; nil discards them.
 	Logger *slog.Logger
 	// Link tunes the link layer (timeouts, backoff); its Identity, Listen,
@@ -44,9 +51,13 @@ type Service struct {
 	log   *slog.Logger
 	trust *trust.Store
 	links *link.Manager
+	repl  *replicate.Replicator // nil with NoReplication
 }
 
-var _ link.Trust = (*trust.Store)(nil)
+var (
+	_ link.Trust       = (*trust.Store)(nil)
+	_ link.AddrUpdater = (*trust.Store)(nil)
+)
 
 // Host opens the trust store, starts the link manager, and registers the
 // grid/* methods on k. Call it after kernel.Open and before serving clients.
@@ -65,11 +76,18 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 	lo.Epoch = k.Log().Epoch
 	lo.Protocols = opts.Protocols
 	lo.Logger = opts.Logger
+	var repl *replicate.Replicator
+	if !opts.NoReplication {
+		ro := opts.Replicate
+		ro.Committed, ro.DB, ro.Logger = k.Committed, k.DB(), opts.Logger
+		repl = replicate.New(k.Log(), ro)
+		lo.Protocols = append(append([]link.Protocol{}, opts.Protocols...), repl)
+	}
 	lm, err := link.New(lo)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{k: k, log: opts.Logger, trust: ts, links: lm}
+	s := &Service{k: k, log: opts.Logger, trust: ts, links: lm, repl: repl}
 	for _, m := range []struct {
 		name string
 		fn   kernel.Service
@@ -107,8 +125,17 @@ func (s *Service) Counters() *link.Counters { return s.links.Counters() }
 // QUICAddrs are where the grid accepts links (nil when not listening).
 func (s *Service) QUICAddrs() []string { return s.links.Addrs() }
 
+// Replicator is the replication protocol (nil with NoReplication).
+func (s *Service) Replicator() *replicate.Replicator { return s.repl }
+
 // Close takes every link down.
-func (s *Service) Close() error { return s.links.Close() }
+func (s *Service) Close() error {
+	err := s.links.Close()
+	if s.repl != nil {
+		s.repl.Close()
+	}
+	return err
+}
 
 func typed[P any](fn func(ctx context.Context, p P) (any, error)) kernel.Service {
 	return func(ctx context.Context, _ *kernel.Call, params api.Params) (any, error) {
@@ -270,8 +297,18 @@ func (s *Service) status(context.Context, api.Empty) (any, error) {
 	if addrs == nil {
 		addrs = []string{}
 	}
+	counters := s.links.Counters().Snapshot()
+	if s.repl != nil {
+		// repl.REASON totals, and repl.PEERID.REASON per peer.
+		for id, ps := range s.repl.Stats() {
+			for reason, n := range ps.Counts {
+				counters["repl."+reason] += n
+				counters["repl."+id+"."+reason] = n
+			}
+		}
+	}
 	return api.GridStatus{
 		PeerID: s.k.Identity().PeerID(), QUICAddrs: addrs, Epoch: s.k.Log().Epoch(),
-		Channels: channels, Links: up, Counters: s.links.Counters().Snapshot(),
+		Channels: channels, Links: up, Counters: counters,
 	}, nil
 }

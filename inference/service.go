@@ -206,10 +206,8 @@ func isNotFound(err error) bool {
 }
 
 func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParams) (any, error) {
-	lib, err := s.library()
-	if err != nil {
-		return nil, err
-	}
+	// Bad params are the caller's to fix whatever the machine has: checked
+	// before the libraries (which may answer gpu_unavailable).
 	path, err := modelPath(p.Path)
 	if err != nil {
 		return nil, err
@@ -222,6 +220,10 @@ func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParam
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
 	}
 	if err := api.CheckName("name", name, api.MaxModelNameLen); err != nil {
+		return nil, err
+	}
+	lib, err := s.library()
+	if err != nil {
 		return nil, err
 	}
 	e, err := s.loadModel(ctx, lib, name, path)

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/daemon"
 	"github.com/continuum-grid/continuum/grid"
+	"github.com/continuum-grid/continuum/grid/replicate"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/kernel"
@@ -40,6 +42,7 @@ func run(args []string, stderr io.Writer) error {
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
 	version := fs.Bool("version", false, "print the version and exit")
 	listenQUIC := fs.String("listen-quic", "", "accept grid links (QUIC) on this UDP host:port, e.g. 0.0.0.0:7946 or 127.0.0.1:0 for any free port; off when empty")
+	replicateList := fs.String("replicate", "", "channels to replicate with every trusted peer, comma-separated (global always); empty: global with every peer and every channel with household peers")
 	listenWS := fs.String("listen-ws", "", "also serve on a loopback WebSocket at host:port (127.0.0.1:7777); off when empty")
 	wsTokenFile := fs.String("ws-token-file", "", "file with the WebSocket token, made 0600 when absent (default: ws-token in the state dir)")
 	wsOrigins := fs.StringArray("ws-allow-origin", nil, "origin of a page allowed to open the WebSocket, e.g. http://127.0.0.1:8080 (repeatable)")
@@ -100,7 +103,7 @@ func run(args []string, stderr io.Writer) error {
 		MaxMessageSize: *maxMsg,
 		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
 		Logger:         logger,
-		Grid:           grid.Options{ListenQUIC: *listenQUIC},
+		Grid:           grid.Options{ListenQUIC: *listenQUIC, Replicate: replicateOptions(*replicateList)},
 		Inference: inference.Options{
 			LlamaLibDir:  *llamaDir,
 			LlamaFile:    *llamaFile,
@@ -161,4 +164,18 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// replicateOptions turns --replicate into the replication policy.
+func replicateOptions(list string) replicate.Options {
+	var chans []string
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			chans = append(chans, c)
+		}
+	}
+	if len(chans) == 0 {
+		return replicate.Options{}
+	}
+	return replicate.Options{Channels: replicate.ChannelList(chans)}
 }

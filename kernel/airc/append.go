@@ -333,49 +333,95 @@ func (l *Log) Ingest(ctx context.Context, ev api.Event) (api.Event, IngestOutcom
 	if err := ctx.Err(); err != nil {
 		return api.Event{}, 0, err
 	}
+	f := prepareForeign(ev)
+	return l.finishForeign(ctx, l.admitForeign(&f))
+}
+
+// foreign is a received event after the checks that need no log state:
+// shape, canonical payload, signature. reason is set when one failed.
+type foreign struct {
+	ev      api.Event
+	payload []byte
+	hash    Hash
+	reason  RejectReason
+	detail  string
+}
+
+// prepareForeign runs the stateless checks of Ingest. It touches nothing of
+// the log, so IngestBatch runs it in parallel.
+func prepareForeign(ev api.Event) foreign {
 	ev.Seq = 0
-	if reason, detail := checkForeign(&ev); reason != "" {
-		return l.reject(ctx, &ev, reason, detail)
+	f := foreign{ev: ev}
+	if reason, detail := checkForeign(&f.ev); reason != "" {
+		f.reason, f.detail = reason, detail
+		return f
 	}
-	payload, err := CanonicalPayload(ev.Payload)
+	payload, err := CanonicalPayload(f.ev.Payload)
 	if err != nil {
-		return l.reject(ctx, &ev, RejectMalformed, err.Error())
+		f.reason, f.detail = RejectMalformed, err.Error()
+		return f
 	}
-	signing, err := appendCanonical([]byte(SigningDomain), &ev, payload)
+	signing, err := appendCanonical([]byte(SigningDomain), &f.ev, payload)
 	if err != nil {
-		return l.reject(ctx, &ev, RejectMalformed, err.Error())
+		f.reason, f.detail = RejectMalformed, err.Error()
+		return f
 	}
-	if !identity.Verify(ev.Origin, signing, ev.Sig) {
-		return l.reject(ctx, &ev, RejectBadSignature, "sig does not verify against the origin's key")
+	if !identity.Verify(f.ev.Origin, signing, f.ev.Sig) {
+		f.reason, f.detail = RejectBadSignature, "sig does not verify against the origin's key"
+		return f
 	}
-	ev.Payload = msgpack.RawMessage(payload)
-	hash := sha256.Sum256(signing)
+	f.ev.Payload = msgpack.RawMessage(payload)
+	f.payload = payload
+	f.hash = sha256.Sum256(signing)
+	return f
+}
+
+// admitted is a foreign event queued for commit (or answered without one):
+// what finishForeign waits for.
+type admitted struct {
+	it      *item // the queued event or rejection record
+	outcome IngestOutcome
+	rej     *RejectError // set for a queued rejection record
+	dup     *item        // a queued event with the same (origin, id)
+	stored  *api.Event   // a stored event with the same (origin, id)
+	err     error        // answered at once (closed, store error)
+}
+
+// admitForeign decides a prepared event against the log's state and queues
+// it (or its rejection record) without waiting for the commit. Events
+// admitted one after another are decided in that order, so a batch of one
+// origin's chain admitted in originSeq order appends without gaps.
+func (l *Log) admitForeign(f *foreign) admitted {
+	if f.reason != "" {
+		return l.queueRejection(&f.ev, f.reason, f.detail)
+	}
+	ev := f.ev
+	hash := f.hash
 	it := &item{kind: kindEvent, hash: hash, ready: make(chan struct{}), done: make(chan struct{})}
 	var outcome IngestOutcome
 
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return api.Event{}, 0, errClosed()
+		return admitted{err: errClosed()}
 	}
 	ik := idKey(ev.Origin, ev.ID)
 	if dup, stored, err := l.lookupLocked(ik); err != nil || dup != nil || stored != nil {
 		l.mu.Unlock()
-		e, _, err := l.answerDuplicate(ctx, dup, stored, err)
 		if err != nil {
-			return api.Event{}, 0, err
+			return admitted{err: unavailable("dedupe lookup", err)}
 		}
-		return e, IngestDuplicate, nil
+		return admitted{outcome: IngestDuplicate, dup: dup, stored: stored}
 	}
 	if ev.Lamport > MaxLamport || ev.Lamport > l.clock && ev.Lamport-l.clock > l.skew { // no overflow for any skew
 		clock := l.clock
 		l.mu.Unlock()
-		return l.reject(ctx, &ev, RejectLamportBound, fmt.Sprintf("lamport %d is beyond the bound (clock %d, skew %d, ceiling 2^53-1)", ev.Lamport, clock, l.skew))
+		return l.queueRejection(&ev, RejectLamportBound, fmt.Sprintf("lamport %d is beyond the bound (clock %d, skew %d, ceiling 2^53-1)", ev.Lamport, clock, l.skew))
 	}
 	ch, err := l.chainLocked(ev.Origin, ev.Channel)
 	if err != nil {
 		l.mu.Unlock()
-		return api.Event{}, 0, unavailable("read chain", err)
+		return admitted{err: unavailable("read chain", err)}
 	}
 	switch {
 	case ev.OriginSeq == ch.hw+1 && bytes.Equal(ev.Prev, ch.tip[:]):
@@ -390,7 +436,7 @@ func (l *Log) Ingest(ctx context.Context, ev api.Event) (api.Event, IngestOutcom
 		outcome, it.rej, err = l.checkSlotLocked(&ev, hash)
 		if err != nil {
 			l.mu.Unlock()
-			return api.Event{}, 0, unavailable("read chain", err)
+			return admitted{err: unavailable("read chain", err)}
 		}
 		it.fork = outcome == IngestFork
 		it.fill = outcome == IngestFilled
@@ -415,14 +461,33 @@ func (l *Log) Ingest(ctx context.Context, ev api.Event) (api.Event, IngestOutcom
 
 	it.value, err = encodeEvent(&it.ev)
 	close(ready(it, err))
-	if err := waitItem(ctx, it); err != nil {
+	return admitted{it: it, outcome: outcome}
+}
+
+// finishForeign waits for an admitted event's commit and answers as Ingest.
+func (l *Log) finishForeign(ctx context.Context, a admitted) (api.Event, IngestOutcome, error) {
+	switch {
+	case a.err != nil:
+		return api.Event{}, 0, a.err
+	case a.outcome == IngestDuplicate:
+		e, _, err := l.answerDuplicate(ctx, a.dup, a.stored, nil)
+		if err != nil {
+			return api.Event{}, 0, err
+		}
+		return e, IngestDuplicate, nil
+	}
+	if err := waitItem(ctx, a.it); err != nil {
 		return api.Event{}, 0, err
 	}
-	if it.fork {
-		l.log.Warn("airc: fork detected; both events kept and the origin flagged",
-			"origin", ev.Origin, "channel", ev.Channel, "originSeq", ev.OriginSeq, "seq", ev.Seq, "detail", it.rej.Detail)
+	if a.rej != nil {
+		return api.Event{}, IngestRejected, a.rej
 	}
-	return it.ev, outcome, nil
+	if a.it.fork {
+		ev := &a.it.ev
+		l.log.Warn("airc: fork detected; both events kept and the origin flagged",
+			"origin", ev.Origin, "channel", ev.Channel, "originSeq", ev.OriginSeq, "seq", ev.Seq, "detail", a.it.rej.Detail)
+	}
+	return a.it.ev, a.outcome, nil
 }
 
 // slotInfo is what the slot index holds for an event: its seq, hash and prev.
@@ -487,8 +552,9 @@ func (l *Log) fillRejection(r *Rejection, ev *api.Event) {
 	r.Origin, r.ID, r.Channel, r.OriginSeq, r.Lamport = ev.Origin, ev.ID, ev.Channel, ev.OriginSeq, ev.Lamport
 }
 
-// reject records a refusal and returns it once the record is committed.
-func (l *Log) reject(ctx context.Context, ev *api.Event, reason RejectReason, detail string) (api.Event, IngestOutcome, error) {
+// queueRejection queues the record of a refusal; finishForeign waits for
+// its commit and returns the *RejectError.
+func (l *Log) queueRejection(ev *api.Event, reason RejectReason, detail string) admitted {
 	rej := &Rejection{Reason: reason, Detail: detail}
 	l.fillRejection(rej, ev)
 	l.log.Warn("airc: refused a received event", "reason", reason, "origin", ev.Origin, "id", ev.ID, "channel", ev.Channel, "detail", detail)
@@ -497,14 +563,11 @@ func (l *Log) reject(ctx context.Context, ev *api.Event, reason RejectReason, de
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return api.Event{}, 0, errClosed()
+		return admitted{err: errClosed()}
 	}
 	l.enqueue(it)
 	l.mu.Unlock()
-	if err := waitItem(ctx, it); err != nil {
-		return api.Event{}, 0, err
-	}
-	return api.Event{}, IngestRejected, &RejectError{Reason: reason, Detail: detail}
+	return admitted{it: it, outcome: IngestRejected, rej: &RejectError{Reason: reason, Detail: detail}}
 }
 
 // checkForeign checks what must hold before the signature can be checked.
