@@ -71,7 +71,10 @@ func Open(data []byte) (*Alloy, error) {
 	if s, ok := top["schema"]; ok {
 		hdr["schema"] = s
 	}
-	// Verify before parse.
+	// Verify before parse. Each stage's hash (the next prevHash) comes from
+	// the same generic values; the round trip below makes sure the typed
+	// stage encodes to exactly these bytes.
+	hashes := make([]string, len(stages))
 	for i, sv := range stages {
 		sm, ok := sv.(map[string]any)
 		if !ok {
@@ -81,6 +84,11 @@ func Open(data []byte) (*Alloy, error) {
 		if err := verifyGeneric(sm, "executor", hdr, "stage", PayloadStage); err != nil {
 			return nil, &StageError{Index: i, Name: short(name), Err: err}
 		}
+		b, err := jcs.Append(nil, sm)
+		if err != nil {
+			return nil, formatErr("stage %d: %v", i, err)
+		}
+		hashes[i] = sha256Hex(b)
 	}
 	if pv, ok := top["proof"]; ok {
 		pm, ok := pv.(map[string]any)
@@ -105,7 +113,7 @@ func Open(data []byte) (*Alloy, error) {
 	if again, err := a.Marshal(); err != nil || !bytes.Equal(again, canon) {
 		return nil, formatErr("fields are not in their canonical shape (a null for a list, an empty field that should be left out, an out-of-range value)")
 	}
-	if err := a.check(); err != nil {
+	if err := a.check(hashes); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -156,8 +164,8 @@ func decodeStrict(b []byte, v any) error {
 }
 
 // check is everything after the signatures: header, stages, links,
-// manifests, proof items.
-func (a *Alloy) check() error {
+// manifests, proof items. hashes are the stages' StageHash values.
+func (a *Alloy) check(hashes []string) error {
 	if a.Version != Version {
 		return formatErr("version %d is not supported (this verifier reads version %d)", a.Version, Version)
 	}
@@ -192,11 +200,7 @@ func (a *Alloy) check() error {
 		}
 		want := ZeroHash
 		if i > 0 {
-			prev := &a.Stages[i-1]
-			var err error
-			if want, err = StageHash(prev); err != nil {
-				return stageErr(i-1, prev.Name, "%v", err)
-			}
+			want = hashes[i-1]
 		}
 		if s.PrevHash != want {
 			if i == 0 {

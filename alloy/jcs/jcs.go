@@ -22,6 +22,7 @@ package jcs
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -446,10 +447,33 @@ func appendInt(dst []byte, n int64) ([]byte, error) {
 }
 
 // compareUTF16 orders member names by their UTF-16 code units (RFC 8785
-// §3.2.3), which differs from byte order for characters above U+FFFF.
+// §3.2.3), which differs from byte order for characters above U+FFFF. It
+// walks both strings rune by rune without allocating: at the first rune that
+// differs, the runes' UTF-16 encodings decide.
 func compareUTF16(a, b string) int {
-	ua, ub := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
-	return slices.Compare(ua, ub)
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			ha, la := units(ra)
+			hb, lb := units(rb)
+			if c := cmp.Compare(ha, hb); c != 0 {
+				return c
+			}
+			return cmp.Compare(la, lb)
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// units is r's first UTF-16 code unit and its second (0 for one unit).
+func units(r rune) (uint16, uint16) {
+	if r < 0x10000 {
+		return uint16(r), 0
+	}
+	hi, lo := utf16.EncodeRune(r)
+	return uint16(hi), uint16(lo)
 }
 
 // ErrInvalidUTF8 is returned for a string that is not valid UTF-8.

@@ -9,8 +9,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 )
 
 // TestGoldenFiles canonicalizes every testdata/*.in.json and compares it
@@ -154,4 +157,29 @@ func FuzzCanonicalize(f *testing.F) {
 			t.Fatalf("canonical form %q is not a fixed point: %q %v", out, again, err)
 		}
 	})
+}
+
+// TestCompareUTF16 checks the allocation-free order against the plain
+// definition (encode both, compare the code units) on names that differ in
+// every way that matters: ASCII, BMP above the surrogates, supplementary.
+func TestCompareUTF16(t *testing.T) {
+	names := []string{"", "a", "ab", "b", "\u00f6", "\u20ac", "\ufb33", "\U0001F600", "\U0001F601", "a\U0001F600", "a\uffff", "\ue000", "\U00010000"}
+	for _, x := range names {
+		for _, y := range names {
+			x, y := unquote(t, x), unquote(t, y)
+			want := slices.Compare(utf16.Encode([]rune(x)), utf16.Encode([]rune(y)))
+			if got := compareUTF16(x, y); got != want {
+				t.Errorf("compareUTF16(%q, %q) = %d, want %d", x, y, got, want)
+			}
+		}
+	}
+}
+
+func unquote(t *testing.T, s string) string {
+	t.Helper()
+	u, err := strconv.Unquote(`"` + s + `"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
