@@ -28,6 +28,7 @@ var Bucket = []byte("alloy/by-hash")
 
 // List limits.
 const (
+	MaxArtifacts     = 1024 // per alloy/verify call
 	DefaultListLimit = 100
 	MaxListLimit     = 1000
 	minPrefix        = 8
@@ -197,6 +198,9 @@ func (s *Service) verify(ctx context.Context, _ *kernel.Call, p api.AlloyVerifyP
 	data, err := alloyBytes(p.Alloy)
 	if err != nil {
 		return nil, err
+	}
+	if len(p.Artifacts) > MaxArtifacts {
+		return nil, api.Errorf(api.CodeInvalidArgument, "%d artifacts is over the limit of %d", len(p.Artifacts), MaxArtifacts)
 	}
 	opts := alloy.Options{Expect: p.Expect, Signer: s.signer, Now: s.now}
 	for i, a := range p.Artifacts {

@@ -211,6 +211,7 @@ func TestBadInput(t *testing.T) {
 		{"relative artifact", api.AlloyVerifyParams{Alloy: string(b), Artifacts: []api.AlloyArtifact{{Path: "out.bin"}}}, []string{"not absolute"}},
 		{"empty artifact", api.AlloyVerifyParams{Alloy: string(b), Artifacts: []api.AlloyArtifact{{Stage: "split"}}}, []string{"path or data"}},
 		{"path and data", api.AlloyVerifyParams{Alloy: string(b), Artifacts: []api.AlloyArtifact{{Path: "/x", Data: []byte("y")}}}, []string{"not both"}},
+		{"too many artifacts", api.AlloyVerifyParams{Alloy: string(b), Artifacts: make([]api.AlloyArtifact, alloysvc.MaxArtifacts+1)}, []string{"limit"}},
 		{"oversized", api.AlloyVerifyParams{Alloy: strings.Repeat(" ", alloy.MaxSize+1)}, []string{"limit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
