@@ -81,7 +81,7 @@ func Open(data []byte) (*Alloy, error) {
 			return nil, formatErr("stage %d is not an object", i)
 		}
 		name, _ := sm["name"].(string)
-		if err := verifyGeneric(sm, "executor", hdr, "stage", PayloadStage); err != nil {
+		if err := verifyGeneric(sm, sm["executor"], "executor", hdr, "stage", PayloadStage); err != nil {
 			return nil, &StageError{Index: i, Name: short(name), Err: err}
 		}
 		b, err := jcs.Append(nil, sm)
@@ -96,7 +96,7 @@ func Open(data []byte) (*Alloy, error) {
 			return nil, formatErr(`field "proof" is not an object`)
 		}
 		au, _ := pm["authorship"].(map[string]any)
-		if err := verifyGeneric(pm, "", hdr, "proof", PayloadProof, au); err != nil {
+		if err := verifyGeneric(pm, au["signer"], "signer", hdr, "proof", PayloadProof); err != nil {
 			return nil, &StageError{Index: -1, Name: "proof", Err: err}
 		}
 	}
@@ -120,18 +120,12 @@ func Open(data []byte) (*Alloy, error) {
 }
 
 // verifyGeneric checks the sig of the generic record m, signed by the peer
-// id in m[signerField] (or in from[0]["signer"] for the proof), over
-// {"header": hdr, key: m without sig}.
-func verifyGeneric(m map[string]any, signerField string, hdr map[string]any, key, typ string, from ...map[string]any) error {
-	var signer any
-	if signerField != "" {
-		signer = m[signerField]
-	} else if len(from) > 0 && from[0] != nil {
-		signer = from[0]["signer"]
-	}
+// id signer (the record's role says which field named it: "executor" or
+// "signer"), over {"header": hdr, key: m without sig}.
+func verifyGeneric(m map[string]any, signer any, role string, hdr map[string]any, key, typ string) error {
 	id, ok := signer.(string)
 	if !ok {
-		return errors.New("no signer peer id")
+		return fmt.Errorf("no %s peer id", role)
 	}
 	sig, ok := m["sig"].(string)
 	if !ok {
@@ -149,7 +143,7 @@ func verifyGeneric(m map[string]any, signerField string, hdr map[string]any, key
 	}
 	if err := verifySig(id, sig, typ, body); err != nil {
 		if errors.Is(err, errBadSig) {
-			return fmt.Errorf("signature does not verify for %s %s (the record was changed after signing, or signed by another key)", map[string]string{"stage": "executor", "proof": "signer"}[key], short(id))
+			return fmt.Errorf("signature does not verify for %s %s (the record was changed after signing, or signed by another key)", role, short(id))
 		}
 		return err
 	}

@@ -22,9 +22,10 @@ const StageGenerate = "generate"
 // DomainInference is the domain of inference runs' alloys.
 const DomainInference = "inference"
 
-// digest is a model file's sha256, computed once per load (at the first
-// generation, so a load is not slowed by hashing a large file) and cached
-// in its entry.
+// digest is a model file's sha256, computed once per load (started in the
+// background when the load ends, so neither the load nor the first
+// generation waits for a large file to be read twice) and cached in its
+// entry; a generation that ends before it is done waits for it.
 type digest struct {
 	once sync.Once
 	sum  string

@@ -285,6 +285,7 @@ func (s *Service) loadModel(ctx context.Context, lib *llama.Library, name, path 
 		s.emit(ctx, "inference", api.EventInferenceLoadProgress, api.LoadProgressEvent{Name: name, Progress: 1})
 	}
 	e.loaded(m)
+	go e.modelSHA256() // for the runs' alloys, hashed while the first prompt comes (alloy.go)
 	s.mu.Lock()
 	gone := s.models[name] != e // unloaded or shut down while loading
 	s.mu.Unlock()
@@ -431,6 +432,7 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 	if err != nil {
 		return nil, err
 	}
+	release = sync.OnceFunc(release) // given back before the alloy is made
 	defer release()
 
 	req := llama.GenerateRequest{
@@ -460,6 +462,7 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 	if err != nil {
 		return nil, apiError(err)
 	}
+	release()
 	run, err := s.runAlloy(e, p, res, started, time.Now())
 	if err != nil {
 		return nil, err
