@@ -10,14 +10,14 @@ import (
 	"github.com/continuum-grid/continuum/kernel/commands"
 )
 
-// execute runs a command where its scope says (DESIGN §7).
+// execute runs a command where its scope says (docs/PROTOCOL.md, "Commands").
 func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (any, error) {
 	if err := api.CheckName("command", p.Command, api.MaxCommandNameLen); err != nil {
 		return nil, err
 	}
 	cmd := k.cmds.Get(p.Command)
 	if cmd == nil {
-		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (commands/list shows them)", p.Command)
+		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list)", p.Command)
 	}
 	route, err := commands.Decide(cmd.Info.NaturalScope, p.Scope)
 	if err != nil {

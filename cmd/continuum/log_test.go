@@ -211,6 +211,10 @@ func TestLogTail(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(now.String()), "\n")
+	if !strings.HasPrefix(lines[0], "SEQ ") {
+		t.Fatalf("tail from now has no header:\n%s", now.String())
+	}
+	lines = lines[1:]
 	if len(lines) != 5 {
 		t.Fatalf("tail from now printed %d lines:\n%s", len(lines), now.String())
 	}
@@ -323,9 +327,18 @@ func TestLogCompact(t *testing.T) {
 	if _, err := os.Stat(res.Path + ".compact"); err == nil {
 		t.Fatal("the temporary copy was left behind")
 	}
+	// A second compaction has nothing to give back: the file is kept as it
+	// was (never grown), and the command says so.
+	fi, err := os.Stat(res.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r = cli(t, "", "log", "compact", "--state-dir", state).ok(t)
-	if !strings.HasPrefix(r.stdout, "compacted "+res.Path+": ") {
-		t.Fatalf("compact text: %q", r.stdout)
+	if !strings.HasPrefix(r.stdout, "kept "+res.Path+" as it was") || !strings.Contains(r.stderr, "little free space") {
+		t.Fatalf("second compact: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	if fi2, err := os.Stat(res.Path); err != nil || fi2.Size() != fi.Size() {
+		t.Fatalf("the kept file changed: %v → %v (%v)", fi.Size(), fi2, err)
 	}
 
 	ld2 := startLogDaemon(t, state, kernel.Config{})
