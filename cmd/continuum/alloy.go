@@ -48,7 +48,8 @@ artifact is for the last stage unless written STAGE=PATH. Paths are made
 absolute here; the daemon reads the files.
 
 Prints the verdict (signed by the daemon's install) and exits 0 when it
-passed, 1 when it failed, with the reason naming the stage.`,
+passed, 1 when it failed, with the reason naming the stage. The call is
+bounded by --timeout (10s): raise it for artifacts of many gigabytes.`,
 	example: `continuum generate tiny "hello" --json > run.json
 continuum alloy verify run.json
 continuum alloy verify dataset.alloy.json --artifact split=./out/ --artifact ./report.pdf`,
