@@ -280,3 +280,44 @@ func TestCallerVanishesMidVerify(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A proof contract over the socket: tdd passes with the bytes held and fails
+// without them; a vdd fails honestly, since the daemon has no measurements.
+func TestProofContractOverTheSocket(t *testing.T) {
+	d := startDaemon(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	report := []byte("accuracy: 0.97 <ok>")
+	mk := func(vdd bool) string {
+		a := &alloy.Alloy{Type: alloy.TypeEvaluation, Domains: []string{"eval"}}
+		if err := a.AddStage(alloy.Stage{Name: "eval", InputHash: alloy.ZeroHash, OutputHash: alloy.SHA256Hex(report)}, signer("evaluator")); err != nil {
+			t.Fatal(err)
+		}
+		p := alloy.Proof{TDD: []alloy.Assertion{{Name: "report", Stage: "eval", Fixture: alloy.SHA256Hex(report)}}, Authorship: alloy.Authorship{Methodology: alloy.SHA256Hex([]byte("eval method v1"))}}
+		if vdd {
+			p.VDD = []alloy.Measurement{{Name: "speed", Metric: "tokens_per_sec_milli", N: 3, Min: 1, Max: 2}}
+		}
+		if err := a.SetProof(p, signer("author")); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := a.Marshal()
+		return string(b)
+	}
+	var v api.AlloyVerdict
+	if err := c.Call(ctx, api.MethodAlloyVerify, api.AlloyVerifyParams{Alloy: mk(false), Artifacts: []api.AlloyArtifact{{Data: report}}}, &v); err != nil || !v.Passed {
+		t.Fatalf("tdd with the bytes: %+v %v", v, err)
+	}
+	kinds := map[string]bool{}
+	for _, c := range v.Checks {
+		kinds[c.Kind] = c.Passed
+	}
+	if !kinds["tdd"] || !kinds["authorship"] || !kinds["artifact"] {
+		t.Fatalf("checks %+v", v.Checks)
+	}
+	if err := c.Call(ctx, api.MethodAlloyVerify, api.AlloyVerifyParams{Alloy: mk(false)}, &v); err != nil || v.Passed || !strings.Contains(v.Reason, "stage 0 (eval): tdd report: missing artifact") {
+		t.Fatalf("tdd without the bytes: %+v %v", v, err)
+	}
+	if err := c.Call(ctx, api.MethodAlloyVerify, api.AlloyVerifyParams{Alloy: mk(true), Artifacts: []api.AlloyArtifact{{Data: report}}}, &v); err != nil || v.Passed || !strings.Contains(v.Reason, "vdd speed: this verifier cannot measure tokens_per_sec_milli") {
+		t.Fatalf("vdd on the daemon: %+v %v", v, err)
+	}
+}
