@@ -56,6 +56,16 @@ func Open(data []byte) (*Alloy, error) {
 	if err != nil {
 		return nil, formatErr("%v", err)
 	}
+	canon, err := jcs.Append(nil, v)
+	if err != nil {
+		return nil, formatErr("%v", err)
+	}
+	return openParsed(v, canon)
+}
+
+// openParsed is Open after the parse: v is the generic value, canon its
+// canonical bytes.
+func openParsed(v any, canon []byte) (*Alloy, error) {
 	top, ok := v.(map[string]any)
 	if !ok {
 		return nil, formatErr("an alloy is a JSON object")
@@ -102,10 +112,6 @@ func Open(data []byte) (*Alloy, error) {
 	}
 
 	// Only now: typed fields.
-	canon, err := jcs.Append(nil, v)
-	if err != nil {
-		return nil, formatErr("%v", err)
-	}
 	a := new(Alloy)
 	if err := decodeStrict(canon, a); err != nil {
 		return nil, formatErr("%v", err)

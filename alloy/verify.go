@@ -63,12 +63,16 @@ func Verify(ctx context.Context, data []byte, opts Options) (*Verdict, error) {
 	if len(data) > MaxSize {
 		return nil, formatErr("%d bytes is over the %d-byte limit", len(data), MaxSize)
 	}
-	canon, err := jcs.Canonicalize(data, jcs.Options{IntegersOnly: true})
+	g, err := jcs.Parse(data, jcs.Options{IntegersOnly: true})
+	if err != nil {
+		return nil, formatErr("%v", err)
+	}
+	canon, err := jcs.Append(nil, g)
 	if err != nil {
 		return nil, formatErr("%v", err)
 	}
 	v := &Verdict{AlloyHash: HashBytes(canon), VerifiedAt: now().UnixMilli(), Checks: []Check{}}
-	a, err := Open(canon)
+	a, err := openParsed(g, canon)
 	var se *StageError
 	switch {
 	case errors.As(err, &se):
