@@ -321,3 +321,44 @@ func TestProofContractOverTheSocket(t *testing.T) {
 		t.Fatalf("vdd on the daemon: %+v %v", v, err)
 	}
 }
+
+// Stored alloys are entities in the kernel's file: they outlive the daemon.
+func TestStoredAcrossRestart(t *testing.T) {
+	state := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "alloy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	b, a := twoStage(t, t.TempDir())
+	hash, _ := a.Hash()
+	ctx := context.Background()
+	for round := range 2 {
+		d, err := daemon.Start(daemon.Config{Socket: filepath.Join(sockDir, "d.sock"), Kernel: kernel.Config{StateDir: state}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Dial(ctx, d.SocketPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			var v api.AlloyVerdict
+			if err := c.Call(ctx, api.MethodAlloyVerify, api.AlloyVerifyParams{Alloy: string(b)}, &v); err != nil || !v.Stored {
+				t.Fatalf("verify: %+v %v", v, err)
+			}
+		} else {
+			var e api.AlloyEntry
+			if err := c.Call(ctx, api.MethodAlloyGet, api.AlloyHashParams{Hash: hash}, &e); err != nil || e.Summary.Hash != hash {
+				t.Fatalf("after a restart: %+v %v", e.Summary, err)
+			}
+		}
+		c.Close()
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = d.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
