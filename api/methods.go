@@ -347,6 +347,11 @@ const (
 	MethodGridUntrust = "grid/untrust"
 	MethodGridPeers   = "grid/peers"
 	MethodGridStatus  = "grid/status"
+
+	// Hosted by the alloy service (package alloysvc).
+	MethodAlloyVerify = "alloy/verify"
+	MethodAlloyGet    = "alloy/get"
+	MethodAlloyList   = "alloy/list"
 )
 
 // Methods is every method of the protocol, in the order kernel/info lists them.
@@ -382,6 +387,9 @@ var Methods = []MethodSpec{
 	method[UntrustParams, UntrustResult](MethodGridUntrust, "Stop trusting a peer: its live link closes at once and it is refused from then on."),
 	method[Empty, PeersResult](MethodGridPeers, "List the trusted peers with their link state, round trip and when last seen."),
 	method[Empty, GridStatus](MethodGridStatus, "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."),
+	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
+	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
+	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),
 }
 
 // Lookup returns the spec of a protocol method.
