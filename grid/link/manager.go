@@ -10,8 +10,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"sort"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
