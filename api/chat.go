@@ -37,6 +37,7 @@ type ChatSendParams struct {
 	Text     string   `msgpack:"text" json:"text" api:"required" desc:"the message: not blank, at most 16 KiB"`
 	ReplyTo  string   `msgpack:"replyTo,omitempty" json:"replyTo,omitempty" desc:"id of the message this one answers"`
 	Mentions []string `msgpack:"mentions,omitempty" json:"mentions,omitempty" desc:"ids of the clients or personas addressed (at most 32)"`
+	ID       string   `msgpack:"id,omitempty" json:"id,omitempty" desc:"the message's event id; supply one to make a retry idempotent (as for events/emit)"`
 }
 
 // ChatHistoryParams are the params of chat/history.
@@ -66,4 +67,26 @@ type ChatHistoryResult struct {
 	// Cursor lets a client follow the room without a gap: subscribe to
 	// chat:posted on the room from this seq, and skip ids already shown.
 	Cursor uint64 `msgpack:"cursor" json:"cursor" desc:"the log head read before the page: subscribe from this seq to see every later message"`
+}
+
+// ChatEntryOf reads a chat:posted event as a transcript entry. A payload that
+// is not a ChatPosted (an event emitted by hand with events/emit) gives what
+// can be read of it: fields of the wrong type are left empty rather than
+// failing a whole page of history.
+func ChatEntryOf(ev *Event) ChatEntry {
+	e := ChatEntry{ID: ev.ID, Sender: ev.Sender, TS: ev.TS, Lamport: ev.Lamport, Seq: ev.Seq, Origin: ev.Origin}
+	m := ev.PayloadMap()
+	e.Text, _ = m["text"].(string)
+	e.ReplyTo, _ = m["replyTo"].(string)
+	switch ms := m["mentions"].(type) {
+	case []any: // decoded from the wire or the log
+		for _, x := range ms {
+			if s, ok := x.(string); ok {
+				e.Mentions = append(e.Mentions, s)
+			}
+		}
+	case []string: // in process, as chat/send built it
+		e.Mentions = append(e.Mentions, ms...)
+	}
+	return e
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
-	"github.com/continuum-grid/continuum/chat"
 	"github.com/continuum-grid/continuum/daemon"
 	"github.com/continuum-grid/continuum/ipc/client"
 	"github.com/continuum-grid/continuum/kernel"
@@ -200,7 +199,7 @@ func TestHistoryCursorLeavesNoGap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := chat.Entry(&ev); e.Text != want {
+		if e := api.ChatEntryOf(&ev); e.Text != want {
 			t.Fatalf("live message: %q, want %q", e.Text, want)
 		}
 	}

@@ -114,7 +114,7 @@ func (s *Service) send(ctx context.Context, call *kernel.Call, p api.ChatSendPar
 	}
 	// Strict: should the class be missing (its declaration failed), the
 	// message must not silently become a local event nobody logs.
-	return s.k.Emit(ctx, call.ClientID, api.EmitParams{Name: api.EventChatPosted, Payload: payload, Strict: true})
+	return s.k.Emit(ctx, call.ClientID, api.EmitParams{Name: api.EventChatPosted, ID: p.ID, Payload: payload, Strict: true})
 }
 
 func (s *Service) history(_ context.Context, _ *kernel.Call, p api.ChatHistoryParams) (any, error) {
@@ -152,33 +152,12 @@ func (s *Service) history(_ context.Context, _ *kernel.Call, p api.ChatHistoryPa
 		if events[i].Class != api.EventChatPosted {
 			continue
 		}
-		res.Messages = append(res.Messages, Entry(&events[i]))
+		res.Messages = append(res.Messages, api.ChatEntryOf(&events[i]))
 	}
 	if next != "" {
 		res.Next = &next
 	}
 	return res, nil
-}
-
-// Entry reads a chat:posted event as a transcript entry. A payload that is
-// not a ChatPosted (an event emitted by hand) gives what can be read: fields
-// of the wrong type are left empty rather than failing the whole page.
-func Entry(ev *api.Event) api.ChatEntry {
-	e := api.ChatEntry{ID: ev.ID, Sender: ev.Sender, TS: ev.TS, Lamport: ev.Lamport, Seq: ev.Seq, Origin: ev.Origin}
-	m := ev.PayloadMap()
-	e.Text, _ = m["text"].(string)
-	e.ReplyTo, _ = m["replyTo"].(string)
-	switch ms := m["mentions"].(type) {
-	case []any: // decoded from the log
-		for _, x := range ms {
-			if s, ok := x.(string); ok {
-				e.Mentions = append(e.Mentions, s)
-			}
-		}
-	case []string: // in process, as chat/send built it
-		e.Mentions = append(e.Mentions, ms...)
-	}
-	return e
 }
 
 func checkRoom(room string) error {

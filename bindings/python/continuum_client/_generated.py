@@ -2355,6 +2355,8 @@ class ChatSendParams:
     "id of the message this one answers"
     mentions: List[str] = dataclasses.field(default_factory=list)
     "ids of the clients or personas addressed (at most 32)"
+    id: str = ""
+    "the message's event id; supply one to make a retry idempotent (as for events/emit)"
 
     @classmethod
     def from_wire(cls, d: Any) -> "ChatSendParams":
@@ -2365,6 +2367,7 @@ class ChatSendParams:
             text=d.get("text") or "",
             reply_to=d.get("replyTo") or "",
             mentions=[_x or "" for _x in d.get("mentions") or ()],
+            id=d.get("id") or "",
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -2377,6 +2380,8 @@ class ChatSendParams:
             out["replyTo"] = _to_wire(self.reply_to)
         if self.mentions:
             out["mentions"] = _to_wire(self.mentions)
+        if self.id:
+            out["id"] = _to_wire(self.id)
         return out
 
 
@@ -2821,12 +2826,14 @@ def _alloy_list_result(v: Any) -> List["AlloySummary"]:
     return [AlloySummary.from_wire(_x) for _x in v or ()]
 
 
-def _chat_send_params(*, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None) -> Dict[str, Any]:
+def _chat_send_params(*, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> Dict[str, Any]:
     p: Dict[str, Any] = {"roomId": room_id, "text": text}
     if reply_to is not None:
         p["replyTo"] = reply_to
     if mentions is not None:
         p["mentions"] = _to_wire(mentions)
+    if id is not None:
+        p["id"] = id
     return p
 
 
@@ -3041,9 +3048,9 @@ class _ChatMethods:
     def __init__(self, core: Any):
         self._c = core
 
-    def send(self, *, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None) -> "EmitResult":
+    def send(self, *, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> "EmitResult":
         "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."
-        return _chat_send_result(self._c.call("chat/send", _chat_send_params(room_id=room_id, text=text, reply_to=reply_to, mentions=mentions)))
+        return _chat_send_result(self._c.call("chat/send", _chat_send_params(room_id=room_id, text=text, reply_to=reply_to, mentions=mentions, id=id)))
 
     def history(self, *, room_id: str, before: Optional[str] = None, limit: Optional[int] = None) -> "ChatHistoryResult":
         "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."
@@ -3244,9 +3251,9 @@ class _AsyncChatMethods:
     def __init__(self, core: Any):
         self._c = core
 
-    async def send(self, *, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None) -> "EmitResult":
+    async def send(self, *, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> "EmitResult":
         "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."
-        return _chat_send_result(await self._c.call("chat/send", _chat_send_params(room_id=room_id, text=text, reply_to=reply_to, mentions=mentions)))
+        return _chat_send_result(await self._c.call("chat/send", _chat_send_params(room_id=room_id, text=text, reply_to=reply_to, mentions=mentions, id=id)))
 
     async def history(self, *, room_id: str, before: Optional[str] = None, limit: Optional[int] = None) -> "ChatHistoryResult":
         "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."

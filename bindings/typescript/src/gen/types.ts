@@ -748,6 +748,8 @@ export interface ChatSendParams {
   replyTo?: string;
   /** ids of the clients or personas addressed (at most 32) */
   mentions?: string[];
+  /** the message's event id; supply one to make a retry idempotent (as for events/emit) */
+  id?: string;
 }
 
 /** Go type api.ChatHistoryParams. */
