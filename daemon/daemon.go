@@ -15,8 +15,8 @@ import (
 	"sync"
 
 	"github.com/continuum-grid/continuum/alloysvc"
-	"github.com/continuum-grid/continuum/chat"
 	"github.com/continuum-grid/continuum/api/paths"
+	"github.com/continuum-grid/continuum/chat"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"

@@ -111,7 +111,9 @@ func TestChatEndsWhenDaemonStops(t *testing.T) {
 	defer pw.Close()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(context.Background(), []string{"chat", "general", "--socket", sock}, pr, &out, &errb) }()
+	go func() {
+		done <- run(context.Background(), []string{"chat", "general", "--socket", sock}, pr, &out, &errb)
+	}()
 	waitFor(t, "the session to open", func() bool { return strings.Contains(errb.String(), "earlier messages") })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
