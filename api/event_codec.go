@@ -92,10 +92,12 @@ func putScratch(bp *[]byte, b []byte) {
 	}
 }
 
-// AppendEvent appends the msgpack envelope of e to b. Integers take their
-// smallest encoding; header keys are written in sorted order; a payload that is msgpack.RawMessage is written as it
-// is (empty means nil), any other payload is encoded with msgpack. The only
-// error is a payload msgpack cannot encode.
+// AppendEvent appends the msgpack envelope of e to b: the one envelope
+// encoding, on the wire and in the airc log alike. Integers take their
+// smallest encoding; header keys are written in sorted order; a payload
+// that is msgpack.RawMessage is written as it is (empty means nil), any
+// other payload is encoded with msgpack. The only error is a payload
+// msgpack cannot encode.
 func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	b = append(b, 0x80|eventFields)
 	b = appendKeyString(b, keyID, e.ID)
@@ -538,91 +540,23 @@ func (r *reader) int(field string) (int64, error) {
 	return 0, wrongType(field, "integer", c)
 }
 
-// skip steps over one value of any type.
+// skip steps over one value of any type, with the one in-buffer walker
+// (wire.Skip: bounded lengths and nesting).
 func (r *reader) skip(field string) error {
-	// Values still to step over; containers add their elements. Iterative,
-	// so no nesting depth can exhaust the stack.
-	pending := uint64(1)
-	for pending > 0 {
-		pending--
-		c, err := r.peek(field)
-		if err != nil {
-			return err
-		}
-		r.p++
-		var size, elems uint64
-		switch {
-		case c <= msgpcode.PosFixedNumHigh, c >= msgpcode.NegFixedNumLow,
-			c == msgpcode.Nil, c == msgpcode.False, c == msgpcode.True:
-		case msgpcode.IsFixedString(c):
-			size = uint64(c & msgpcode.FixedStrMask)
-		case msgpcode.IsFixedMap(c):
-			elems = 2 * uint64(c&0x0f)
-		case msgpcode.IsFixedArray(c):
-			elems = uint64(c & 0x0f)
-		case c == msgpcode.Uint8, c == msgpcode.Int8:
-			size = 1
-		case c == msgpcode.Uint16, c == msgpcode.Int16:
-			size = 2
-		case c == msgpcode.Uint32, c == msgpcode.Int32, c == msgpcode.Float:
-			size = 4
-		case c == msgpcode.Uint64, c == msgpcode.Int64, c == msgpcode.Double:
-			size = 8
-		case c == msgpcode.Str8, c == msgpcode.Bin8:
-			size, err = r.n(1, field)
-		case c == msgpcode.Str16, c == msgpcode.Bin16:
-			size, err = r.n(2, field)
-		case c == msgpcode.Str32, c == msgpcode.Bin32:
-			size, err = r.n(4, field)
-		case c == msgpcode.Array16:
-			elems, err = r.n(2, field)
-		case c == msgpcode.Array32:
-			elems, err = r.n(4, field)
-		case c == msgpcode.Map16:
-			elems, err = r.n(2, field)
-			elems *= 2
-		case c == msgpcode.Map32:
-			elems, err = r.n(4, field)
-			elems *= 2
-		case c == msgpcode.FixExt1:
-			size = 2
-		case c == msgpcode.FixExt2:
-			size = 3
-		case c == msgpcode.FixExt4:
-			size = 5
-		case c == msgpcode.FixExt8:
-			size = 9
-		case c == msgpcode.FixExt16:
-			size = 17
-		case c == msgpcode.Ext8:
-			size, err = r.n(1, field)
-			size++
-		case c == msgpcode.Ext16:
-			size, err = r.n(2, field)
-			size++
-		case c == msgpcode.Ext32:
-			size, err = r.n(4, field)
-			size++
-		default:
-			return Errorf(CodeInvalidArgument, "field %q: unknown msgpack type 0x%02x", field, c)
-		}
-		if err != nil {
-			return err
-		}
-		if size > 0 {
-			if _, err := r.take(size, field); err != nil {
-				return err
-			}
-		}
-		if elems > 0 {
-			// Each element is at least one byte.
-			if elems > uint64(len(r.b)-r.p) {
-				return truncatedErr(field)
-			}
-			pending += elems
-		}
+	end, err := wire.Skip(r.b, r.p, wire.MaxDepth)
+	if err != nil {
+		return skipErr(field, err)
 	}
+	r.p = end
 	return nil
+}
+
+//go:noinline
+func skipErr(field string, err error) error {
+	if se, ok := err.(*wire.SyntaxError); ok && se.Truncated {
+		return truncatedErr(field)
+	}
+	return Errorf(CodeInvalidArgument, "field %q: %v", field, err)
 }
 
 // value returns the bytes of the next value, skipped.

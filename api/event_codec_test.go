@@ -116,7 +116,7 @@ func TestAppendEventMatchesReflection(t *testing.T) {
 
 func TestUnmarshalEventRoundTrip(t *testing.T) {
 	ev := sampleEvent()
-	for _, compact := range []bool{true, false} { // the log stores full-width integers
+	for _, compact := range []bool{true, false} { // older logs hold full-width integers
 		b := reflectEncode(t, toRef(ev), compact)
 		var got Event
 		if err := UnmarshalEvent(b, &got); err != nil {
@@ -216,7 +216,7 @@ func TestUnmarshalEventErrors(t *testing.T) {
 		{"trailing", append(append([]byte{}, good...), 0xc0), "1 bytes after the envelope"},
 		{"huge map header", []byte{0xdf, 0xff, 0xff, 0xff, 0xff}, "unexpected end of input"},
 		{"huge str header", []byte{0x81, 0xa2, 'i', 'd', 0xdb, 0xff, 0xff, 0xff, 0xff}, "unexpected end of input"},
-		{"bad type byte", []byte{0x81, 0xa1, 'x', 0xc1}, "unknown msgpack type 0xc1"},
+		{"bad type byte", []byte{0x81, 0xa1, 'x', 0xc1}, "reserved type code 0xc1"},
 		{"empty", nil, "unexpected end of input"},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,10 @@ package grid_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +18,8 @@ import (
 	"github.com/continuum-grid/continuum/grid/link"
 	"github.com/continuum-grid/continuum/ipc/client"
 	"github.com/continuum-grid/continuum/kernel"
+	"github.com/continuum-grid/continuum/kernel/identity"
+	"github.com/quic-go/quic-go"
 )
 
 // node is one real daemon on a temp dir, with its socket client.
@@ -434,4 +440,70 @@ func TestTrustSurvivesRestart(t *testing.T) {
 	}
 	b.start()
 	a.waitState(b, link.StateUp)
+}
+
+// hostileConn dials n's QUIC listener with key id, the way a link does
+// (TLS 1.3, ALPN continuum/1, pinned to n), and then misbehaves.
+func hostileConn(t *testing.T, n *node, id *identity.Identity) *quic.Conn {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, id.PublicKey(), id.Signer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := &tls.Config{
+		MinVersion: tls.VersionTLS13, NextProtos: []string{link.ALPN}, InsecureSkipVerify: true, ServerName: "continuum",
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: id.Signer()}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := quic.DialAddr(ctx, n.listen, conf, &quic.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseWithError(0, "") })
+	return c
+}
+
+func TestDaemonRefusesBadHellosAndKeepsServing(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	join(t, a, b, "household")
+	hostile, _ := identity.Generate()
+	a.must(api.MethodGridTrust, api.TrustParams{PeerID: hostile.PeerID(), Circle: "public-mesh"}, nil)
+
+	closedWith := func(c *quic.Conn) link.Reason {
+		select {
+		case <-c.Context().Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the daemon did not close the hostile connection")
+		}
+		return link.ReasonOf(context.Cause(c.Context()))
+	}
+	// Garbage on the control stream.
+	c := hostileConn(t, a, hostile)
+	st, _ := c.OpenStreamSync(context.Background())
+	st.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	if r := closedWith(c); r != link.ReasonBadHello {
+		t.Errorf("garbage: closed for %q, want bad_hello", r)
+	}
+	// Half a hello, then the peer vanishes.
+	c = hostileConn(t, a, hostile)
+	st, _ = c.OpenStreamSync(context.Background())
+	st.Write([]byte{0x94, 0x00, 0x01})
+	c.CloseWithError(0, "vanished")
+	// A stream opened and nothing sent: hello_timeout (2s in these tests).
+	c = hostileConn(t, a, hostile)
+	c.OpenStreamSync(context.Background())
+	if r := closedWith(c); r != link.ReasonHelloTimeout {
+		t.Errorf("silent: closed for %q, want hello_timeout", r)
+	}
+	// Everyone else is still served: the link to b is up and a new peer joins.
+	if p, _ := a.peer(b.id); p.State != link.StateUp {
+		t.Errorf("a's link to b is %s after the hostile peer", p.State)
+	}
+	c3 := startNode(t)
+	join(t, a, c3, "extended")
+	if st := a.status(); st.Counters["link.refused.bad_hello"] == 0 || st.Counters["link.refused.hello_timeout"] == 0 {
+		t.Errorf("counters: %v", st.Counters)
+	}
 }

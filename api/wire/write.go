@@ -1,10 +1,19 @@
-// Package wire is the one home of the MessagePack writers: the bytes of
-// every value the project encodes by hand (the event envelope in api, the
-// signing form in kernel/airc) come from these functions. Each appends to a
-// slice and returns it, never fails, and writes the smallest encoding the
-// msgpack spec allows for the value (so equal values always get equal
-// bytes, which the signed and stored forms rely on). It imports nothing of
-// the project.
+// Package wire is the one home of hand-written MessagePack: the writers and
+// the one bounded in-buffer walker. It imports nothing of the project.
+//
+// Writers (Append*): the bytes of every value the project encodes by hand
+// (the event envelope in api, the signing form in kernel/airc) come from
+// them. Each appends to a slice and returns it, never fails, and writes the
+// smallest encoding the msgpack spec allows (so equal values always get
+// equal bytes, which the signed and stored forms rely on).
+//
+// Reading (Skip, Length, ArrayHeader, Uint): Skip checks and steps over one
+// value in a buffer without allocating and without trusting a length
+// header beyond the bytes at hand, with nesting bounded by MaxDepth; ipc's
+// message parser and api's envelope reader use it. The one other walker is
+// ipc/msgrpc's stream framer, which must find a message's end on a stream
+// that may stop mid-value and resume later (see ipc/msgrpc/frame.go); the
+// signing form's transcoder in kernel/airc rewrites rather than walks.
 package wire
 
 import (

@@ -54,3 +54,38 @@ func TestWritersMatchTheLibrary(t *testing.T) {
 	check("true", AppendBool(nil, true), []byte{0xc3})
 	check("float", AppendFloat64(nil, 1.5), lib(func(e *msgpack.Encoder) error { return e.EncodeFloat64(1.5) }))
 }
+
+// Skip steps over exactly one value, refuses what the bytes cannot hold,
+// and bounds nesting.
+func TestSkip(t *testing.T) {
+	good := AppendStr(AppendMapHeader(AppendArrayHeader(nil, 2), 1), "k")
+	good = AppendBin(good, []byte("vv"))
+	good = AppendExt(good, 3, []byte{1, 2, 3})
+	if end, err := Skip(append(good, 0x01), 0, MaxDepth); err != nil || end != len(good) {
+		t.Fatalf("Skip = %d, %v; want %d", end, err, len(good))
+	}
+	deep := func(n int) []byte { return append(bytes.Repeat([]byte{0x91}, n), 0x00) }
+	for name, tc := range map[string]struct {
+		b         []byte
+		truncated bool
+	}{
+		"empty":               {nil, true},
+		"reserved":            {[]byte{0xc1}, false},
+		"cut string":          {[]byte{0xa5, 'a'}, true},
+		"cut length":          {[]byte{0xdb, 0x00}, true},
+		"huge bin32":          {[]byte{0xc6, 0xff, 0xff, 0xff, 0xff}, true},
+		"huge map32":          {[]byte{0xdf, 0xff, 0xff, 0xff, 0xff}, true},
+		"cut array":           {[]byte{0x92, 0x01}, true},
+		"too deep":            {deep(MaxDepth + 1), false},
+		"reserved in a value": {[]byte{0x81, 0xa1, 'x', 0xc1}, false},
+	} {
+		_, err := Skip(tc.b, 0, MaxDepth)
+		se, ok := err.(*SyntaxError)
+		if !ok || se.Truncated != tc.truncated {
+			t.Errorf("%s: %v (truncated %v)", name, err, tc.truncated)
+		}
+	}
+	if _, err := Skip(deep(MaxDepth), 0, MaxDepth); err != nil {
+		t.Fatalf("nesting at the bound: %v", err)
+	}
+}

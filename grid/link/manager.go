@@ -628,8 +628,10 @@ func (m *Manager) register(l *link) *RefusedError {
 		m.mu.Unlock()
 		return refused(ReasonShutdown, "shutting down")
 	}
-	if _, trusted := m.opts.Trust.Circle(l.peer.ID); !trusted && l.outgoing {
-		// (An incoming joiner was just recorded by Redeem.)
+	// Checked under m.mu, so that an untrust (trust deleted, then
+	// Disconnect) either finds this link registered or makes it fail here.
+	// (An incoming joiner was recorded by Redeem before this.)
+	if _, trusted := m.opts.Trust.Circle(l.peer.ID); !trusted {
 		m.mu.Unlock()
 		return refused(ReasonUntrusted, "peer %s is not trusted here", l.peer.ID)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/wire"
 )
 
 // Limits every reader applies unless told otherwise.
@@ -18,7 +19,8 @@ const (
 	// MaxDepth bounds how deeply arrays and maps may nest. The message shape
 	// itself uses three levels; 64 leaves room for any sane payload while
 	// keeping a stack of nested headers from becoming a CPU or stack bomb.
-	MaxDepth = 64
+	// The same bound as every other reader's (wire.MaxDepth).
+	MaxDepth = wire.MaxDepth
 )
 
 // ProtocolError is a message that cannot be read or does not have the shape of
@@ -448,15 +450,15 @@ func truncated(err error, have int) error {
 // requestID reads the msgid of a request from the start of a message, however
 // much of it arrived: [0, msgid, ...] with a 4-element array header.
 func requestID(b []byte) (uint32, bool) {
-	n, p, ok := arrayHeader(b, 0)
+	n, p, ok := wire.ArrayHeader(b, 0)
 	if !ok || n != 4 {
 		return 0, false
 	}
-	typ, p, ok := uintAt(b, p)
+	typ, p, ok := wire.Uint(b, p)
 	if !ok || typ != TypeRequest {
 		return 0, false
 	}
-	id, _, ok := uintAt(b, p)
+	id, _, ok := wire.Uint(b, p)
 	if !ok || id > math.MaxUint32 {
 		return 0, false
 	}

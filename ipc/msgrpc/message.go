@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -65,22 +66,22 @@ func parse(b []byte, structure bool) (Message, *ProtocolError) {
 	var m Message
 	var err *ProtocolError
 	if structure {
-		end, err := skip(b, 0, 0)
+		end, err := wire.Skip(b, 0, MaxDepth)
 		if err != nil {
-			return m, err
+			return m, protoErr(api.CodeProtocolError, "message: %v", err)
 		}
 		if end != len(b) {
 			return m, protoErr(api.CodeProtocolError, "%d bytes after the message", len(b)-end)
 		}
 	}
-	n, p, ok := arrayHeader(b, 0)
+	n, p, ok := wire.ArrayHeader(b, 0)
 	if !ok {
 		return m, protoErr(api.CodeProtocolError, "a message must be an array, got %s", api.WireType(b[0]))
 	}
 	if n != 3 && n != 4 {
 		return m, protoErr(api.CodeProtocolError, "a message must be an array of 3 or 4 elements, got %d", n)
 	}
-	typ, p, ok := uintAt(b, p)
+	typ, p, ok := wire.Uint(b, p)
 	if !ok {
 		return m, protoErr(api.CodeProtocolError, "the message type must be 0, 1 or 2, got %s", api.WireType(b[p]))
 	}
@@ -90,7 +91,7 @@ func parse(b []byte, structure bool) (Message, *ProtocolError) {
 		if n != 4 {
 			return m, protoErr(api.CodeProtocolError, "a %s must have 4 elements, got %d", typeName(typ), n)
 		}
-		id, q, ok := uintAt(b, p)
+		id, q, ok := wire.Uint(b, p)
 		if !ok || id > math.MaxUint32 {
 			return m, protoErr(api.CodeProtocolError, "the msgid must be an unsigned 32-bit integer")
 		}
@@ -102,7 +103,7 @@ func parse(b []byte, structure bool) (Message, *ProtocolError) {
 			m.Params, err = params(b, p)
 			return m, err
 		}
-		q, _ = skip(b, p, 1)
+		q, _ = wire.Skip(b, p, MaxDepth-1) // the structure was checked: by the framer or above
 		if b[p] != 0xc0 {
 			m.Error = b[p:q]
 		}
@@ -202,7 +203,7 @@ func lenOf(m *map[string]string) int {
 }
 
 func params(b []byte, p int) (api.RawParams, *ProtocolError) {
-	n, q, ok := arrayHeader(b, p)
+	n, q, ok := wire.ArrayHeader(b, p)
 	if !ok || n > 1 {
 		return nil, protoErr(api.CodeInvalidArgument, "params must be an array holding one map")
 	}
@@ -214,139 +215,6 @@ func params(b []byte, p int) (api.RawParams, *ProtocolError) {
 		return nil, protoErr(api.CodeInvalidArgument, "params must be an array holding one map, got an array holding %s", api.WireType(c))
 	}
 	return api.RawParams(b[q:]), nil
-}
-
-// skip returns the offset just past the object at b[p:], checking its
-// structure without allocating: every length must lie within b, nesting is
-// bounded by MaxDepth, and 0xc1 is refused.
-func skip(b []byte, p, depth int) (int, *ProtocolError) {
-	if depth > MaxDepth {
-		return 0, protoErr(api.CodeProtocolError, "nesting deeper than %d levels", MaxDepth)
-	}
-	if p >= len(b) {
-		return 0, protoErr(api.CodeProtocolError, "message truncated at byte %d", p)
-	}
-	c := b[p]
-	var elems, n uint64
-	switch {
-	case c <= 0x7f || c >= 0xe0:
-		return p + 1, nil
-	case c >= 0x80 && c <= 0x8f:
-		elems, p = 2*uint64(c&0x0f), p+1
-	case c >= 0x90 && c <= 0x9f:
-		elems, p = uint64(c&0x0f), p+1
-	case c >= 0xa0 && c <= 0xbf:
-		n, p = uint64(c&0x1f), p+1
-	case c == 0xc0 || c == 0xc2 || c == 0xc3:
-		return p + 1, nil
-	case c == 0xc1:
-		return 0, protoErr(api.CodeProtocolError, "reserved type code 0xc1")
-	case c == 0xc4 || c == 0xd9, c == 0xc5 || c == 0xda, c == 0xc6 || c == 0xdb:
-		size := 1
-		if c == 0xc5 || c == 0xda {
-			size = 2
-		} else if c == 0xc6 || c == 0xdb {
-			size = 4
-		}
-		var ok bool
-		if n, p, ok = lengthAt(b, p+1, size); !ok {
-			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
-		}
-	case c >= 0xc7 && c <= 0xc9:
-		var ok bool
-		if n, p, ok = lengthAt(b, p+1, 1<<(c-0xc7)); !ok {
-			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
-		}
-		n++ // the extension type byte
-	case c == 0xca || c == 0xcb:
-		n, p = 4<<(c-0xca), p+1
-	case c >= 0xcc && c <= 0xcf:
-		n, p = 1<<(c-0xcc), p+1
-	case c >= 0xd0 && c <= 0xd3:
-		n, p = 1<<(c-0xd0), p+1
-	case c >= 0xd4 && c <= 0xd8:
-		n, p = 1+(1<<(c-0xd4)), p+1
-	case c == 0xdc || c == 0xdd:
-		var ok bool
-		if elems, p, ok = lengthAt(b, p+1, 2<<(c-0xdc)); !ok {
-			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
-		}
-	case c == 0xde || c == 0xdf:
-		var ok bool
-		if elems, p, ok = lengthAt(b, p+1, 2<<(c-0xde)); !ok {
-			return 0, protoErr(api.CodeProtocolError, "message truncated in a length")
-		}
-		elems *= 2
-	}
-	if n > 0 {
-		if n > uint64(len(b)-p) {
-			return 0, protoErr(api.CodeProtocolError, "a length of %d overruns the message", n)
-		}
-		return p + int(n), nil
-	}
-	// Each element needs at least one byte: refuse a count the bytes cannot
-	// hold before looping over it.
-	if elems > uint64(len(b)-p) {
-		return 0, protoErr(api.CodeProtocolError, "a count of %d elements overruns the message", elems)
-	}
-	for ; elems > 0; elems-- {
-		var err *ProtocolError
-		if p, err = skip(b, p, depth+1); err != nil {
-			return 0, err
-		}
-	}
-	return p, nil
-}
-
-func lengthAt(b []byte, p, size int) (uint64, int, bool) {
-	if len(b)-p < size {
-		return 0, p, false
-	}
-	var n uint64
-	for _, x := range b[p : p+size] {
-		n = n<<8 | uint64(x)
-	}
-	return n, p + size, true
-}
-
-// arrayHeader reads an array header at b[p:].
-func arrayHeader(b []byte, p int) (uint64, int, bool) {
-	if p >= len(b) {
-		return 0, p, false
-	}
-	switch c := b[p]; {
-	case c >= 0x90 && c <= 0x9f:
-		return uint64(c & 0x0f), p + 1, true
-	case c == 0xdc:
-		return lengthAt(b, p+1, 2)
-	case c == 0xdd:
-		return lengthAt(b, p+1, 4)
-	}
-	return 0, p, false
-}
-
-// uintAt reads a non-negative integer at b[p:] in any of its encodings.
-func uintAt(b []byte, p int) (uint64, int, bool) {
-	if p >= len(b) {
-		return 0, p, false
-	}
-	switch c := b[p]; {
-	case c <= 0x7f:
-		return uint64(c), p + 1, true
-	case c >= 0xcc && c <= 0xcf:
-		return lengthAt(b, p+1, 1<<(c-0xcc))
-	case c >= 0xd0 && c <= 0xd3: // signed encodings of non-negative values
-		size := 1 << (c - 0xd0)
-		v, q, ok := lengthAt(b, p+1, size)
-		if !ok {
-			return 0, p, false
-		}
-		if v>>(uint(size)*8-1) != 0 { // negative
-			return 0, p, false
-		}
-		return v, q, true
-	}
-	return 0, p, false
 }
 
 // encoder pairs a pooled msgpack encoder with the buffer it writes into.
@@ -410,7 +278,7 @@ func (e *encoder) params(v any) error {
 			e.buf.WriteByte(0x90)
 			return nil
 		}
-		if !isMap(c) {
+		if !wire.IsMap(c) {
 			return api.Errorf(api.CodeInvalidArgument, "params must encode to a map, got %s (%T)", api.WireType(c), v)
 		}
 		return nil
@@ -419,7 +287,7 @@ func (e *encoder) params(v any) error {
 		e.buf.WriteByte(0x90)
 		return nil
 	}
-	if !isMap(raw[0]) {
+	if !wire.IsMap(raw[0]) {
 		return api.Errorf(api.CodeInvalidArgument, "params must be a map, got %s", api.WireType(raw[0]))
 	}
 	e.buf.WriteByte(0x91)
@@ -452,8 +320,6 @@ func (e *encoder) value(v any) error {
 	}
 	return nil
 }
-
-func isMap(c byte) bool { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf }
 
 // encodeRequest encodes a request [0, msgid, method, [params]].
 func encodeRequest(id uint32, methodName string, p any) (*encoder, error) {
@@ -555,7 +421,7 @@ func DecodeError(raw []byte) *api.Error {
 	if len(raw) == 0 || raw[0] == 0xc0 {
 		return nil
 	}
-	if isMap(raw[0]) {
+	if wire.IsMap(raw[0]) {
 		var e api.Error
 		if err := msgpack.Unmarshal(raw, &e); err == nil {
 			if e.Code == "" {

@@ -29,8 +29,9 @@ const HashSize = sha256.Size
 type Hash [HashSize]byte
 
 // MaxDepth bounds the nesting of a payload; deeper payloads are refused so a
-// hostile peer cannot exhaust the stack.
-const MaxDepth = 64
+// hostile peer cannot exhaust the stack (the bound of every reader,
+// wire.MaxDepth).
+const MaxDepth = wire.MaxDepth
 
 // canonicalFields is the number of elements of the canonical array.
 const canonicalFields = 12

@@ -56,8 +56,9 @@ func (l *Log) Read(afterSeq uint64, limit int) ([]api.Event, error) {
 // envelope of each committed event with seq > afterSeq, in seq order, up to
 // limit events (the same limits as Read), and returns the seq of the last
 // event it visited (afterSeq when none). The envelope is the msgpack map of
-// api.Event (the same keys, seq included; integers at full width), so it can
-// go on the wire as it is. It is valid only during the call (bbolt memory):
+// api.Event as api.AppendEvent writes it (files from before that may hold
+// integers at full width, which every reader takes), so it goes on the wire
+// as it is. It is valid only during the call (bbolt memory):
 // copy what you keep. An error from fn stops the read and is returned.
 // Log tailers read through it, filtering with api.PeekEvent, so a replayed
 // event is neither decoded nor encoded again in the daemon.
