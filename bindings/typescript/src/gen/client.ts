@@ -225,6 +225,8 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "grid/untrust", kind: "request", naturalScope: "local", description: "Stop trusting a peer: its live link closes at once and it is refused from then on." },
   { name: "grid/peers", kind: "request", naturalScope: "local", description: "List the trusted peers with their link state, round trip and when last seen." },
   { name: "grid/status", kind: "request", naturalScope: "local", description: "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters." },
+  { name: "grid/routes", kind: "request", naturalScope: "local", description: "The capability index: which live peers offer what, with terms, load and circle." },
+  { name: "grid/policy-reload", kind: "request", naturalScope: "local", description: "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why." },
 ];
 
 /** The kernel/ methods. */
@@ -393,6 +395,16 @@ export class GridMethods {
   /** This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters. */
   status(params: {} = {}): Promise<T.GridStatus> {
     return this.core.call("grid/status", params);
+  }
+
+  /** The capability index: which live peers offer what, with terms, load and circle. */
+  routes(params: T.RoutesParamsInput = {}): Promise<T.RoutesResult> {
+    return this.core.call("grid/routes", params);
+  }
+
+  /** Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why. */
+  policyReload(params: {} = {}): Promise<T.PolicyReloadResult> {
+    return this.core.call("grid/policy-reload", params);
   }
 }
 

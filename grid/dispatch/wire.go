@@ -1,0 +1,41 @@
+package dispatch
+
+import "github.com/vmihailenco/msgpack/v5"
+
+// Methods of the cmd protocol.
+const (
+	methodRun   = "cmd/run"   // request: run a command here; answers runResult
+	methodEvent = "cmd/event" // notification: an event of a job, for its caller
+)
+
+// runRequest asks the peer to run a command.
+type runRequest struct {
+	Job         string   `msgpack:"job" api:"required"`
+	Command     string   `msgpack:"command" api:"required"`
+	Params      any      `msgpack:"params"`
+	Capability  string   `msgpack:"capability,omitempty"`
+	DeadlineMs  int64    `msgpack:"deadlineMs,omitempty"`
+	ForwardedBy []string `msgpack:"forwardedBy"`
+}
+
+// runResult answers it: the command's result and how many cmd/event
+// notifications the job sent before it (the caller waits for them, so the
+// stream is complete when the result arrives).
+type runResult struct {
+	Result any `msgpack:"result"`
+	Events int `msgpack:"events"`
+}
+
+// eventNote is one event a job emitted for its caller.
+type eventNote struct {
+	Job           string             `msgpack:"job" api:"required"`
+	Name          string             `msgpack:"name" api:"required"`
+	SchemaVersion string             `msgpack:"schemaVersion,omitempty"`
+	Payload       msgpack.RawMessage `msgpack:"payload"`
+}
+
+// forwardEvents names, per command, the event classes its jobs' events go
+// back to the caller in: the inference token stream.
+var forwardEvents = map[string]string{
+	"inference/generate": "inference:tokens",
+}
