@@ -10,6 +10,7 @@ require (
 	github.com/tkrajina/typescriptify-golang-structs v0.1.11
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/sys v0.47.0
 )
 
 require (
@@ -17,5 +18,4 @@ require (
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 )

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
-	"strings"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -83,37 +82,21 @@ type structInfo struct {
 
 var structCache sync.Map // reflect.Type -> *structInfo
 
+// infoOf indexes t's wire fields (WireFields) by name for the decoder.
 func infoOf(t reflect.Type) *structInfo {
 	if v, ok := structCache.Load(t); ok {
 		return v.(*structInfo)
 	}
 	si := &structInfo{byName: map[string]*field{}}
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		name := wireName(sf)
-		if name == "-" {
-			continue
-		}
-		f := &field{index: i, name: name, required: sf.Tag.Get("api") == "required", isAny: sf.Type.Kind() == reflect.Interface}
-		si.byName[name] = f
+	for _, wf := range WireFields(t) {
+		f := &field{index: wf.Index, name: wf.Name, required: wf.Required, isAny: wf.Type.Kind() == reflect.Interface}
+		si.byName[f.name] = f
 		if f.required {
 			si.required = append(si.required, f)
 		}
 	}
 	structCache.Store(t, si)
 	return si
-}
-
-func wireName(sf reflect.StructField) string {
-	tag := sf.Tag.Get("msgpack")
-	name, _, _ := strings.Cut(tag, ",")
-	if name == "" {
-		return sf.Name
-	}
-	return name
 }
 
 // DecodeParams decodes a msgpack params map into dst, one field at a time, so

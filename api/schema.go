@@ -92,21 +92,12 @@ func describe(t reflect.Type, visiting map[reflect.Type]bool) *Schema {
 		visiting[t] = true
 		defer delete(visiting, t)
 		s := &Schema{Type: "object", Name: t.Name()}
-		for i := 0; i < t.NumField(); i++ {
-			sf := t.Field(i)
-			if !sf.IsExported() {
-				continue
-			}
-			name := wireName(sf)
-			if name == "-" {
-				continue
-			}
-			fs := describe(sf.Type, visiting)
+		for _, f := range WireFields(t) {
 			s.Fields = append(s.Fields, Field{
-				Name:        name,
-				Required:    sf.Tag.Get("api") == "required",
-				Description: sf.Tag.Get("desc"),
-				Schema:      fs,
+				Name:        f.Name,
+				Required:    f.Required,
+				Description: f.Desc,
+				Schema:      describe(f.Type, visiting),
 			})
 		}
 		return s

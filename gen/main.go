@@ -2,11 +2,14 @@
 // types in package api: the params and result of every method in api.Methods,
 // the event envelope, the enums in api.Enums and the error catalogue. Go is the
 // one source of truth; the output is checked in and nobody edits it by hand.
+// It also writes docs/METHODS.md, the method reference, from the same types.
+// It reads the types' fields through api.WireFields, the one reading of the
+// struct tags that the params decoder and kernel/info's schemas share.
 //
 //	go run ./gen            # rewrite the generated files under the repository root
 //	go run ./gen -check     # regenerate into a temp dir; exit 1 naming stale files
 //
-// The files it owns are listed by Files; everything else under bindings/ (the
+// The files it owns are the keys of Generate's result; everything else under bindings/ (the
 // transports, the client runtime, the tests) is written by hand and imports the
 // generated modules.
 package main
@@ -61,6 +64,7 @@ func Generate() (map[string][]byte, error) {
 	files["bindings/typescript/src/gen/types.ts"] = ts
 	files["bindings/typescript/src/gen/client.ts"] = renderTSClient(m)
 	files["bindings/python/continuum_client/_generated.py"] = renderPython(m)
+	files["docs/METHODS.md"] = renderMethodsMarkdown()
 	return files, nil
 }
 

@@ -90,47 +90,10 @@ func (m *model) collect(t reflect.Type, seen map[reflect.Type]bool) {
 		}
 		seen[t] = true
 		m.structs = append(m.structs, t)
-		for _, f := range fields(t) {
-			m.collect(f.typ, seen)
+		for _, f := range api.WireFields(t) {
+			m.collect(f.Type, seen)
 		}
 	}
-}
-
-// wireField is one exported field of a struct as it travels.
-type wireField struct {
-	goName    string
-	wire      string // camelCase key
-	typ       reflect.Type
-	omitempty bool
-	required  bool
-	desc      string
-}
-
-func fields(t reflect.Type) []wireField {
-	var out []wireField
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		tag := sf.Tag.Get("msgpack")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = sf.Name
-		}
-		out = append(out, wireField{
-			goName:    sf.Name,
-			wire:      name,
-			typ:       sf.Type,
-			omitempty: strings.Contains(","+opts+",", ",omitempty,"),
-			required:  sf.Tag.Get("api") == "required",
-			desc:      sf.Tag.Get("desc"),
-		})
-	}
-	return out
 }
 
 // nullable reports whether a value of t may arrive as nil.

@@ -116,7 +116,7 @@ def _to_wire(v: Any) -> Any:
 
 	// Dataclasses.
 	for _, t := range m.structs {
-		fs := fields(t)
+		fs := api.WireFields(t)
 		fmt.Fprintf(&b, "@dataclasses.dataclass\nclass %s:\n    \"\"\"Go type api.%s.\"\"\"\n\n", t.Name(), t.Name())
 		if len(fs) == 0 {
 			b.WriteString("    @classmethod\n    def from_wire(cls, d: Any) -> \"" + t.Name() + "\":\n        return cls()\n\n")
@@ -124,31 +124,42 @@ def _to_wire(v: Any) -> Any:
 			continue
 		}
 		for _, f := range fs {
-			def, factory := pyZero(f.typ)
+			def, factory := pyZero(f.Type)
 			if factory {
-				fmt.Fprintf(&b, "    %s: %s = dataclasses.field(default_factory=%s)\n", pyName(f.wire), pyType(f.typ), def)
+				fmt.Fprintf(&b, "    %s: %s = dataclasses.field(default_factory=%s)\n", pyName(f.Name), pyType(f.Type), def)
 			} else {
-				fmt.Fprintf(&b, "    %s: %s = %s\n", pyName(f.wire), pyType(f.typ), def)
+				fmt.Fprintf(&b, "    %s: %s = %s\n", pyName(f.Name), pyType(f.Type), def)
 			}
-			if f.desc != "" {
-				fmt.Fprintf(&b, "    %q\n", f.desc)
+			if f.Desc != "" {
+				fmt.Fprintf(&b, "    %q\n", f.Desc)
 			}
 		}
 		fmt.Fprintf(&b, "\n    @classmethod\n    def from_wire(cls, d: Any) -> \"%s\":\n", t.Name())
 		b.WriteString("        if not isinstance(d, dict):\n            d = {}\n        return cls(\n")
 		for _, f := range fs {
-			fmt.Fprintf(&b, "            %s=%s,\n", pyName(f.wire), pyFrom(f.typ, fmt.Sprintf("d.get(%q)", f.wire)))
+			fmt.Fprintf(&b, "            %s=%s,\n", pyName(f.Name), pyFrom(f.Type, fmt.Sprintf("d.get(%q)", f.Name)))
 		}
 		b.WriteString("        )\n\n    def to_wire(self) -> Dict[str, Any]:\n        out: Dict[str, Any] = {}\n")
 		for _, f := range fs {
-			test := "self." + pyName(f.wire) + " is not None"
-			if f.omitempty {
-				test = "self." + pyName(f.wire) // zero values stay off the wire, as Go's omitempty does
+			test := "self." + pyName(f.Name) + " is not None"
+			if f.OmitEmpty {
+				test = "self." + pyName(f.Name) // zero values stay off the wire, as Go's omitempty does
 			}
-			fmt.Fprintf(&b, "        if %s:\n            out[%q] = _to_wire(self.%s)\n", test, f.wire, pyName(f.wire))
+			fmt.Fprintf(&b, "        if %s:\n            out[%q] = _to_wire(self.%s)\n", test, f.Name, pyName(f.Name))
 		}
 		b.WriteString("        return out\n\n\n")
 	}
+
+	// The methods' shared core: for each method, the function that puts its
+	// arguments on the wire and the one that reads its result. The sync and
+	// asyncio groups below are thin typed wrappers over these, differing only
+	// in how they wait for the call.
+	for _, g := range m.groups {
+		for _, mt := range g.methods {
+			renderPyCore(&b, mt)
+		}
+	}
+	b.WriteString("\n")
 
 	// Method groups, sync and async.
 	for _, async := range []bool{false, true} {
@@ -202,42 +213,78 @@ def _to_wire(v: Any) -> Any:
 	return bytes.ReplaceAll(b.Bytes(), []byte("\n\n\n\n"), []byte("\n\n\n"))
 }
 
+// pyArgs is a method's keyword arguments (required first) and its params'
+// fields; nil for a method without params.
+func pyArgs(mt *method) (args []string, fs []api.WireField) {
+	s := mt.spec
+	if s.Params == typeEmpty || s.Params.Kind() != reflect.Struct {
+		return nil, nil
+	}
+	fs = api.WireFields(s.Params)
+	for _, f := range fs {
+		if f.Required {
+			args = append(args, fmt.Sprintf("%s: %s", pyName(f.Name), pyParamType(f.Type)))
+		}
+	}
+	for _, f := range fs {
+		if !f.Required {
+			args = append(args, fmt.Sprintf("%s: %s = None", pyName(f.Name), pyOptional(pyParamType(f.Type))))
+		}
+	}
+	return args, fs
+}
+
+// pyCoreName is the prefix of a method's shared core functions.
+func pyCoreName(mt *method) string {
+	return "_" + strings.NewReplacer("/", "_", "-", "_").Replace(mt.spec.Name)
+}
+
+// renderPyCore writes a method's params builder (_<method>_params) and, when
+// it has a result, its result reader (_<method>_result).
+func renderPyCore(b *bytes.Buffer, mt *method) {
+	s := mt.spec
+	core := pyCoreName(mt)
+	args, fs := pyArgs(mt)
+	sig := ""
+	if len(args) > 0 {
+		sig = "*, " + strings.Join(args, ", ")
+	}
+	fmt.Fprintf(b, "def %s_params(%s) -> Dict[str, Any]:\n", core, sig)
+	var req []string
+	for _, f := range fs {
+		if f.Required {
+			req = append(req, fmt.Sprintf("%q: %s", f.Name, pyConv(f)))
+		}
+	}
+	fmt.Fprintf(b, "    p: Dict[str, Any] = {%s}\n", strings.Join(req, ", "))
+	for _, f := range fs {
+		if !f.Required {
+			fmt.Fprintf(b, "    if %s is not None:\n        p[%q] = %s\n", pyName(f.Name), f.Name, pyConv(f))
+		}
+	}
+	b.WriteString("    return p\n\n\n")
+	if _, isSpecial := special[s.Name]; isSpecial || s.Result == typeEmpty {
+		return
+	}
+	fmt.Fprintf(b, "def %s_result(v: Any) -> %s:\n    return %s\n\n\n", core, pyType(s.Result), pyFrom(s.Result, "v"))
+}
+
+// renderPyMethod writes one method of a sync or asyncio group: its typed
+// signature, and a call through the method's shared core.
 func renderPyMethod(b *bytes.Buffer, mt *method, async bool) {
 	s := mt.spec
 	name := pyName(mt.wire)
-	var args []string
-	var body []string
-	if s.Params != typeEmpty && s.Params.Kind() == reflect.Struct {
-		fs := fields(s.Params)
-		for _, f := range fs {
-			if f.required {
-				args = append(args, fmt.Sprintf("%s: %s", pyName(f.wire), pyParamType(f.typ)))
-			}
-		}
-		for _, f := range fs {
-			if !f.required {
-				args = append(args, fmt.Sprintf("%s: %s = None", pyName(f.wire), pyOptional(pyParamType(f.typ))))
-			}
-		}
-		var req []string
-		for _, f := range fs {
-			if f.required {
-				req = append(req, fmt.Sprintf("%q: %s", f.wire, pyConv(f)))
-			}
-		}
-		body = append(body, "p: Dict[str, Any] = {"+strings.Join(req, ", ")+"}")
-		for _, f := range fs {
-			if !f.required {
-				body = append(body, fmt.Sprintf("if %s is not None:\n            p[%q] = %s", pyName(f.wire), f.wire, pyConv(f)))
-			}
-		}
-	} else {
-		body = append(body, "p: Dict[str, Any] = {}")
-	}
+	core := pyCoreName(mt)
+	args, fs := pyArgs(mt)
 	sig := "self"
 	if len(args) > 0 {
 		sig += ", *, " + strings.Join(args, ", ")
 	}
+	var pass []string
+	for _, f := range fs {
+		pass = append(pass, pyName(f.Name)+"="+pyName(f.Name))
+	}
+	params := fmt.Sprintf("%s_params(%s)", core, strings.Join(pass, ", "))
 	def, aw := "def", ""
 	if async {
 		def, aw = "async def", "await "
@@ -254,25 +301,22 @@ func renderPyMethod(b *bytes.Buffer, mt *method, async bool) {
 		}
 	}
 	fmt.Fprintf(b, "\n    %s %s(%s) -> %s:\n        %q\n", def, name, sig, ret, s.Description)
-	for _, line := range body {
-		fmt.Fprintf(b, "        %s\n", line)
-	}
 	switch {
 	case isSpecial:
-		fmt.Fprintf(b, "        return %sself._c._%s(p)\n", aw, hook)
+		fmt.Fprintf(b, "        return %sself._c._%s(%s)\n", aw, hook, params)
 	case s.Result == typeEmpty:
-		fmt.Fprintf(b, "        %sself._c.call(%q, p)\n", aw, s.Name)
+		fmt.Fprintf(b, "        %sself._c.call(%q, %s)\n", aw, s.Name, params)
 	default:
-		fmt.Fprintf(b, "        return %s\n", pyFrom(s.Result, fmt.Sprintf("(%sself._c.call(%q, p))", aw, s.Name)))
+		fmt.Fprintf(b, "        return %s_result(%sself._c.call(%q, %s))\n", core, aw, s.Name, params)
 	}
 }
 
 // pyConv is the expression that puts keyword argument f on the wire.
-func pyConv(f wireField) string {
-	if needsToWire(f.typ) {
-		return "_to_wire(" + pyName(f.wire) + ")"
+func pyConv(f api.WireField) string {
+	if needsToWire(f.Type) {
+		return "_to_wire(" + pyName(f.Name) + ")"
 	}
-	return pyName(f.wire)
+	return pyName(f.Name)
 }
 
 func needsToWire(t reflect.Type) bool {

@@ -80,9 +80,9 @@ func renderTSTypes(m *model) ([]byte, error) {
 			}
 			done[p] = true
 			var req []string
-			for _, f := range fields(p) {
-				if f.required {
-					req = append(req, fmt.Sprintf("%q", f.wire))
+			for _, f := range api.WireFields(p) {
+				if f.Required {
+					req = append(req, fmt.Sprintf("%q", f.Name))
 				}
 			}
 			if len(req) == 0 {
@@ -123,16 +123,16 @@ func annotateTS(raw string, m *model) (string, error) {
 		byName[t.Name()] = t
 	}
 	var out []string
-	var cur map[string]wireField
+	var cur map[string]api.WireField
 	for _, line := range strings.Split(strings.TrimSpace(raw), "\n") {
 		if mm := tsIfaceRe.FindStringSubmatch(line); mm != nil {
 			t := byName[mm[1]]
 			if t == nil {
 				return "", fmt.Errorf("typescriptify wrote an interface %s the model does not know", mm[1])
 			}
-			cur = map[string]wireField{}
-			for _, f := range fields(t) {
-				cur[f.wire] = f
+			cur = map[string]api.WireField{}
+			for _, f := range api.WireFields(t) {
+				cur[f.Name] = f
 			}
 			if len(out) > 0 {
 				out = append(out, "")
@@ -146,16 +146,21 @@ func annotateTS(raw string, m *model) (string, error) {
 				return "", fmt.Errorf("typescriptify wrote a field %s the model does not know", mm[2])
 			}
 			typ := mm[4]
+			if strings.Contains(typ, ": }") {
+				// typescriptify leaves the value type of a map of maps
+				// empty (GridStatus.channels): write the whole type here.
+				typ = tsType(f.Type)
+			}
 			opt := ""
-			if f.omitempty {
+			if f.OmitEmpty {
 				opt = "?"
-			} else if nullable(f.typ) && typ != "any" {
+			} else if nullable(f.Type) && typ != "any" {
 				typ += " | null"
 			}
-			if f.desc != "" {
-				out = append(out, mm[1]+"/** "+f.desc+" */")
+			if f.Desc != "" {
+				out = append(out, mm[1]+"/** "+f.Desc+" */")
 			}
-			out = append(out, fmt.Sprintf("%s%s%s: %s;", mm[1], f.wire, opt, typ))
+			out = append(out, fmt.Sprintf("%s%s%s: %s;", mm[1], f.Name, opt, typ))
 			continue
 		}
 		if strings.TrimSpace(line) == "" {
@@ -347,8 +352,8 @@ export function errorFromWire(e: any): ContinuumError {
 }
 
 func hasRequired(t reflect.Type) bool {
-	for _, f := range fields(t) {
-		if f.required {
+	for _, f := range api.WireFields(t) {
+		if f.Required {
 			return true
 		}
 	}

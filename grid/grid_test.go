@@ -507,3 +507,43 @@ func TestDaemonRefusesBadHellosAndKeepsServing(t *testing.T) {
 		t.Errorf("counters: %v", st.Counters)
 	}
 }
+
+func TestTrustWithoutAddressWaitsForThePeer(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	var p api.GridPeer
+	a.must(api.MethodGridTrust, api.TrustParams{PeerID: b.id, Circle: "household"}, &p)
+	if p.State != link.StateDown || p.LastSeenMs != 0 || len(p.Addrs) != 0 {
+		t.Errorf("trusted without addrs: %+v, want down, never seen", p)
+	}
+	// b dials a: the link comes up, and a (with no address for b) keeps it.
+	b.must(api.MethodGridTrust, api.TrustParams{PeerID: a.id, Circle: "household", Addrs: []string{a.listen}}, nil)
+	a.waitState(b, link.StateUp)
+	b.waitState(a, link.StateUp)
+}
+
+func TestPeerRestartedOnAnotherPortIsStillRedialled(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	join(t, a, b, "household")
+	old := b.listen
+
+	b.stop()
+	b.listen = "127.0.0.1:0" // comes back on another port
+	b.start()
+	if b.listen == old {
+		t.Skip("the kernel handed out the same port again")
+	}
+	// b still knows where a is and dials it; its hello tells a where b is now.
+	a.waitState(b, link.StateUp)
+	eventually(t, 5*time.Second, "a records b's new address", func() bool {
+		p, _ := a.peer(b.id)
+		return len(p.Addrs) == 1 && p.Addrs[0] == b.listen
+	})
+	// Now b waits for a (b forgets a's address): a must dial b's new port.
+	b.must(api.MethodGridTrust, api.TrustParams{PeerID: a.id, Circle: "household"}, nil)
+	b.stop()
+	b.start() // the same new port: n.listen was updated by start
+	a.waitState(b, link.StateUp)
+	if p, _ := a.peer(b.id); p.Circle != "household" {
+		t.Errorf("a's record of b: %+v", p)
+	}
+}

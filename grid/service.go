@@ -59,7 +59,10 @@ type Service struct {
 	disp  *dispatch.Dispatcher
 }
 
-var _ link.Trust = (*trust.Store)(nil)
+var (
+	_ link.Trust       = (*trust.Store)(nil)
+	_ link.AddrUpdater = (*trust.Store)(nil)
+)
 
 // Host opens the trust store, starts the link manager, and registers the
 // grid/* methods on k. Call it after kernel.Open and before serving clients.

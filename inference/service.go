@@ -130,10 +130,10 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 		name string
 		fn   kernel.Service
 	}{
-		{api.MethodInferenceLoad, typed(s.load)},
-		{api.MethodInferenceUnload, typed(s.unload)},
-		{api.MethodInferenceModels, typed(s.list)},
-		{api.MethodInferenceGenerate, typed(s.generate)},
+		{api.MethodInferenceLoad, kernel.Typed(s.load)},
+		{api.MethodInferenceUnload, kernel.Typed(s.unload)},
+		{api.MethodInferenceModels, kernel.Typed(s.list)},
+		{api.MethodInferenceGenerate, kernel.Typed(s.generate)},
 	} {
 		spec, ok := api.Lookup(m.name)
 		if !ok {
@@ -154,23 +154,6 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 
 // LibDir is the library folder the service uses.
 func (s *Service) LibDir() string { return s.opts.LlamaLibDir }
-
-// typed decodes params the way the kernel's built-ins do: a bad field is
-// invalid_argument naming it.
-func typed[P any](fn func(ctx context.Context, call *kernel.Call, p P) (any, error)) kernel.Service {
-	return func(ctx context.Context, call *kernel.Call, params api.Params) (any, error) {
-		var p P
-		if params != nil {
-			if err := params.Decode(&p); err != nil {
-				if api.CodeOf(err) == api.CodeInternal {
-					return nil, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
-				}
-				return nil, err
-			}
-		}
-		return fn(ctx, call, p)
-	}
-}
 
 // library loads llama.cpp once and applies the GPU-or-fail rule; every
 // inference method goes through it first.
@@ -219,10 +202,8 @@ func isNotFound(err error) bool {
 }
 
 func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParams) (any, error) {
-	lib, err := s.library()
-	if err != nil {
-		return nil, err
-	}
+	// Bad params are the caller's to fix whatever the machine has: checked
+	// before the libraries (which may answer gpu_unavailable).
 	path, err := modelPath(p.Path)
 	if err != nil {
 		return nil, err
@@ -235,6 +216,10 @@ func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParam
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
 	}
 	if err := api.CheckName("name", name, api.MaxModelNameLen); err != nil {
+		return nil, err
+	}
+	lib, err := s.library()
+	if err != nil {
 		return nil, err
 	}
 	e, err := s.loadModel(ctx, lib, name, path)

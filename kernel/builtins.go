@@ -13,21 +13,47 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// typed adapts a handler of typed params to the registry's signature; the
-// params decoder already reports bad fields as invalid_argument.
+// Typed adapts a function of decoded params to a Service: params decode into
+// P (absent params leave it zero), and a field that does not fit is
+// invalid_argument naming it, exactly as for the kernel's own methods.
+// Services hosted beside the kernel (inference, the grid) write their
+// methods this way.
+func Typed[P any](fn func(ctx context.Context, call *Call, p P) (any, error)) Service {
+	return func(ctx context.Context, call *Call, params api.Params) (any, error) {
+		p, err := decodeParams[P](params)
+		if err != nil {
+			return nil, err
+		}
+		return fn(ctx, call, p)
+	}
+}
+
+// typed is Typed for the built-ins, which see the session itself.
 func typed[P any](fn func(ctx context.Context, s *session, p P) (any, error)) commands.Handler[*session] {
 	return func(ctx context.Context, s *session, params api.Params) (any, error) {
-		var p P
-		if params != nil {
-			if err := params.Decode(&p); err != nil {
-				if api.CodeOf(err) == api.CodeInternal {
-					return nil, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
-				}
-				return nil, err
-			}
+		p, err := decodeParams[P](params)
+		if err != nil {
+			return nil, err
 		}
 		return fn(ctx, s, p)
 	}
+}
+
+// decodeParams decodes params into a P; the params decoder already reports
+// bad fields as invalid_argument, and anything else it fails on is the
+// caller's input too.
+func decodeParams[P any](params api.Params) (P, error) {
+	var p P
+	if params == nil {
+		return p, nil
+	}
+	if err := params.Decode(&p); err != nil {
+		if api.CodeOf(err) == api.CodeInternal {
+			return p, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
+		}
+		return p, err
+	}
+	return p, nil
 }
 
 // builtins maps each request method of the protocol to its handler.

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -330,5 +331,133 @@ func TestKnownKeyAtAnotherAddressIsRefusedByTheDialler(t *testing.T) {
 	var re *RefusedError
 	if !errors.As(err, &re) || re.APIError().Code != api.CodeUnauthenticated {
 		t.Errorf("refusal %v, want unauthenticated", err)
+	}
+}
+
+func TestLinkTLSIsPinnedTLS13WithoutResumption(t *testing.T) {
+	a, b := link2(t, nil, nil)
+	for i := 0; i < 2; i++ { // the second link must not resume the first's session
+		b.trust.set(a.id.PeerID(), "household")
+		b.m.Connect(a.id.PeerID(), a.m.Addrs())
+		waitFor(t, "link", func() bool { return b.m.Up(a.id.PeerID()) })
+		cs := b.m.current(a.id.PeerID()).conn.ConnectionState()
+		if cs.TLS.Version != tls.VersionTLS13 || cs.TLS.NegotiatedProtocol != ALPN || cs.TLS.DidResume || cs.Used0RTT {
+			t.Fatalf("link %d TLS: version %#x alpn %q resumed %v 0rtt %v", i, cs.TLS.Version, cs.TLS.NegotiatedProtocol, cs.TLS.DidResume, cs.Used0RTT)
+		}
+		// (a learnt b's address from the hello and would redial it: b
+		// stops trusting a so that the link stays down.)
+		b.trust.del(a.id.PeerID())
+		b.m.Disconnect(a.id.PeerID(), ReasonTrustRevoked)
+		waitFor(t, "down", func() bool { return !a.m.Up(b.id.PeerID()) })
+	}
+	// Another ALPN fails the handshake.
+	cert, _ := certificate(b.id)
+	conf := clientTLS(cert, a.id.PeerID())
+	conf.NextProtos = []string{"h3"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := quic.DialAddr(ctx, a.m.Addrs()[0], conf, nil); err == nil {
+		c.CloseWithError(0, "")
+		t.Fatal("a dial with ALPN h3 was accepted")
+	}
+	// A key the listener does not trust fails at the handshake.
+	stranger, _ := identity.Generate()
+	_, err := newNodeFrom(t, stranger).m.dial(context.Background(), a.id.PeerID(), a.m.Addrs(), "", nil)
+	if ReasonOf(err) != ReasonUntrusted {
+		t.Fatalf("untrusted key: %v, want untrusted", err)
+	}
+	if a.m.Counters().Get("link.refused.untrusted") != 1 {
+		t.Errorf("refused.untrusted = %d", a.m.Counters().Get("link.refused.untrusted"))
+	}
+}
+
+// newNodeFrom is newNode with a given identity and no listener; it trusts
+// everyone it dials.
+func newNodeFrom(t *testing.T, id *identity.Identity) *testNode {
+	t.Helper()
+	tr := &trustAll{}
+	m, err := New(Options{Identity: id, Trust: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &testNode{id: id, m: m}
+}
+
+type trustAll struct{ memTrust }
+
+func (*trustAll) Circle(string) (string, bool) { return "public-mesh", true }
+
+// fakeListener accepts links with key id and answers every hello with
+// answer(h) (nil: never answers).
+func fakeListener(t *testing.T, id *identity.Identity, answer func(h hello) (any, error)) string {
+	t.Helper()
+	cert, _ := certificate(id)
+	ln, err := quic.ListenAddr("127.0.0.1:0", serverTLS(cert, func(string) error { return nil }), &quic.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				st, err := c.AcceptStream(context.Background())
+				if err != nil {
+					return
+				}
+				conn := msgrpc.NewConn(msgrpc.NewStreamTransport(stream{st}, 0), msgrpc.Options{})
+				conn.Start(msgrpc.HandlerFuncs{Request: func(ctx context.Context, _ string, p api.RawParams) (any, error) {
+					var h hello
+					p.Decode(&h)
+					if answer == nil {
+						<-ctx.Done()
+						return nil, ctx.Err()
+					}
+					return answer(h)
+				}})
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestBadHelloAnswersAreRefusedByTheDialler(t *testing.T) {
+	fake, _ := identity.Generate()
+	d := newNode(t)
+	d.m.opts.DialTimeout = time.Second
+	d.trust.set(fake.PeerID(), "household")
+	answerFrom := func(mutate func(*hello)) func(h hello) (any, error) {
+		return func(h hello) (any, error) {
+			r := &hello{PeerID: fake.PeerID(), YourPeerID: h.PeerID, Protocol: ProtocolVersion, Instance: "f", Circle: "household"}
+			mutate(r)
+			return r, nil
+		}
+	}
+	cases := []struct {
+		name   string
+		answer func(h hello) (any, error)
+		want   Reason
+	}{
+		{"for another peer", answerFrom(func(r *hello) { r.YourPeerID = fake.PeerID() }), ReasonWrongPeer},
+		{"claims another identity", answerFrom(func(r *hello) { r.PeerID = d.id.PeerID() }), ReasonIdentityMismatch},
+		{"another version", answerFrom(func(r *hello) { r.Protocol = 2 }), ReasonVersionMismatch},
+		{"not a hello", func(hello) (any, error) { return []int{1, 2}, nil }, ReasonBadHello},
+		{"never answers", nil, ReasonHelloTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeListener(t, fake, tc.answer)
+			_, err := d.m.dial(context.Background(), fake.PeerID(), []string{addr}, "", nil)
+			if ReasonOf(err) != tc.want {
+				t.Fatalf("dial: %v, want %s", err, tc.want)
+			}
+			if d.m.Up(fake.PeerID()) {
+				t.Fatal("link up after a bad answer")
+			}
+		})
 	}
 }

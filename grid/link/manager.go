@@ -39,11 +39,14 @@ type Trust interface {
 // Defaults of Options.
 const (
 	DefaultHelloTimeout = 5 * time.Second
-	DefaultKeepAlive    = 5 * time.Second
-	DefaultIdleTimeout  = 20 * time.Second
-	DefaultBackoffMin   = 250 * time.Millisecond
-	DefaultBackoffMax   = 30 * time.Second
-	DefaultDialTimeout  = 10 * time.Second
+	// DefaultHandshakeTimeout bounds QUIC's idle time during the TLS
+	// handshake (quic-go's own default).
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultKeepAlive        = 5 * time.Second
+	DefaultIdleTimeout      = 20 * time.Second
+	DefaultBackoffMin       = 250 * time.Millisecond
+	DefaultBackoffMax       = 30 * time.Second
+	DefaultDialTimeout      = 10 * time.Second
 )
 
 // Options configure a Manager.
@@ -65,7 +68,9 @@ type Options struct {
 	Counters *Counters
 	Logger   *slog.Logger
 
-	HelloTimeout, KeepAlive, IdleTimeout, DialTimeout time.Duration
+	// HelloTimeout bounds the wait for a control stream and its hello
+	// after the TLS handshake, and for a protocol stream's preamble.
+	HelloTimeout, HandshakeTimeout, KeepAlive, IdleTimeout, DialTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between reconnect attempts
 	// (doubling, with ±25% jitter).
 	BackoffMin, BackoffMax time.Duration
@@ -136,6 +141,7 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	def(&opts.HelloTimeout, DefaultHelloTimeout)
+	def(&opts.HandshakeTimeout, DefaultHandshakeTimeout)
 	def(&opts.KeepAlive, DefaultKeepAlive)
 	def(&opts.IdleTimeout, DefaultIdleTimeout)
 	def(&opts.DialTimeout, DefaultDialTimeout)
@@ -162,7 +168,7 @@ func New(opts Options) (*Manager, error) {
 		instance: hex.EncodeToString(inst[:]),
 		counters: opts.Counters,
 		qconf: &quic.Config{
-			HandshakeIdleTimeout:  opts.HelloTimeout,
+			HandshakeIdleTimeout:  opts.HandshakeTimeout,
 			MaxIdleTimeout:        opts.IdleTimeout,
 			KeepAlivePeriod:       opts.KeepAlive,
 			MaxIncomingStreams:    int64(len(opts.Protocols) + 2),
@@ -390,11 +396,9 @@ func (m *Manager) answerHello(c *quic.Conn, ctrl *msgrpc.Conn, peerID, method st
 			return nil, nil, asRefused(err, ReasonInvalidToken)
 		}
 		m.log.Info("a peer joined by invite", "peer", peerID, "circle", circle)
-		if len(h.Addrs) > 0 {
-			m.Connect(peerID, h.Addrs)
-		}
 	}
 	l := m.newLink(c, Peer{ID: peerID, Circle: circle, Epoch: h.Epoch}, false, h.Instance)
+	l.addrs = h.Addrs
 	l.ctrl = ctrl
 	if re := m.register(l); re != nil {
 		return nil, nil, re
@@ -599,6 +603,7 @@ func (m *Manager) dial(ctx context.Context, peerID string, addrs []string, token
 		return fail(refused(ReasonUntrusted, "peer %s is no longer trusted here", peerID))
 	}
 	l := m.newLink(c, p, true, h.Instance)
+	l.addrs = h.Addrs
 	l.ctrl = ctrl
 	if re := m.register(l); re != nil {
 		return fail(re)
@@ -654,9 +659,36 @@ func (m *Manager) register(l *link) *RefusedError {
 		}
 		old.close(reason, "another connection to the same peer took over")
 	}
+	m.learnAddrs(l)
 	m.counters.Add("link.up", 1)
 	m.log.Info("link up", "peer", l.peer.ID, "circle", l.peer.Circle, "outgoing", l.outgoing, "remote", l.conn.RemoteAddr().String())
 	return nil
+}
+
+// AddrUpdater is an optional extra of Trust: a trust store that implements
+// it is told where a trusted peer now says it listens (from the hello of an
+// established, pinned link), so a peer that restarts on another port is
+// still redialled. It changes addresses only, never trust.
+type AddrUpdater interface {
+	UpdateAddrs(peerID string, addrs []string)
+}
+
+// learnAddrs records the addresses in l's hello and dials them from now on.
+func (m *Manager) learnAddrs(l *link) {
+	if len(l.addrs) == 0 {
+		return
+	}
+	if u, ok := m.opts.Trust.(AddrUpdater); ok {
+		u.UpdateAddrs(l.peer.ID, l.addrs)
+	}
+	m.mu.Lock()
+	k := m.keepers[l.peer.ID]
+	m.mu.Unlock()
+	if k != nil {
+		k.setAddrs(l.addrs)
+	} else {
+		m.Connect(l.peer.ID, l.addrs)
+	}
 }
 
 // watch takes l down when its connection or control stream ends.
@@ -856,6 +888,7 @@ type link struct {
 	ctrl         *msgrpc.Conn
 	outgoing     bool
 	peerInstance string
+	addrs        []string // where the peer says it listens (its hello)
 	upAt         time.Time
 	done         chan struct{}
 

@@ -129,7 +129,7 @@ func (e *RefusedError) Error() string {
 // APIError is the refusal as a catalogue error whose data names the reason.
 func (e *RefusedError) APIError() *api.Error {
 	ae := api.Errorf(e.Reason.apiCode(), "%s", e.Error())
-	ae.Data = map[string]any{"reason": string(e.Reason)}
+	ae.Data = map[string]any{"reason": string(e.Reason), "detail": e.Message}
 	return ae
 }
 
@@ -180,6 +180,15 @@ func asRefused(err error, fallback Reason) *RefusedError {
 	}
 	r := ReasonOf(err)
 	remote := true
+	var apiErr *api.Error
+	if r != "" && errors.As(err, &apiErr) {
+		// The peer's refusal in its hello answer: keep its own words.
+		if m, ok := apiErr.Data.(map[string]any); ok {
+			if d, ok := m["detail"].(string); ok {
+				return &RefusedError{Reason: r, Message: d, Remote: true}
+			}
+		}
+	}
 	if errors.Is(err, errPinned) {
 		remote = false
 	}

@@ -17,10 +17,11 @@
 //     origin's key first, dedupe by (origin, id), the lamport bound, forks
 //     kept and flagged); events relayed from third origins verify the same.
 //     A refused event is counted by reason and never holds up the batch.
-//   - A pull that gets no answer in time (a stalled peer) ends the link; the
-//     range comes from any other peer that holds it, since each link pulls
-//     independently. A link that dies mid-batch loses nothing: the
-//     remembered seq only moves past events that are committed here.
+//   - A pull that gets no answer in time (a stalled peer), or a bad answer,
+//     is counted and asked again later with backoff; the range comes from
+//     any other peer that holds it, since each link pulls independently. A
+//     link that dies mid-batch loses nothing: the remembered seq only moves
+//     past events that are committed here.
 //   - Batches are bounded in events and bytes, far under the msgrpc message
 //     limit.
 //

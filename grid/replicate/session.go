@@ -206,10 +206,15 @@ func (s *session) pullLoop() {
 	defer close(s.done)
 	force := false
 	backoff := s.r.opts.StallTimeout
+	resyncs := 0
 	for s.ctx.Err() == nil {
+		before := s.position()
 		err := s.run(force)
 		if s.ctx.Err() != nil {
 			return
+		}
+		if s.position() != before { // it made progress: a new failure starts the backoff over
+			backoff, resyncs = s.r.opts.StallTimeout, 0
 		}
 		select {
 		case <-s.conn.Done():
@@ -217,28 +222,26 @@ func (s *session) pullLoop() {
 			return
 		default:
 		}
-		var stall stallError
 		wait := 100 * time.Millisecond
-		switch {
-		case errors.Is(err, errResync):
+		if errors.Is(err, errResync) {
 			force = true
 			s.r.count(s.stats, "resync", 1)
 			s.r.lg.Warn("repl: the peer's log is not where it was; resyncing from its vectors", "peer", s.peer.ID)
-		case errors.As(err, &stall):
-			// A slow peer may recover: ask again later on the same stream.
-			// Meanwhile every other link pulls on, so a range it holds back
-			// comes from any peer that has it.
+			if resyncs++; resyncs > 2 { // a peer that keeps moving under us waits like a failing one
+				wait = backoff
+				backoff = min(2*backoff, maxRetryBackoff)
+			}
+		} else {
+			// A stalled peer, or one that answered what no honest peer
+			// sends (counted stall or broken): ask again later on the same
+			// stream, with a doubling backoff, since the link stays up and a
+			// slow or briefly confused peer may recover. Meanwhile every
+			// other link pulls on, so a range it holds back comes from any
+			// peer that has it.
 			force = false
 			wait = backoff
-			backoff = min(2*backoff, maxStallBackoff)
-			s.r.lg.Warn("repl: the peer stalled; asking again later", "peer", s.peer.ID, "err", err, "retry_in", wait)
-		default:
-			// A peer that answers what no honest peer sends is not asked
-			// again on this stream: the next link starts over from the
-			// remembered position.
-			s.r.lg.Warn("repl: pulling failed; closing the stream", "peer", s.peer.ID, "err", err)
-			s.conn.Close()
-			return
+			backoff = min(2*backoff, maxRetryBackoff)
+			s.r.lg.Warn("repl: pulling from the peer failed; asking again later", "peer", s.peer.ID, "err", err, "retry_in", wait)
 		}
 		select {
 		case <-time.After(wait):
@@ -248,8 +251,8 @@ func (s *session) pullLoop() {
 	}
 }
 
-// maxStallBackoff caps the wait before asking a stalled peer again.
-const maxStallBackoff = 5 * time.Minute
+// maxRetryBackoff caps the wait before asking a failing peer again.
+const maxRetryBackoff = 5 * time.Minute
 
 // stallError marks a pull the peer did not answer in time.
 type stallError struct{ after time.Duration }
@@ -324,6 +327,18 @@ func (s *session) run(force bool) error {
 	lastWrite := time.Now()
 	defer func() { s.writePosition() }()
 
+	var (
+		pending     func(context.Context) []airc.IngestResult
+		pendingLast uint64
+	)
+	// A batch admitted when the link goes down is committed within a
+	// commit or two; knowing it was lets the position move past it. (This
+	// runs before the deferred writePosition above.)
+	defer func() {
+		if pending != nil && s.finish(pending) == nil {
+			s.setPosition(p.Epoch, pendingLast)
+		}
+	}()
 	next := s.startPull(p)
 	for {
 		var got pulled
@@ -354,10 +369,28 @@ func (s *session) run(force bool) error {
 			p.WaitMs = s.r.opts.LongPoll.Milliseconds()
 		}
 		next = s.startPull(p)
-		if err := s.take(r.Events); err != nil {
-			return err
+		// Verify and queue this batch, then wait for the previous one's
+		// commit: the fsync of one batch overlaps the signature checks of
+		// the next. At the head nothing more is coming soon, so this batch
+		// is waited for at once.
+		wait := s.admit(r.Events)
+		if pending != nil {
+			err := s.finish(pending)
+			pending = nil
+			if err != nil {
+				return err
+			}
+			s.setPosition(p.Epoch, pendingLast)
 		}
-		s.setPosition(p.Epoch, r.Last)
+		pending, pendingLast = wait, r.Last
+		if r.Last == r.Head {
+			err := s.finish(pending)
+			pending = nil
+			if err != nil {
+				return err
+			}
+			s.setPosition(p.Epoch, r.Last)
+		}
 		if time.Since(lastWrite) > cursorEvery {
 			s.writePosition()
 			lastWrite = time.Now()
@@ -373,6 +406,12 @@ func (s *session) startPull(p pullParams) <-chan pulled {
 		ch <- got
 	}()
 	return ch
+}
+
+func (s *session) position() position {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	return position{Epoch: s.stats.epoch, Seq: s.stats.pulled}
 }
 
 func (s *session) setPosition(epoch, seq uint64) {
@@ -417,14 +456,15 @@ func (s *session) haves() ([]have, error) {
 	return out, nil
 }
 
-// take ingests one batch of envelopes. An envelope that does not decode, or
-// of a channel this side does not take from the peer, is counted and
+// admit decodes one batch of envelopes and queues it in the log (see
+// airc.AdmitBatch); finish waits for it. An envelope that does not decode,
+// or of a channel this side does not take from the peer, is counted and
 // skipped; an event Ingest refuses is counted by reason. Only a failure of
-// the log itself (closed, the disk) stops the batch, and then the position
+// the log itself (closed, the disk) fails the batch, and then the position
 // does not move past it.
-func (s *session) take(envs [][]byte) error {
+func (s *session) admit(envs [][]byte) func(context.Context) []airc.IngestResult {
 	if len(envs) == 0 {
-		return nil
+		return func(context.Context) []airc.IngestResult { return nil }
 	}
 	s.r.count(s.stats, "batches", 1)
 	evs := make([]api.Event, 0, len(envs))
@@ -441,10 +481,13 @@ func (s *session) take(envs [][]byte) error {
 		}
 		evs = append(evs, ev)
 	}
-	// Not cancelled by the link going down: a batch admitted is committed
-	// within a commit or two, and knowing that it was lets the position
-	// move past it (a restored peer is recognised by that position).
-	res := s.r.log.IngestBatch(context.WithoutCancel(s.ctx), evs)
+	return s.r.log.AdmitBatch(evs)
+}
+
+func (s *session) finish(wait func(context.Context) []airc.IngestResult) error {
+	// Not cancelled by the link going down: an admitted batch is committed
+	// within a commit or two.
+	res := wait(context.WithoutCancel(s.ctx))
 	counts := map[string]uint64{}
 	var failed error
 	for _, r := range res {

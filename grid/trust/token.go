@@ -79,7 +79,8 @@ func ParseToken(s string) (*Token, error) {
 	if !ok {
 		return nil, fmt.Errorf("token has no signature")
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one spelling per token (no stray bits after the last byte).
+	enc := base64.RawURLEncoding.Strict()
 	payload, err := enc.DecodeString(p64)
 	if err != nil {
 		return nil, fmt.Errorf("token payload: %v", err)

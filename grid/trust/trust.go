@@ -75,6 +75,10 @@ type Store struct {
 	id  *identity.Identity
 	now func() time.Time
 
+	// wmu serializes writes, so a check-then-write (UpdateAddrs, Redeem)
+	// cannot interleave with a Delete and bring trust back.
+	wmu sync.Mutex
+
 	mu      sync.Mutex
 	records map[string]Record
 	invites map[string]invite // nonce -> invite
@@ -162,6 +166,12 @@ func (s *Store) Put(r Record) (Record, error) {
 	if r.PeerID == s.id.PeerID() {
 		return Record{}, api.Errorf(api.CodeInvalidArgument, "peerId %s is this install", r.PeerID)
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.put(r)
+}
+
+func (s *Store) put(r Record) (Record, error) {
 	if r.AddedAtMs == 0 {
 		r.AddedAtMs = s.now().UnixMilli()
 	}
@@ -182,6 +192,8 @@ func (s *Store) Put(r Record) (Record, error) {
 
 // Delete removes trust of peerID; false when it was not trusted.
 func (s *Store) Delete(peerID string) (bool, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	_, had := s.records[peerID]
 	s.mu.Unlock()
@@ -197,6 +209,20 @@ func (s *Store) Delete(peerID string) (bool, error) {
 	delete(s.records, peerID)
 	s.mu.Unlock()
 	return true, nil
+}
+
+// UpdateAddrs replaces the addresses of a peer trusted already (what its
+// hello says, once TLS pinned its key); it never adds trust. Invalid or
+// unchanged addresses are ignored. It implements link.AddrUpdater.
+func (s *Store) UpdateAddrs(peerID string, addrs []string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	r, ok := s.Get(peerID)
+	if !ok || CheckAddrs(addrs) != nil || len(addrs) == 0 || slices.Equal(r.Addrs, addrs) {
+		return
+	}
+	r.Addrs = append([]string(nil), addrs...)
+	_, _ = s.put(r)
 }
 
 // Get returns the record of peerID.
@@ -253,6 +279,8 @@ func (s *Store) Invite(circle string, ttl time.Duration, addrs []string) (string
 		return "", err
 	}
 	in, _ := json.Marshal(invite{Circle: circle, ExpMs: exp})
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInvites)
 		// Drop expired nonces while here, so the bucket never grows without bound.
@@ -305,6 +333,8 @@ func (s *Store) Redeem(token, joiner string, addrs []string) (string, error) {
 		rec.Addrs = []string{}
 	}
 	b, _ := json.Marshal(rec)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	var used bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		bi := tx.Bucket(bucketInvites)

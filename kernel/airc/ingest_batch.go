@@ -2,6 +2,7 @@ package airc
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 
@@ -15,33 +16,57 @@ type IngestResult struct {
 	Err     error
 }
 
-// ingestParallelMin is the batch size from which IngestBatch verifies
+// ingestParallelMin is the batch size from which AdmitBatch verifies
 // signatures on several goroutines; below it the hand-off costs more than
 // the verification.
 const ingestParallelMin = 16
 
 // IngestBatch ingests evs as Ingest would, one result per event in the same
-// order, but waits for the commits once for the whole batch: the signatures
-// are checked in parallel (on up to GOMAXPROCS goroutines), the events are
-// then admitted in slice order (so one origin's chain given in originSeq
-// order appends without gaps), and they share group commits instead of
-// paying one fsync each. One refused event never holds up the others.
-//
-// If ctx ends first, the results not yet answered carry the context error;
-// those events may still be committed (ingesting them again is a duplicate).
+// order, but waits for the commits once for the whole batch: see
+// AdmitBatch. If ctx ends first, the results not yet answered carry the
+// context error; those events may still be committed (ingesting them again
+// is a duplicate).
 func (l *Log) IngestBatch(ctx context.Context, evs []api.Event) []IngestResult {
-	out := make([]IngestResult, len(evs))
 	if err := ctx.Err(); err != nil {
+		out := make([]IngestResult, len(evs))
 		for i := range out {
 			out[i].Err = err
 		}
 		return out
 	}
+	return l.AdmitBatch(evs)(ctx)
+}
+
+// AdmitBatch runs Ingest's checks on evs and queues them for commit, and
+// returns without waiting for the commit: wait answers one result per event,
+// in order, as Ingest would, once they are committed. The signatures are
+// checked in parallel (on up to GOMAXPROCS goroutines); the events are then
+// admitted in slice order, so one origin's chain given in originSeq order
+// appends without gaps, and batches admitted one after another are decided
+// in that order too. A caller can so verify the next batch while the commit
+// of this one is written. One refused event never holds up the others.
+//
+// An event whose (origin, id) the log already holds is answered as a
+// duplicate before its signature is checked: nothing of it is stored or
+// trusted, and relays, which bring most events twice, cost a lookup instead
+// of a verification.
+func (l *Log) AdmitBatch(evs []api.Event) (wait func(ctx context.Context) []IngestResult) {
 	prepared := make([]foreign, len(evs))
+	held := make([]bool, len(evs))
+	for i := range evs {
+		held[i] = l.holds(evs[i].Origin, evs[i].ID)
+	}
+	prepare := func(i int) {
+		if held[i] {
+			prepared[i] = foreign{ev: evs[i]}
+			return
+		}
+		prepared[i] = prepareForeign(evs[i])
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(evs)/ingestParallelMin)
 	if workers <= 1 {
 		for i := range evs {
-			prepared[i] = prepareForeign(evs[i])
+			prepare(i)
 		}
 	} else {
 		var wg sync.WaitGroup
@@ -52,7 +77,7 @@ func (l *Log) IngestBatch(ctx context.Context, evs []api.Event) []IngestResult {
 			go func() {
 				defer wg.Done()
 				for i := lo; i < hi; i++ {
-					prepared[i] = prepareForeign(evs[i])
+					prepare(i)
 				}
 			}()
 		}
@@ -60,10 +85,50 @@ func (l *Log) IngestBatch(ctx context.Context, evs []api.Event) []IngestResult {
 	}
 	adm := make([]admitted, len(evs))
 	for i := range prepared {
+		if held[i] {
+			adm[i] = l.admitHeld(&prepared[i])
+			continue
+		}
 		adm[i] = l.admitForeign(&prepared[i])
 	}
-	for i := range adm {
-		out[i].Event, out[i].Outcome, out[i].Err = l.finishForeign(ctx, adm[i])
+	return func(ctx context.Context) []IngestResult {
+		out := make([]IngestResult, len(evs))
+		for i := range adm {
+			out[i].Event, out[i].Outcome, out[i].Err = l.finishForeign(ctx, adm[i])
+		}
+		return out
 	}
-	return out
 }
+
+// holds reports whether (origin, id) is queued or stored. A malformed
+// origin or id is never held (the full checks then refuse it).
+func (l *Log) holds(origin, id string) bool {
+	if origin == "" || id == "" {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dup, stored, err := l.lookupLocked(idKey(origin, id))
+	return err == nil && (dup != nil || stored != nil)
+}
+
+// admitHeld answers an event found held by holds as the duplicate it is.
+func (l *Log) admitHeld(f *foreign) admitted {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return admitted{err: errClosed()}
+	}
+	dup, stored, err := l.lookupLocked(idKey(f.ev.Origin, f.ev.ID))
+	switch {
+	case err != nil:
+		return admitted{err: unavailable("dedupe lookup", err)}
+	case dup == nil && stored == nil:
+		// Not there any more: only a failed commit drops queued events, and
+		// its waiters were answered unavailable; so is this one.
+		return admitted{err: unavailable("dedupe lookup", errGone)}
+	}
+	return admitted{outcome: IngestDuplicate, dup: dup, stored: stored}
+}
+
+var errGone = errors.New("the event it duplicated was rolled back")

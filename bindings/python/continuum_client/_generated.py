@@ -2190,6 +2190,310 @@ class PolicyReloadResult:
         return out
 
 
+def _kernel_info_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _kernel_info_result(v: Any) -> "InfoResult":
+    return InfoResult.from_wire(v)
+
+
+def _kernel_ping_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _kernel_ping_result(v: Any) -> "PingResult":
+    return PingResult.from_wire(v)
+
+
+def _events_declare_class_params(*, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
+    if broadcast is not None:
+        p["broadcast"] = broadcast
+    if channel is not None:
+        p["channel"] = channel
+    if on_unknown_schema is not None:
+        p["onUnknownSchema"] = on_unknown_schema
+    if description is not None:
+        p["description"] = description
+    return p
+
+
+def _events_declare_class_result(v: Any) -> "ClassConfig":
+    return ClassConfig.from_wire(v)
+
+
+def _events_get_class_params(*, name: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    return p
+
+
+def _events_get_class_result(v: Any) -> Optional["ClassConfig"]:
+    return (lambda _v: None if _v is None else ClassConfig.from_wire(_v))(v)
+
+
+def _events_list_classes_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _events_list_classes_result(v: Any) -> List["ClassConfig"]:
+    return [ClassConfig.from_wire(_x) for _x in v or ()]
+
+
+def _events_resolve_channel_params(*, name: str, payload: Any = None, channel: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    if payload is not None:
+        p["payload"] = payload
+    if channel is not None:
+        p["channel"] = channel
+    return p
+
+
+def _events_resolve_channel_result(v: Any) -> "ChannelResult":
+    return ChannelResult.from_wire(v)
+
+
+def _events_emit_params(*, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    if payload is not None:
+        p["payload"] = payload
+    if schema_version is not None:
+        p["schemaVersion"] = schema_version
+    if channel is not None:
+        p["channel"] = channel
+    if headers is not None:
+        p["headers"] = _to_wire(headers)
+    if id is not None:
+        p["id"] = id
+    return p
+
+
+def _events_emit_result(v: Any) -> "EmitResult":
+    return EmitResult.from_wire(v)
+
+
+def _events_subscribe_params(*, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"pattern": pattern}
+    if channel is not None:
+        p["channel"] = channel
+    if from_ is not None:
+        p["from"] = from_
+    if durable is not None:
+        p["durable"] = durable
+    return p
+
+
+def _events_unsubscribe_params(*, subscription: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"subscription": subscription}
+    return p
+
+
+def _events_ack_params(*, durable: str, seq: int) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"durable": durable, "seq": seq}
+    return p
+
+
+def _events_replay_params(*, channel: str, after: Optional[str] = None, before: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"channel": channel}
+    if after is not None:
+        p["after"] = _to_wire(after)
+    if before is not None:
+        p["before"] = _to_wire(before)
+    if limit is not None:
+        p["limit"] = limit
+    return p
+
+
+def _events_replay_result(v: Any) -> "ReplayResult":
+    return ReplayResult.from_wire(v)
+
+
+def _log_stats_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _log_stats_result(v: Any) -> "LogStats":
+    return LogStats.from_wire(v)
+
+
+def _commands_execute_params(*, command: str, params: Any = None, scope: Optional[Union["ScopeParams", Dict[str, Any]]] = None, timeout_ms: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"command": command}
+    if params is not None:
+        p["params"] = params
+    if scope is not None:
+        p["scope"] = _to_wire(scope)
+    if timeout_ms is not None:
+        p["timeoutMs"] = timeout_ms
+    return p
+
+
+def _commands_execute_result(v: Any) -> Any:
+    return v
+
+
+def _commands_register_params(*, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None, capability: Optional[str] = None, terms: Optional[Union["Terms", Dict[str, Any]]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    if natural_scope is not None:
+        p["naturalScope"] = natural_scope
+    if description is not None:
+        p["description"] = description
+    if idempotent is not None:
+        p["idempotent"] = idempotent
+    if capability is not None:
+        p["capability"] = capability
+    if terms is not None:
+        p["terms"] = _to_wire(terms)
+    return p
+
+
+def _commands_unregister_params(*, name: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    return p
+
+
+def _commands_list_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _commands_list_result(v: Any) -> List["CommandInfo"]:
+    return [CommandInfo.from_wire(_x) for _x in v or ()]
+
+
+def _inference_load_params(*, path: str, name: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"path": path}
+    if name is not None:
+        p["name"] = name
+    return p
+
+
+def _inference_load_result(v: Any) -> "LoadedModel":
+    return LoadedModel.from_wire(v)
+
+
+def _inference_unload_params(*, name: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name}
+    return p
+
+
+def _inference_models_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _inference_models_result(v: Any) -> List["LoadedModel"]:
+    return [LoadedModel.from_wire(_x) for _x in v or ()]
+
+
+def _inference_generate_params(*, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"model": model}
+    if prompt is not None:
+        p["prompt"] = prompt
+    if messages is not None:
+        p["messages"] = _to_wire(messages)
+    if max_tokens is not None:
+        p["maxTokens"] = max_tokens
+    if temperature is not None:
+        p["temperature"] = temperature
+    if top_p is not None:
+        p["topP"] = top_p
+    if seed is not None:
+        p["seed"] = _to_wire(seed)
+    if stop is not None:
+        p["stop"] = _to_wire(stop)
+    if stream is not None:
+        p["stream"] = stream
+    if request_id is not None:
+        p["requestId"] = request_id
+    return p
+
+
+def _inference_generate_result(v: Any) -> "GenerateResult":
+    return GenerateResult.from_wire(v)
+
+
+def _grid_invite_params(*, circle: str, ttl_seconds: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"circle": circle}
+    if ttl_seconds is not None:
+        p["ttlSeconds"] = ttl_seconds
+    return p
+
+
+def _grid_invite_result(v: Any) -> "InviteResult":
+    return InviteResult.from_wire(v)
+
+
+def _grid_join_params(*, token: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"token": token}
+    return p
+
+
+def _grid_join_result(v: Any) -> "JoinResult":
+    return JoinResult.from_wire(v)
+
+
+def _grid_trust_params(*, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"peerId": peer_id, "circle": circle}
+    if addrs is not None:
+        p["addrs"] = _to_wire(addrs)
+    return p
+
+
+def _grid_trust_result(v: Any) -> "GridPeer":
+    return GridPeer.from_wire(v)
+
+
+def _grid_untrust_params(*, peer_id: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"peerId": peer_id}
+    return p
+
+
+def _grid_untrust_result(v: Any) -> "UntrustResult":
+    return UntrustResult.from_wire(v)
+
+
+def _grid_peers_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_peers_result(v: Any) -> "PeersResult":
+    return PeersResult.from_wire(v)
+
+
+def _grid_status_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_status_result(v: Any) -> "GridStatus":
+    return GridStatus.from_wire(v)
+
+
+def _grid_routes_params(*, capability: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    if capability is not None:
+        p["capability"] = capability
+    return p
+
+
+def _grid_routes_result(v: Any) -> "RoutesResult":
+    return RoutesResult.from_wire(v)
+
+
+def _grid_policy_reload_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_policy_reload_result(v: Any) -> "PolicyReloadResult":
+    return PolicyReloadResult.from_wire(v)
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -2200,13 +2504,11 @@ class _KernelMethods:
 
     def info(self) -> "InfoResult":
         "Describe the daemon and every method, with params and result, for clients and generators."
-        p: Dict[str, Any] = {}
-        return InfoResult.from_wire((self._c.call("kernel/info", p)))
+        return _kernel_info_result(self._c.call("kernel/info", _kernel_info_params()))
 
     def ping(self) -> "PingResult":
         "Answer at once; for health checks and latency measurement."
-        p: Dict[str, Any] = {}
-        return PingResult.from_wire((self._c.call("kernel/ping", p)))
+        return _kernel_ping_result(self._c.call("kernel/ping", _kernel_ping_params()))
 
 
 class _EventsMethods:
@@ -2219,82 +2521,39 @@ class _EventsMethods:
 
     def declare_class(self, *, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> "ClassConfig":
         "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config."
-        p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
-        if broadcast is not None:
-            p["broadcast"] = broadcast
-        if channel is not None:
-            p["channel"] = channel
-        if on_unknown_schema is not None:
-            p["onUnknownSchema"] = on_unknown_schema
-        if description is not None:
-            p["description"] = description
-        return ClassConfig.from_wire((self._c.call("events/declare-class", p)))
+        return _events_declare_class_result(self._c.call("events/declare-class", _events_declare_class_params(name=name, broadcast=broadcast, channel=channel, schema_version=schema_version, on_unknown_schema=on_unknown_schema, description=description)))
 
     def get_class(self, *, name: str) -> Optional["ClassConfig"]:
         "Return a class's config, or nil when undeclared."
-        p: Dict[str, Any] = {"name": name}
-        return (lambda _v: None if _v is None else ClassConfig.from_wire(_v))((self._c.call("events/get-class", p)))
+        return _events_get_class_result(self._c.call("events/get-class", _events_get_class_params(name=name)))
 
     def list_classes(self) -> List["ClassConfig"]:
         "List every declared class, sorted by name."
-        p: Dict[str, Any] = {}
-        return [ClassConfig.from_wire(_x) for _x in (self._c.call("events/list-classes", p)) or ()]
+        return _events_list_classes_result(self._c.call("events/list-classes", _events_list_classes_params()))
 
     def resolve_channel(self, *, name: str, payload: Any = None, channel: Optional[str] = None) -> "ChannelResult":
         "Resolve the channel an event of a broadcast class would go to."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if channel is not None:
-            p["channel"] = channel
-        return ChannelResult.from_wire((self._c.call("events/resolve-channel", p)))
+        return _events_resolve_channel_result(self._c.call("events/resolve-channel", _events_resolve_channel_params(name=name, payload=payload, channel=channel)))
 
     def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if schema_version is not None:
-            p["schemaVersion"] = schema_version
-        if channel is not None:
-            p["channel"] = channel
-        if headers is not None:
-            p["headers"] = _to_wire(headers)
-        if id is not None:
-            p["id"] = id
-        return EmitResult.from_wire((self._c.call("events/emit", p)))
+        return _events_emit_result(self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id)))
 
     def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "Subscription":
         "Subscribe to classes matching a pattern; events arrive as events/event notifications."
-        p: Dict[str, Any] = {"pattern": pattern}
-        if channel is not None:
-            p["channel"] = channel
-        if from_ is not None:
-            p["from"] = from_
-        if durable is not None:
-            p["durable"] = durable
-        return self._c._subscribe(p)
+        return self._c._subscribe(_events_subscribe_params(pattern=pattern, channel=channel, from_=from_, durable=durable))
 
     def unsubscribe(self, *, subscription: str) -> None:
         "End a subscription."
-        p: Dict[str, Any] = {"subscription": subscription}
-        self._c.call("events/unsubscribe", p)
+        self._c.call("events/unsubscribe", _events_unsubscribe_params(subscription=subscription))
 
     def ack(self, *, durable: str, seq: int) -> None:
         "Advance a durable cursor."
-        p: Dict[str, Any] = {"durable": durable, "seq": seq}
-        self._c.call("events/ack", p)
+        self._c.call("events/ack", _events_ack_params(durable=durable, seq=seq))
 
     def replay(self, *, channel: str, after: Optional[str] = None, before: Optional[str] = None, limit: Optional[int] = None) -> "ReplayResult":
         "Page a channel's transcript in (lamport, id) order."
-        p: Dict[str, Any] = {"channel": channel}
-        if after is not None:
-            p["after"] = _to_wire(after)
-        if before is not None:
-            p["before"] = _to_wire(before)
-        if limit is not None:
-            p["limit"] = limit
-        return ReplayResult.from_wire((self._c.call("events/replay", p)))
+        return _events_replay_result(self._c.call("events/replay", _events_replay_params(channel=channel, after=after, before=before, limit=limit)))
 
 
 class _LogMethods:
@@ -2307,8 +2566,7 @@ class _LogMethods:
 
     def stats(self) -> "LogStats":
         "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."
-        p: Dict[str, Any] = {}
-        return LogStats.from_wire((self._c.call("log/stats", p)))
+        return _log_stats_result(self._c.call("log/stats", _log_stats_params()))
 
 
 class _CommandsMethods:
@@ -2321,39 +2579,19 @@ class _CommandsMethods:
 
     def execute(self, *, command: str, params: Any = None, scope: Optional[Union["ScopeParams", Dict[str, Any]]] = None, timeout_ms: Optional[int] = None) -> Any:
         "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."
-        p: Dict[str, Any] = {"command": command}
-        if params is not None:
-            p["params"] = params
-        if scope is not None:
-            p["scope"] = _to_wire(scope)
-        if timeout_ms is not None:
-            p["timeoutMs"] = timeout_ms
-        return (self._c.call("commands/execute", p))
+        return _commands_execute_result(self._c.call("commands/execute", _commands_execute_params(command=command, params=params, scope=scope, timeout_ms=timeout_ms)))
 
     def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None, capability: Optional[str] = None, terms: Optional[Union["Terms", Dict[str, Any]]] = None) -> None:
         "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."
-        p: Dict[str, Any] = {"name": name}
-        if natural_scope is not None:
-            p["naturalScope"] = natural_scope
-        if description is not None:
-            p["description"] = description
-        if idempotent is not None:
-            p["idempotent"] = idempotent
-        if capability is not None:
-            p["capability"] = capability
-        if terms is not None:
-            p["terms"] = _to_wire(terms)
-        self._c.call("commands/register", p)
+        self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent, capability=capability, terms=terms))
 
     def unregister(self, *, name: str) -> None:
         "Stop providing a command this client registered."
-        p: Dict[str, Any] = {"name": name}
-        self._c.call("commands/unregister", p)
+        self._c.call("commands/unregister", _commands_unregister_params(name=name))
 
     def list(self) -> List["CommandInfo"]:
         "List every command and where it runs."
-        p: Dict[str, Any] = {}
-        return [CommandInfo.from_wire(_x) for _x in (self._c.call("commands/list", p)) or ()]
+        return _commands_list_result(self._c.call("commands/list", _commands_list_params()))
 
     def provide(self, name: str, handler: Any, *, natural_scope: Union[Scope, str] = Scope.ENVIRONMENT, description: str = "", idempotent: bool = False) -> "Provision":
         """Provide a command from this client: registers it (commands/register) and
@@ -2373,43 +2611,19 @@ class _InferenceMethods:
 
     def load(self, *, path: str, name: Optional[str] = None) -> "LoadedModel":
         "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."
-        p: Dict[str, Any] = {"path": path}
-        if name is not None:
-            p["name"] = name
-        return LoadedModel.from_wire((self._c.call("inference/load", p)))
+        return _inference_load_result(self._c.call("inference/load", _inference_load_params(path=path, name=name)))
 
     def unload(self, *, name: str) -> None:
         "Unload a model once its running generations finish; queued ones fail with unavailable."
-        p: Dict[str, Any] = {"name": name}
-        self._c.call("inference/unload", p)
+        self._c.call("inference/unload", _inference_unload_params(name=name))
 
     def models(self) -> List["LoadedModel"]:
         "List the loaded models."
-        p: Dict[str, Any] = {}
-        return [LoadedModel.from_wire(_x) for _x in (self._c.call("inference/models", p)) or ()]
+        return _inference_models_result(self._c.call("inference/models", _inference_models_params()))
 
     def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
         "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
-        p: Dict[str, Any] = {"model": model}
-        if prompt is not None:
-            p["prompt"] = prompt
-        if messages is not None:
-            p["messages"] = _to_wire(messages)
-        if max_tokens is not None:
-            p["maxTokens"] = max_tokens
-        if temperature is not None:
-            p["temperature"] = temperature
-        if top_p is not None:
-            p["topP"] = top_p
-        if seed is not None:
-            p["seed"] = _to_wire(seed)
-        if stop is not None:
-            p["stop"] = _to_wire(stop)
-        if stream is not None:
-            p["stream"] = stream
-        if request_id is not None:
-            p["requestId"] = request_id
-        return GenerateResult.from_wire((self._c.call("inference/generate", p)))
+        return _inference_generate_result(self._c.call("inference/generate", _inference_generate_params(model=model, prompt=prompt, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop, stream=stream, request_id=request_id)))
 
 
 class _GridMethods:
@@ -2422,49 +2636,35 @@ class _GridMethods:
 
     def invite(self, *, circle: str, ttl_seconds: Optional[int] = None) -> "InviteResult":
         "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."
-        p: Dict[str, Any] = {"circle": circle}
-        if ttl_seconds is not None:
-            p["ttlSeconds"] = ttl_seconds
-        return InviteResult.from_wire((self._c.call("grid/invite", p)))
+        return _grid_invite_result(self._c.call("grid/invite", _grid_invite_params(circle=circle, ttl_seconds=ttl_seconds)))
 
     def join(self, *, token: str) -> "JoinResult":
         "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."
-        p: Dict[str, Any] = {"token": token}
-        return JoinResult.from_wire((self._c.call("grid/join", p)))
+        return _grid_join_result(self._c.call("grid/join", _grid_join_params(token=token)))
 
     def trust(self, *, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> "GridPeer":
         "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."
-        p: Dict[str, Any] = {"peerId": peer_id, "circle": circle}
-        if addrs is not None:
-            p["addrs"] = _to_wire(addrs)
-        return GridPeer.from_wire((self._c.call("grid/trust", p)))
+        return _grid_trust_result(self._c.call("grid/trust", _grid_trust_params(peer_id=peer_id, circle=circle, addrs=addrs)))
 
     def untrust(self, *, peer_id: str) -> "UntrustResult":
         "Stop trusting a peer: its live link closes at once and it is refused from then on."
-        p: Dict[str, Any] = {"peerId": peer_id}
-        return UntrustResult.from_wire((self._c.call("grid/untrust", p)))
+        return _grid_untrust_result(self._c.call("grid/untrust", _grid_untrust_params(peer_id=peer_id)))
 
     def peers(self) -> "PeersResult":
         "List the trusted peers with their link state, round trip and when last seen."
-        p: Dict[str, Any] = {}
-        return PeersResult.from_wire((self._c.call("grid/peers", p)))
+        return _grid_peers_result(self._c.call("grid/peers", _grid_peers_params()))
 
     def status(self) -> "GridStatus":
         "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
-        p: Dict[str, Any] = {}
-        return GridStatus.from_wire((self._c.call("grid/status", p)))
+        return _grid_status_result(self._c.call("grid/status", _grid_status_params()))
 
     def routes(self, *, capability: Optional[str] = None) -> "RoutesResult":
         "The capability index: which live peers offer what, with terms, load and circle."
-        p: Dict[str, Any] = {}
-        if capability is not None:
-            p["capability"] = capability
-        return RoutesResult.from_wire((self._c.call("grid/routes", p)))
+        return _grid_routes_result(self._c.call("grid/routes", _grid_routes_params(capability=capability)))
 
     def policy_reload(self) -> "PolicyReloadResult":
         "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."
-        p: Dict[str, Any] = {}
-        return PolicyReloadResult.from_wire((self._c.call("grid/policy-reload", p)))
+        return _grid_policy_reload_result(self._c.call("grid/policy-reload", _grid_policy_reload_params()))
 
 
 class _AsyncKernelMethods:
@@ -2477,13 +2677,11 @@ class _AsyncKernelMethods:
 
     async def info(self) -> "InfoResult":
         "Describe the daemon and every method, with params and result, for clients and generators."
-        p: Dict[str, Any] = {}
-        return InfoResult.from_wire((await self._c.call("kernel/info", p)))
+        return _kernel_info_result(await self._c.call("kernel/info", _kernel_info_params()))
 
     async def ping(self) -> "PingResult":
         "Answer at once; for health checks and latency measurement."
-        p: Dict[str, Any] = {}
-        return PingResult.from_wire((await self._c.call("kernel/ping", p)))
+        return _kernel_ping_result(await self._c.call("kernel/ping", _kernel_ping_params()))
 
 
 class _AsyncEventsMethods:
@@ -2496,82 +2694,39 @@ class _AsyncEventsMethods:
 
     async def declare_class(self, *, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> "ClassConfig":
         "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config."
-        p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
-        if broadcast is not None:
-            p["broadcast"] = broadcast
-        if channel is not None:
-            p["channel"] = channel
-        if on_unknown_schema is not None:
-            p["onUnknownSchema"] = on_unknown_schema
-        if description is not None:
-            p["description"] = description
-        return ClassConfig.from_wire((await self._c.call("events/declare-class", p)))
+        return _events_declare_class_result(await self._c.call("events/declare-class", _events_declare_class_params(name=name, broadcast=broadcast, channel=channel, schema_version=schema_version, on_unknown_schema=on_unknown_schema, description=description)))
 
     async def get_class(self, *, name: str) -> Optional["ClassConfig"]:
         "Return a class's config, or nil when undeclared."
-        p: Dict[str, Any] = {"name": name}
-        return (lambda _v: None if _v is None else ClassConfig.from_wire(_v))((await self._c.call("events/get-class", p)))
+        return _events_get_class_result(await self._c.call("events/get-class", _events_get_class_params(name=name)))
 
     async def list_classes(self) -> List["ClassConfig"]:
         "List every declared class, sorted by name."
-        p: Dict[str, Any] = {}
-        return [ClassConfig.from_wire(_x) for _x in (await self._c.call("events/list-classes", p)) or ()]
+        return _events_list_classes_result(await self._c.call("events/list-classes", _events_list_classes_params()))
 
     async def resolve_channel(self, *, name: str, payload: Any = None, channel: Optional[str] = None) -> "ChannelResult":
         "Resolve the channel an event of a broadcast class would go to."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if channel is not None:
-            p["channel"] = channel
-        return ChannelResult.from_wire((await self._c.call("events/resolve-channel", p)))
+        return _events_resolve_channel_result(await self._c.call("events/resolve-channel", _events_resolve_channel_params(name=name, payload=payload, channel=channel)))
 
     async def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
-        p: Dict[str, Any] = {"name": name}
-        if payload is not None:
-            p["payload"] = payload
-        if schema_version is not None:
-            p["schemaVersion"] = schema_version
-        if channel is not None:
-            p["channel"] = channel
-        if headers is not None:
-            p["headers"] = _to_wire(headers)
-        if id is not None:
-            p["id"] = id
-        return EmitResult.from_wire((await self._c.call("events/emit", p)))
+        return _events_emit_result(await self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id)))
 
     async def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "AsyncSubscription":
         "Subscribe to classes matching a pattern; events arrive as events/event notifications."
-        p: Dict[str, Any] = {"pattern": pattern}
-        if channel is not None:
-            p["channel"] = channel
-        if from_ is not None:
-            p["from"] = from_
-        if durable is not None:
-            p["durable"] = durable
-        return await self._c._subscribe(p)
+        return await self._c._subscribe(_events_subscribe_params(pattern=pattern, channel=channel, from_=from_, durable=durable))
 
     async def unsubscribe(self, *, subscription: str) -> None:
         "End a subscription."
-        p: Dict[str, Any] = {"subscription": subscription}
-        await self._c.call("events/unsubscribe", p)
+        await self._c.call("events/unsubscribe", _events_unsubscribe_params(subscription=subscription))
 
     async def ack(self, *, durable: str, seq: int) -> None:
         "Advance a durable cursor."
-        p: Dict[str, Any] = {"durable": durable, "seq": seq}
-        await self._c.call("events/ack", p)
+        await self._c.call("events/ack", _events_ack_params(durable=durable, seq=seq))
 
     async def replay(self, *, channel: str, after: Optional[str] = None, before: Optional[str] = None, limit: Optional[int] = None) -> "ReplayResult":
         "Page a channel's transcript in (lamport, id) order."
-        p: Dict[str, Any] = {"channel": channel}
-        if after is not None:
-            p["after"] = _to_wire(after)
-        if before is not None:
-            p["before"] = _to_wire(before)
-        if limit is not None:
-            p["limit"] = limit
-        return ReplayResult.from_wire((await self._c.call("events/replay", p)))
+        return _events_replay_result(await self._c.call("events/replay", _events_replay_params(channel=channel, after=after, before=before, limit=limit)))
 
 
 class _AsyncLogMethods:
@@ -2584,8 +2739,7 @@ class _AsyncLogMethods:
 
     async def stats(self) -> "LogStats":
         "Describe the airc log: head, clock, epoch, and per-channel counts and sizes."
-        p: Dict[str, Any] = {}
-        return LogStats.from_wire((await self._c.call("log/stats", p)))
+        return _log_stats_result(await self._c.call("log/stats", _log_stats_params()))
 
 
 class _AsyncCommandsMethods:
@@ -2598,39 +2752,19 @@ class _AsyncCommandsMethods:
 
     async def execute(self, *, command: str, params: Any = None, scope: Optional[Union["ScopeParams", Dict[str, Any]]] = None, timeout_ms: Optional[int] = None) -> Any:
         "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."
-        p: Dict[str, Any] = {"command": command}
-        if params is not None:
-            p["params"] = params
-        if scope is not None:
-            p["scope"] = _to_wire(scope)
-        if timeout_ms is not None:
-            p["timeoutMs"] = timeout_ms
-        return (await self._c.call("commands/execute", p))
+        return _commands_execute_result(await self._c.call("commands/execute", _commands_execute_params(command=command, params=params, scope=scope, timeout_ms=timeout_ms)))
 
     async def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None, capability: Optional[str] = None, terms: Optional[Union["Terms", Dict[str, Any]]] = None) -> None:
         "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."
-        p: Dict[str, Any] = {"name": name}
-        if natural_scope is not None:
-            p["naturalScope"] = natural_scope
-        if description is not None:
-            p["description"] = description
-        if idempotent is not None:
-            p["idempotent"] = idempotent
-        if capability is not None:
-            p["capability"] = capability
-        if terms is not None:
-            p["terms"] = _to_wire(terms)
-        await self._c.call("commands/register", p)
+        await self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent, capability=capability, terms=terms))
 
     async def unregister(self, *, name: str) -> None:
         "Stop providing a command this client registered."
-        p: Dict[str, Any] = {"name": name}
-        await self._c.call("commands/unregister", p)
+        await self._c.call("commands/unregister", _commands_unregister_params(name=name))
 
     async def list(self) -> List["CommandInfo"]:
         "List every command and where it runs."
-        p: Dict[str, Any] = {}
-        return [CommandInfo.from_wire(_x) for _x in (await self._c.call("commands/list", p)) or ()]
+        return _commands_list_result(await self._c.call("commands/list", _commands_list_params()))
 
     async def provide(self, name: str, handler: Any, *, natural_scope: Union[Scope, str] = Scope.ENVIRONMENT, description: str = "", idempotent: bool = False) -> "AsyncProvision":
         """Provide a command from this client: registers it (commands/register) and
@@ -2650,43 +2784,19 @@ class _AsyncInferenceMethods:
 
     async def load(self, *, path: str, name: Optional[str] = None) -> "LoadedModel":
         "Validate and load a GGUF model under a name; progress goes out as inference:load-progress events."
-        p: Dict[str, Any] = {"path": path}
-        if name is not None:
-            p["name"] = name
-        return LoadedModel.from_wire((await self._c.call("inference/load", p)))
+        return _inference_load_result(await self._c.call("inference/load", _inference_load_params(path=path, name=name)))
 
     async def unload(self, *, name: str) -> None:
         "Unload a model once its running generations finish; queued ones fail with unavailable."
-        p: Dict[str, Any] = {"name": name}
-        await self._c.call("inference/unload", p)
+        await self._c.call("inference/unload", _inference_unload_params(name=name))
 
     async def models(self) -> List["LoadedModel"]:
         "List the loaded models."
-        p: Dict[str, Any] = {}
-        return [LoadedModel.from_wire(_x) for _x in (await self._c.call("inference/models", p)) or ()]
+        return _inference_models_result(await self._c.call("inference/models", _inference_models_params()))
 
     async def generate(self, *, model: str, prompt: Optional[str] = None, messages: Optional[List["ChatMessage"]] = None, max_tokens: Optional[int] = None, temperature: Optional[float] = None, top_p: Optional[float] = None, seed: Optional[int] = None, stop: Optional[List[str]] = None, stream: Optional[bool] = None, request_id: Optional[str] = None) -> "GenerateResult":
         "Generate text from a prompt or messages; with stream, each token is also an inference:tokens event. Greedy at temperature 0."
-        p: Dict[str, Any] = {"model": model}
-        if prompt is not None:
-            p["prompt"] = prompt
-        if messages is not None:
-            p["messages"] = _to_wire(messages)
-        if max_tokens is not None:
-            p["maxTokens"] = max_tokens
-        if temperature is not None:
-            p["temperature"] = temperature
-        if top_p is not None:
-            p["topP"] = top_p
-        if seed is not None:
-            p["seed"] = _to_wire(seed)
-        if stop is not None:
-            p["stop"] = _to_wire(stop)
-        if stream is not None:
-            p["stream"] = stream
-        if request_id is not None:
-            p["requestId"] = request_id
-        return GenerateResult.from_wire((await self._c.call("inference/generate", p)))
+        return _inference_generate_result(await self._c.call("inference/generate", _inference_generate_params(model=model, prompt=prompt, messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop, stream=stream, request_id=request_id)))
 
 
 class _AsyncGridMethods:
@@ -2699,49 +2809,35 @@ class _AsyncGridMethods:
 
     async def invite(self, *, circle: str, ttl_seconds: Optional[int] = None) -> "InviteResult":
         "Issue a signed, expiring, one-off invite token for a circle; the joiner redeems it with grid/join."
-        p: Dict[str, Any] = {"circle": circle}
-        if ttl_seconds is not None:
-            p["ttlSeconds"] = ttl_seconds
-        return InviteResult.from_wire((await self._c.call("grid/invite", p)))
+        return _grid_invite_result(await self._c.call("grid/invite", _grid_invite_params(circle=circle, ttl_seconds=ttl_seconds)))
 
     async def join(self, *, token: str) -> "JoinResult":
         "Redeem an invite token: link to the inviter; both sides then trust each other in the token's circle."
-        p: Dict[str, Any] = {"token": token}
-        return JoinResult.from_wire((await self._c.call("grid/join", p)))
+        return _grid_join_result(await self._c.call("grid/join", _grid_join_params(token=token)))
 
     async def trust(self, *, peer_id: str, circle: str, addrs: Optional[List[str]] = None) -> "GridPeer":
         "Trust a peer in a circle (operator only; no transitive trust) and keep a link to it at its addresses."
-        p: Dict[str, Any] = {"peerId": peer_id, "circle": circle}
-        if addrs is not None:
-            p["addrs"] = _to_wire(addrs)
-        return GridPeer.from_wire((await self._c.call("grid/trust", p)))
+        return _grid_trust_result(await self._c.call("grid/trust", _grid_trust_params(peer_id=peer_id, circle=circle, addrs=addrs)))
 
     async def untrust(self, *, peer_id: str) -> "UntrustResult":
         "Stop trusting a peer: its live link closes at once and it is refused from then on."
-        p: Dict[str, Any] = {"peerId": peer_id}
-        return UntrustResult.from_wire((await self._c.call("grid/untrust", p)))
+        return _grid_untrust_result(await self._c.call("grid/untrust", _grid_untrust_params(peer_id=peer_id)))
 
     async def peers(self) -> "PeersResult":
         "List the trusted peers with their link state, round trip and when last seen."
-        p: Dict[str, Any] = {}
-        return PeersResult.from_wire((await self._c.call("grid/peers", p)))
+        return _grid_peers_result(await self._c.call("grid/peers", _grid_peers_params()))
 
     async def status(self) -> "GridStatus":
         "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
-        p: Dict[str, Any] = {}
-        return GridStatus.from_wire((await self._c.call("grid/status", p)))
+        return _grid_status_result(await self._c.call("grid/status", _grid_status_params()))
 
     async def routes(self, *, capability: Optional[str] = None) -> "RoutesResult":
         "The capability index: which live peers offer what, with terms, load and circle."
-        p: Dict[str, Any] = {}
-        if capability is not None:
-            p["capability"] = capability
-        return RoutesResult.from_wire((await self._c.call("grid/routes", p)))
+        return _grid_routes_result(await self._c.call("grid/routes", _grid_routes_params(capability=capability)))
 
     async def policy_reload(self) -> "PolicyReloadResult":
         "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."
-        p: Dict[str, Any] = {}
-        return PolicyReloadResult.from_wire((await self._c.call("grid/policy-reload", p)))
+        return _grid_policy_reload_result(await self._c.call("grid/policy-reload", _grid_policy_reload_params()))
 
 
 SYNC_GROUPS = {

@@ -1,5 +1,7 @@
-"""Pieces both clients share: the default socket path, the message codec, and
-the conversion of handler outcomes into wire replies. Written by hand."""
+"""Pieces both clients share: the default socket path, the message codec, the
+conversion of handler outcomes into wire replies, and the state and handling
+that the sync and async subscriptions, provisions and clients have alike.
+Written by hand."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import msgpack
 
-from ._generated import ContinuumError, InternalError
+from ._generated import ContinuumError, InternalError, UnavailableError, UnknownMethodError, error_from_wire
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 
@@ -89,6 +91,50 @@ def handler_arity(handler: Callable) -> int:
             n += 1
     return 2 if n >= 2 else 1
 
+END = object()
+"""What a subscription's queue yields once it is closed (and yields again, for
+any other reader)."""
+
+
+class SubscriptionBase:
+    """The state a sync or async subscription shares: its id, resume cursor,
+    drop count and the events queued for its reader. The subclass gives the
+    queue and how to put on it without waiting."""
+
+    def __init__(self, client: Any, params: Dict[str, Any], q: Any, put: Callable[[Any], None]):
+        self._client = client
+        self._params = params
+        self._q = q
+        self._put = put
+        self.id = ""
+        self.cursor = 0
+        self.dropped = 0
+        "events the daemon dropped because this subscriber fell behind (events/lagged)"
+        self._last_seq = 0
+        self._closed = False
+
+    def _push(self, ev: Any) -> None:
+        if ev.seq:
+            self._last_seq = max(self._last_seq, ev.seq)
+        self._put(ev)
+
+    def _end(self) -> None:
+        self._closed = True
+        self._put(END)
+
+
+class ProvisionBase:
+    """What a sync or async provided command keeps: its name, handler (called
+    with params, or with params and the Invocation when it takes two) and
+    registration params, renewed after a reconnect."""
+
+    def __init__(self, client: Any, name: str, handler: Callable, register: Dict[str, Any]):
+        self._client = client
+        self.name = name
+        self._handler = handler
+        self._arity = handler_arity(handler)
+        self._register = register
+
 
 class Invocation:
     """One call of a provided command: who called, by when, and whether it was
@@ -123,3 +169,42 @@ def parse_message(msg: Any) -> Tuple:
     if t == NOTIFICATION and len(msg) == 3 and isinstance(msg[1], str):
         return (NOTIFICATION, msg[1], msg[2])
     raise ValueError("message has the wrong shape")
+
+
+class ClientBase:
+    """What the sync and async clients do alike with what the daemon sends:
+    the notifications that need no waiting, and the start of serving a
+    commands/handle for a provided command. The subclass owns _subs,
+    _invocations, _provisions and _protocol_error, and delivers events/event
+    itself (the sync client under its lock)."""
+
+    _subs: Dict[str, Any]
+    _invocations: Dict[str, Invocation]
+    _provisions: Dict[str, Any]
+    _protocol_error: Optional[ContinuumError]
+
+    def _other_notification(self, method: str, d: Dict[str, Any]) -> None:
+        if method == "events/lagged":
+            sub = self._subs.get(d.get("subscription"))
+            if sub is not None:
+                sub.dropped += int(d.get("dropped") or 0)
+        elif method == "commands/cancel":
+            inv = self._invocations.get(d.get("invocation"))
+            if inv is not None:
+                inv._cancel()
+        elif method == "kernel/protocol-error":
+            self._protocol_error = error_from_wire(d)
+
+    def _begin_invocation(self, method: str, params: Any) -> Tuple[Any, Invocation, Any]:
+        """The provision a commands/handle request is for, its Invocation (now
+        registered, for commands/cancel) and the command's params; raises the
+        error to answer with instead."""
+        if method != "commands/handle":
+            raise UnknownMethodError(f"this client answers commands/handle only, not {method}")
+        d = decode_params(params)
+        prov = self._provisions.get(d.get("command"))
+        if prov is None:
+            raise UnavailableError(f"this client no longer provides {d.get('command')!r}")
+        inv = Invocation(d.get("invocation") or "", d.get("command") or "", d.get("caller") or "", d.get("deadlineMs") or 0)
+        self._invocations[inv.id] = inv
+        return prov, inv, d.get("params")

@@ -13,54 +13,39 @@ import msgpack
 from . import _generated as g
 from ._proto import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    END,
     NOTIFICATION,
     REQUEST,
     RESPONSE,
+    ClientBase,
     Invocation,
+    ProvisionBase,
+    SubscriptionBase,
     decode_params,
     default_socket_path,
     encode_params,
     error_to_wire,
-    handler_arity,
     parse_message,
     unpacker,
 )
 
-_END = object()
 
-
-class AsyncSubscription:
+class AsyncSubscription(SubscriptionBase):
     """Events of one events/subscribe, as an async iterator of Event. Iteration
     ends when the subscription or the client is closed. Use `async with`, or
     await close(), to unsubscribe."""
 
     def __init__(self, client: "AsyncClient", params: Dict[str, Any]):
-        self._client = client
-        self._params = params
-        self._q: "asyncio.Queue[Any]" = asyncio.Queue()
-        self.id = ""
-        self.cursor = 0
-        self.dropped = 0
-        "events the daemon dropped because this subscriber fell behind (events/lagged)"
-        self._last_seq = 0
-        self._closed = False
-
-    def _push(self, ev: g.Event) -> None:
-        if ev.seq:
-            self._last_seq = max(self._last_seq, ev.seq)
-        self._q.put_nowait(ev)
-
-    def _end(self) -> None:
-        self._closed = True
-        self._q.put_nowait(_END)
+        q: "asyncio.Queue[Any]" = asyncio.Queue()
+        super().__init__(client, params, q, q.put_nowait)
 
     def __aiter__(self) -> "AsyncSubscription":
         return self
 
     async def __anext__(self) -> g.Event:
         ev = await self._q.get()
-        if ev is _END:
-            self._q.put_nowait(_END)
+        if ev is END:
+            self._q.put_nowait(END)
             raise StopAsyncIteration
         return ev
 
@@ -70,8 +55,8 @@ class AsyncSubscription:
             ev = await asyncio.wait_for(self._q.get(), timeout)
         except asyncio.TimeoutError:
             raise TimeoutError(f"no event within {timeout}s") from None
-        if ev is _END:
-            self._q.put_nowait(_END)
+        if ev is END:
+            self._q.put_nowait(END)
             raise StopAsyncIteration
         return ev
 
@@ -93,15 +78,8 @@ class AsyncSubscription:
         await self.close()
 
 
-class AsyncProvision:
+class AsyncProvision(ProvisionBase):
     """A command this client provides. await close() unregisters it."""
-
-    def __init__(self, client: "AsyncClient", name: str, handler: Callable, register: Dict[str, Any]):
-        self._client = client
-        self.name = name
-        self._handler = handler
-        self._arity = handler_arity(handler)
-        self._register = register
 
     async def _call(self, params: Any, inv: Invocation) -> Any:
         r = self._handler(params, inv) if self._arity == 2 else self._handler(params)
@@ -125,7 +103,7 @@ class AsyncProvision:
         await self.close()
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """An asyncio continuum client over the daemon's Unix socket.
 
     `async with AsyncClient(socket_path=None) as client:` (or `await
@@ -426,32 +404,17 @@ class AsyncClient:
                 self._early.setdefault(sid, []).append(d.get("event"))
                 return
             sub._push(g.Event.from_wire(d.get("event")))
-        elif method == "events/lagged":
-            sub = self._subs.get(d.get("subscription"))
-            if sub is not None:
-                sub.dropped += int(d.get("dropped") or 0)
-        elif method == "commands/cancel":
-            inv = self._invocations.get(d.get("invocation"))
-            if inv is not None:
-                inv._cancel()
-        elif method == "kernel/protocol-error":
-            self._protocol_error = g.error_from_wire(d)
+        else:
+            self._other_notification(method, d)
 
     async def _serve(self, msgid: int, method: str, params: Any, gen: int) -> None:
         inv = None
         try:
-            if method != "commands/handle":
-                raise g.UnknownMethodError(f"this client answers commands/handle only, not {method}")
-            d = decode_params(params)
-            prov = self._provisions.get(d.get("command"))
-            if prov is None:
-                raise g.UnavailableError(f"this client no longer provides {d.get('command')!r}")
-            inv = Invocation(d.get("invocation") or "", d.get("command") or "", d.get("caller") or "", d.get("deadlineMs") or 0)
-            self._invocations[inv.id] = inv
+            prov, inv, cmd_params = self._begin_invocation(method, params)
             task = asyncio.current_task()
             if task is not None:
                 inv._on_cancel = task.cancel
-            result = await prov._call(d.get("params"), inv)
+            result = await prov._call(cmd_params, inv)
             data = msgpack.packb([RESPONSE, msgid, None, result], use_bin_type=True)
         except asyncio.CancelledError:
             data = msgpack.packb([RESPONSE, msgid, {"code": "cancelled", "message": "the invocation was cancelled"}, None], use_bin_type=True)

@@ -20,20 +20,21 @@ import msgpack
 from . import _generated as g
 from ._proto import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    END,
     NOTIFICATION,
     REQUEST,
     RESPONSE,
+    ClientBase,
     Invocation,
+    ProvisionBase,
+    SubscriptionBase,
     decode_params,
     default_socket_path,
     encode_params,
     error_to_wire,
-    handler_arity,
     parse_message,
     unpacker,
 )
-
-_END = object()
 
 
 class _Pending:
@@ -47,38 +48,22 @@ class _Pending:
         self.hook = hook
 
 
-class Subscription:
+class Subscription(SubscriptionBase):
     """Events of one events/subscribe, as an iterator of Event. Iteration ends
     when the subscription or the client is closed. Use it as a context manager,
     or call close(), to unsubscribe."""
 
     def __init__(self, client: "Client", params: Dict[str, Any]):
-        self._client = client
-        self._params = params
-        self._q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self.id = ""
-        self.cursor = 0
-        self.dropped = 0
-        "events the daemon dropped because this subscriber fell behind (events/lagged)"
-        self._last_seq = 0
-        self._closed = False
-
-    def _push(self, ev: g.Event) -> None:
-        if ev.seq:
-            self._last_seq = max(self._last_seq, ev.seq)
-        self._q.put(ev)
-
-    def _end(self) -> None:
-        self._closed = True
-        self._q.put(_END)
+        q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        super().__init__(client, params, q, q.put)
 
     def __iter__(self) -> "Subscription":
         return self
 
     def __next__(self) -> g.Event:
         ev = self._q.get()
-        if ev is _END:
-            self._q.put(_END)
+        if ev is END:
+            self._q.put(END)
             raise StopIteration
         return ev
 
@@ -88,8 +73,8 @@ class Subscription:
             ev = self._q.get(timeout=timeout)
         except queue.Empty:
             raise TimeoutError(f"no event within {timeout}s") from None
-        if ev is _END:
-            self._q.put(_END)
+        if ev is END:
+            self._q.put(END)
             raise StopIteration
         return ev
 
@@ -111,15 +96,8 @@ class Subscription:
         self.close()
 
 
-class Provision:
+class Provision(ProvisionBase):
     """A command this client provides. close() unregisters it."""
-
-    def __init__(self, client: "Client", name: str, handler: Callable, register: Dict[str, Any]):
-        self._client = client
-        self.name = name
-        self._handler = handler
-        self._arity = handler_arity(handler)
-        self._register = register
 
     def _call(self, params: Any, inv: Invocation) -> Any:
         if self._arity == 2:
@@ -142,7 +120,7 @@ class Provision:
         self.close()
 
 
-class Client:
+class Client(ClientBase):
     """A synchronous continuum client over the daemon's Unix socket.
 
     Client(socket_path=None) connects at once (to the daemon's default path when
@@ -503,29 +481,14 @@ class Client:
                     self._early.setdefault(sid, []).append(d.get("event"))
                     return
             sub._push(g.Event.from_wire(d.get("event")))
-        elif method == "events/lagged":
-            sub = self._subs.get(d.get("subscription"))
-            if sub is not None:
-                sub.dropped += int(d.get("dropped") or 0)
-        elif method == "commands/cancel":
-            inv = self._invocations.get(d.get("invocation"))
-            if inv is not None:
-                inv._cancel()
-        elif method == "kernel/protocol-error":
-            self._protocol_error = g.error_from_wire(d)
+        else:
+            self._other_notification(method, d)
 
     def _serve(self, msgid: int, method: str, params: Any, gen: int) -> None:
         inv = None
         try:
-            if method != "commands/handle":
-                raise g.UnknownMethodError(f"this client answers commands/handle only, not {method}")
-            d = decode_params(params)
-            prov = self._provisions.get(d.get("command"))
-            if prov is None:
-                raise g.UnavailableError(f"this client no longer provides {d.get('command')!r}")
-            inv = Invocation(d.get("invocation") or "", d.get("command") or "", d.get("caller") or "", d.get("deadlineMs") or 0)
-            self._invocations[inv.id] = inv
-            result = prov._call(d.get("params"), inv)
+            prov, inv, cmd_params = self._begin_invocation(method, params)
+            result = prov._call(cmd_params, inv)
             data = msgpack.packb([RESPONSE, msgid, None, result], use_bin_type=True)
         except BaseException as e:
             data = msgpack.packb([RESPONSE, msgid, error_to_wire(e), None], use_bin_type=True)

@@ -629,7 +629,7 @@ export interface GridStatus {
   /** the airc log's epoch */
   epoch: Uint64;
   /** per channel, per origin peer id: the highest originSeq this install holds */
-  channels: {[key: string]: } | null;
+  channels: { [key: string]: { [key: string]: Uint64 } } | null;
   /** links up now */
   links: number;
   /** grid counters by name: link.up, link.refused.REASON, link.closed.REASON, … (docs/GRID.md) */

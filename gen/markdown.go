@@ -1,28 +1,30 @@
-package api
+package main
 
 import (
 	"fmt"
 	"strings"
+
+	"github.com/continuum-grid/continuum/api"
 )
 
-// MethodsMarkdown renders the method table and the error catalogue as the
-// reference section of docs/METHODS.md, so the docs come from the same Go
-// types as kernel/info and the generated clients.
-func MethodsMarkdown() string {
+// renderMethodsMarkdown renders the method table and the error catalogue as
+// docs/METHODS.md, so the docs come from the same Go types as kernel/info and
+// the generated clients, and `go run ./gen -check` finds them stale too.
+func renderMethodsMarkdown() []byte {
 	var b strings.Builder
 	b.WriteString("# Method reference\n\n")
-	b.WriteString("Generated from `api.Methods` by `go test ./api -run TestMethodsDoc -update`; do not edit by hand.\n")
+	b.WriteString("Generated from `api.Methods` by `go run ./gen` (`make gen`); do not edit by hand.\n")
 	b.WriteString("`kernel/info` returns the same descriptions at run time.\n\n")
-	for _, kind := range []string{KindRequest, KindCallback, KindNotification} {
+	for _, kind := range []string{api.KindRequest, api.KindCallback, api.KindNotification} {
 		switch kind {
-		case KindRequest:
+		case api.KindRequest:
 			b.WriteString("## Requests (client → kernel)\n\n")
-		case KindCallback:
+		case api.KindCallback:
 			b.WriteString("## Requests the kernel sends to a client\n\n")
-		case KindNotification:
+		case api.KindNotification:
 			b.WriteString("## Notifications\n\n")
 		}
-		for _, m := range Methods {
+		for _, m := range api.Methods {
 			if m.Kind != kind {
 				continue
 			}
@@ -38,13 +40,13 @@ func MethodsMarkdown() string {
 		}
 	}
 	b.WriteString("## Error codes\n\n| code | meaning |\n| --- | --- |\n")
-	for _, c := range Catalogue {
+	for _, c := range api.Catalogue {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", c.Code, c.Description)
 	}
-	return b.String()
+	return []byte(b.String())
 }
 
-func writeSchema(b *strings.Builder, s *Schema) {
+func writeSchema(b *strings.Builder, s *api.Schema) {
 	if s.Type != "object" || s.Ref {
 		fmt.Fprintf(b, "- %s\n", schemaType(s))
 		return
@@ -63,7 +65,7 @@ func writeSchema(b *strings.Builder, s *Schema) {
 	}
 }
 
-func schemaType(s *Schema) string {
+func schemaType(s *api.Schema) string {
 	var t string
 	switch s.Type {
 	case "object":
