@@ -26,8 +26,9 @@ argument: a loaded model's name (continuum model list) or a GGUF file, loaded
 on first use (with a progress bar on stderr). The prompt is the remaining
 arguments joined by spaces; "-" or none reads it from stdin.
 
-A model name this install has not loaded runs on the grid (or always, with
---grid): a trusted peer whose manifest offers llm:NAME generates, and its
+A model name this install has not loaded, that a trusted peer offers
+(llm:NAME in continuum grid routes), runs on the grid (always, with --grid):
+the peer picked by the policy generates, and its
 tokens stream back through both daemons as inference:tokens events here.
 
 Temperature 0 (the default) is greedy decoding: the same prompt gives the same
@@ -106,7 +107,7 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 			call := func(ctx context.Context, p api.GenerateParams, res *api.GenerateResult) error {
 				return c.Call(ctx, api.MethodInferenceGenerate, p, res)
 			}
-			if *onGrid || (!filepath.IsAbs(p.Model) && !modelLoaded(ctx, c, p.Model)) {
+			if *onGrid || (!filepath.IsAbs(p.Model) && !modelLoaded(ctx, c, p.Model) && gridOffers(ctx, c, "llm:"+p.Model)) {
 				// Not here: a peer that offers llm:NAME runs it, and its
 				// tokens come back through both daemons as events here.
 				call = func(ctx context.Context, p api.GenerateParams, res *api.GenerateResult) error {
@@ -238,6 +239,20 @@ func modelLoaded(ctx context.Context, c *client.Client, name string) bool {
 	}
 	for _, m := range models {
 		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// gridOffers reports whether a live, linked peer offers capability.
+func gridOffers(ctx context.Context, c *client.Client, capability string) bool {
+	var r api.RoutesResult
+	if err := c.Call(ctx, api.MethodGridRoutes, api.RoutesParams{Capability: capability}, &r); err != nil {
+		return false
+	}
+	for _, rt := range r.Routes {
+		if rt.State == "live" && rt.LinkUp {
 			return true
 		}
 	}
