@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func (n *node) serve(name, tag string, idempotent bool, terms *api.Terms, starte
 			select {
 			case <-time.After(time.Duration(p.Sleep) * time.Millisecond):
 			case <-ctx.Done():
+				if started != nil {
+					started <- "cancelled:" + tag
+				}
 				return nil, ctx.Err()
 			}
 		}
@@ -319,7 +323,7 @@ func TestDispatchPeerDiesMidCall(t *testing.T) {
 		_, err := a.exec("demo/once", api.ScopeParams{Policy: "cheapest"}, echoParams{Sleep: 3000})
 		errc <- err
 	}()
-	if who := <-started; who != "c" {
+	if who := nextRun(started); who != "c" {
 		t.Fatalf("cheapest went to %s", who)
 	}
 	// Kill c's links only, the way a crash or a cut cable looks from a.
@@ -331,18 +335,19 @@ func TestDispatchPeerDiesMidCall(t *testing.T) {
 	if alt, _ := dataOf(err)["alternates"].([]any); len(alt) != 1 || alt[0] != b.id {
 		t.Errorf("alternates %v, want [b]", dataOf(err)["alternates"])
 	}
-	select {
-	case who := <-started:
-		t.Fatalf("a non-idempotent command ran again, on %s", who)
-	default:
+	time.Sleep(100 * time.Millisecond)
+	for len(started) > 0 {
+		if who := <-started; !strings.HasPrefix(who, "cancelled:") {
+			t.Fatalf("a non-idempotent command ran again, on %s", who)
+		}
 	}
-	// c comes back? No: its links are closed for good. The idempotent
-	// command goes to b at once (c has no link).
+	// c's links are closed for good: the idempotent command goes to b at
+	// once (c has no link).
 	r, err := a.exec("demo/retry", api.ScopeParams{Policy: "cheapest"}, echoParams{Text: "again"})
 	if err != nil || r.By != "b" {
 		t.Fatalf("retry after c lost: %+v %v", r, err)
 	}
-	<-started
+	nextRun(started)
 	// And c's offers leave a's index once its manifest is gone.
 	eventually(t, 20*time.Second, "c's offers gone from a's index", func() bool {
 		for _, r := range a.routes("") {
@@ -374,7 +379,7 @@ func TestDispatchIdempotentRetriedElsewhere(t *testing.T) {
 		r, err := a.exec("demo/retry", api.ScopeParams{Policy: "cheapest"}, echoParams{Text: "idem", Sleep: 300})
 		done <- res{r, err}
 	}()
-	if who := <-started; who != "c" {
+	if who := nextRun(started); who != "c" {
 		t.Fatalf("cheapest went to %s", who)
 	}
 	c.d.Grid().Links().Close()
@@ -382,7 +387,60 @@ func TestDispatchIdempotentRetriedElsewhere(t *testing.T) {
 	if got.err != nil || got.r.By != "b" || got.r.Text != "idem" {
 		t.Fatalf("idempotent retried: %+v %v, want b", got.r, got.err)
 	}
-	if who := <-started; who != "b" {
+	if who := nextRun(started); who != "b" {
 		t.Errorf("second run on %s", who)
+	}
+}
+
+// A caller that gives up cancels the job on the peer, down to its provider;
+// a deadline does the same and answers deadline_exceeded.
+func TestDispatchCallerCancelReachesTheProvider(t *testing.T) {
+	a, b := startNode(t), startNode(t)
+	join(t, a, b, "household")
+	started := make(chan string, 8)
+	b.serve("demo/echo", "b", false, nil, started)
+	eventually(t, 10*time.Second, "a's index has b", func() bool { return a.offeredBy("demo/echo", b) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- a.c.Execute(ctx, api.ExecuteParams{Command: "demo/echo", Params: echoParams{Sleep: 30000}, Scope: &api.ScopeParams{Target: api.ScopeGrid}}, nil)
+	}()
+	if s := <-started; s != "b" {
+		t.Fatalf("started %s", s)
+	}
+	cancel()
+	select {
+	case s := <-started:
+		if s != "cancelled:b" {
+			t.Fatalf("got %s", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider on b was not cancelled when the caller on a gave up")
+	}
+	<-errc
+
+	start := time.Now()
+	err := a.c.Execute(context.Background(), api.ExecuteParams{Command: "demo/echo", Params: echoParams{Sleep: 30000}, Scope: &api.ScopeParams{Target: api.ScopeGrid}, TimeoutMs: 300}, nil)
+	if codeOf(err) != api.CodeDeadlineExceeded || time.Since(start) > 5*time.Second {
+		t.Errorf("deadline: %v after %s", err, time.Since(start))
+	}
+	<-started
+	select {
+	case s := <-started:
+		if s != "cancelled:b" {
+			t.Errorf("got %s", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the provider on b was not cancelled at the deadline")
+	}
+}
+
+// nextRun is the next provider start, skipping cancellations.
+func nextRun(started chan string) string {
+	for {
+		if who := <-started; !strings.HasPrefix(who, "cancelled:") {
+			return who
+		}
 	}
 }
