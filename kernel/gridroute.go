@@ -66,6 +66,15 @@ func (k *Kernel) GridCommands() []api.CommandInfo {
 	return out
 }
 
+// Command returns the info of the command called name, if this install
+// has it.
+func (k *Kernel) Command(name string) (api.CommandInfo, bool) {
+	if c := k.cmds.Get(name); c != nil {
+		return c.Info, true
+	}
+	return api.CommandInfo{}, false
+}
+
 // Provides reports whether this install runs command itself (a kernel
 // method or a client's command).
 func (k *Kernel) Provides(command string) bool { return k.cmds.Get(command) != nil }

@@ -80,6 +80,10 @@ type Dispatcher struct {
 type remote struct {
 	peer link.Peer
 	conn *msgrpc.Conn
+
+	mu     sync.Mutex
+	sess   api.Session // shared in-process client of its jobs (session)
+	closed bool
 }
 
 // New makes a dispatcher: it reads the policy file in the kernel's state
@@ -180,6 +184,7 @@ func (d *Dispatcher) Attach(p link.Peer, conn *msgrpc.Conn) (msgrpc.Handler, fun
 			delete(d.remotes, p.ID)
 		}
 		d.mu.Unlock()
+		r.close()
 	}
 }
 

@@ -97,17 +97,26 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 	}
 	ctx = kernel.WithForwardedBy(ctx, req.ForwardedBy)
 
+	// A job whose events go back to its caller gets a session of its own
+	// (its subscription sees the job's events by their sender); the others
+	// share the link's.
+	var sess api.Session
+	var err error
 	jp := &jobPeer{d: d, r: r, job: req.Job}
-	sess, err := d.k.Open(jp, api.Caller{Transport: "grid", UID: -1, GID: -1, PID: -1})
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close()
-	jp.sessID = sess.ID()
-	if class, ok := forwardEvents[req.Command]; ok {
-		if _, err := sess.Handle(ctx, api.MethodSubscribe, api.ValueParams{V: api.SubscribeParams{Pattern: class}}); err != nil {
+	class, forwards := forwardEvents[req.Command]
+	if forwards {
+		s, oerr := d.k.Open(jp, api.Caller{Transport: "grid", UID: -1, GID: -1, PID: -1})
+		if oerr != nil {
+			return nil, oerr
+		}
+		defer s.Close()
+		jp.sessID = s.ID()
+		if _, err := s.Handle(ctx, api.MethodSubscribe, api.ValueParams{V: api.SubscribeParams{Pattern: class}}); err != nil {
 			return nil, err
 		}
+		sess = s
+	} else if sess, err = r.session(d); err != nil {
+		return nil, err
 	}
 	ep := api.ExecuteParams{Command: req.Command, Params: req.Params}
 	if !local {
@@ -123,7 +132,7 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 		return nil, err
 	}
 	events := 0
-	if _, ok := forwardEvents[req.Command]; ok {
+	if forwards {
 		events = jp.flush()
 	}
 	return runResult{Result: res, Events: events}, nil
@@ -135,12 +144,8 @@ func (d *Dispatcher) offered(command string) bool {
 	if command == api.MethodInferenceGenerate {
 		return true
 	}
-	for _, c := range d.k.GridCommands() {
-		if c.Name == command {
-			return true
-		}
-	}
-	return false
+	c, ok := d.k.Command(command)
+	return ok && c.NaturalScope == api.ScopeGrid && c.Provider != "kernel"
 }
 
 // jobPeer is an inbound job's in-process client: the events its
@@ -212,4 +217,32 @@ func encodePayload(v any) (msgpack.RawMessage, error) {
 		return raw, nil
 	}
 	return msgpack.Marshal(v)
+}
+
+// session is the link's shared in-process client, opened on first use and
+// closed at detach.
+func (r *remote) session(d *Dispatcher) (api.Session, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, api.Errorf(api.CodeUnavailable, "the link to %s closed", r.peer.ID)
+	}
+	if r.sess == nil {
+		s, err := d.k.Open(nopPeer{}, api.Caller{Transport: "grid", UID: -1, GID: -1, PID: -1})
+		if err != nil {
+			return nil, err
+		}
+		r.sess = s
+	}
+	return r.sess, nil
+}
+
+func (r *remote) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.sess != nil {
+		r.sess.Close()
+		r.sess = nil
+	}
 }

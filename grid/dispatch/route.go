@@ -250,13 +250,21 @@ type outCall struct {
 func (d *Dispatcher) call(ctx context.Context, c candidate, req kernel.GridRequest) (any, error) {
 	job := strconv.FormatUint(d.nextJob.Add(1), 36)
 	key := c.peer + "/" + job
-	oc := &outCall{caller: req.CallerID, ch: make(chan eventNote, 1024), emitted: make(chan struct{}, 1<<16)}
+	// Only commands whose events come back get a re-emitter.
+	_, forwards := forwardEvents[req.Command]
+	var oc *outCall
+	var done chan struct{}
 	d.mu.Lock()
-	d.calls[key] = oc
+	if forwards {
+		oc = &outCall{caller: req.CallerID, ch: make(chan eventNote, 1024), emitted: make(chan struct{}, 1<<16)}
+		d.calls[key] = oc
+	}
 	d.inflight[c.peer]++
 	d.mu.Unlock()
-	done := make(chan struct{})
-	go d.reemit(oc, done)
+	if forwards {
+		done = make(chan struct{})
+		go d.reemit(oc, done)
+	}
 	defer func() {
 		d.mu.Lock()
 		delete(d.calls, key)
@@ -264,8 +272,10 @@ func (d *Dispatcher) call(ctx context.Context, c candidate, req kernel.GridReque
 			delete(d.inflight, c.peer)
 		}
 		d.mu.Unlock()
-		close(oc.ch)
-		<-done
+		if forwards {
+			close(oc.ch)
+			<-done
+		}
 	}()
 	rr := runRequest{Job: job, Command: req.Command, Params: req.Params, Capability: req.Scope.Capability, ForwardedBy: append(slices.Clone(req.ForwardedBy), d.me)}
 	if rr.Capability == "" {
@@ -292,6 +302,9 @@ func (d *Dispatcher) call(ctx context.Context, c candidate, req kernel.GridReque
 	var res runResult
 	if err := raw.Decode(&res); err != nil {
 		return nil, api.Errorf(api.CodeProtocolError, "peer %s answered cmd/run with %v", c.peer, err)
+	}
+	if !forwards {
+		res.Events = 0
 	}
 	// The stream is complete when the result arrives: wait for the events
 	// the job says it sent (bounded: a lost one must not hold the result).
