@@ -1,6 +1,6 @@
 package api
 
-// ChannelStrategy says how a broadcast class finds its channel (DESIGN §4).
+// ChannelStrategy says how a broadcast class finds its channel (docs/PROTOCOL.md, "Event classes").
 type ChannelStrategy string
 
 // Channel strategies.

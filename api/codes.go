@@ -1,6 +1,6 @@
 package api
 
-// Code is a stable, snake_case error code from the one catalogue (DESIGN §10).
+// Code is a stable, snake_case error code from the one catalogue (docs/PROTOCOL.md, "Error catalogue").
 // Codes are never renamed or reused; checks compare codes, never messages.
 type Code string
 

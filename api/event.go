@@ -2,7 +2,7 @@ package api
 
 import "github.com/vmihailenco/msgpack/v5"
 
-// Event is the envelope every event travels in (DESIGN §5). Local events carry
+// Event is the envelope every event travels in (docs/PROTOCOL.md, "Events"). Local events carry
 // Channel "" and Seq 0; broadcast events are logged, chained per origin and
 // channel (OriginSeq, Prev) and signed by their origin (Sig).
 //

@@ -458,6 +458,23 @@ func (r *reader) bin(field string) ([]byte, error) {
 	return s, err
 }
 
+// boolean reads a bool (nil reads as false, as the reflection decoder does).
+func (r *reader) boolean(field string) (bool, error) {
+	c, err := r.peek(field)
+	if err != nil {
+		return false, err
+	}
+	switch c {
+	case msgpcode.True:
+		r.p++
+		return true, nil
+	case msgpcode.False, msgpcode.Nil:
+		r.p++
+		return false, nil
+	}
+	return false, wrongType(field, "boolean", c)
+}
+
 // uint reads a non-negative integer (nil reads as 0).
 func (r *reader) uint(field string) (uint64, error) {
 	if r.p < len(r.b) && r.b[r.p] <= msgpcode.PosFixedNumHigh {
@@ -876,6 +893,8 @@ func (p *EmitParams) decodeParams(b []byte) error {
 				p.ID = string(s)
 			case "headers":
 				p.Headers, err = r.headers()
+			case "strict":
+				p.Strict, err = r.boolean("strict")
 			default:
 				err = r.skip(string(key))
 			}
@@ -904,6 +923,9 @@ func (p EmitParams) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if len(p.Headers) > 0 {
 		n++
 	}
+	if p.Strict {
+		n++
+	}
 	_ = enc.EncodeMapLen(n)
 	_ = enc.EncodeString("name")
 	_ = enc.EncodeString(p.Name)
@@ -927,7 +949,11 @@ func (p EmitParams) EncodeMsgpack(enc *msgpack.Encoder) error {
 	}
 	if p.ID != "" {
 		_ = enc.EncodeString("id")
-		return enc.EncodeString(p.ID)
+		_ = enc.EncodeString(p.ID)
+	}
+	if p.Strict {
+		_ = enc.EncodeString("strict")
+		return enc.EncodeBool(true)
 	}
 	return nil
 }

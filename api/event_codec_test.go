@@ -365,6 +365,10 @@ func TestEmitParamsDecoderMatchesReflection(t *testing.T) {
 		"bin name":         map[string]any{"name": []byte("a:b")},
 		"string payload":   map[string]any{"name": "a", "payload": "text"},
 		"wrong header val": map[string]any{"name": "a", "headers": map[string]any{"h": 1}},
+		"strict":           map[string]any{"name": "a", "strict": true},
+		"strict false":     map[string]any{"name": "a", "strict": false},
+		"strict nil":       map[string]any{"name": "a", "strict": nil},
+		"wrong strict":     map[string]any{"name": "a", "strict": "yes"},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -425,6 +429,8 @@ func TestEmitParamsEncoderMatchesReflection(t *testing.T) {
 		"go payload":   {Name: "a:b", Payload: struct{ N int64 }{1 << 40}, ID: "i"},
 		"everything":   {Name: "a:b", Payload: []any{1, "x"}, SchemaVersion: "v2", Channel: "c", Headers: map[string]string{"h": "v"}, ID: "i"},
 		"empty header": {Name: "a:b", Headers: map[string]string{}, Channel: "c"},
+		"strict":       {Name: "a:b", Strict: true},
+		"strict, id":   {Name: "a:b", Strict: true, ID: "i", Headers: map[string]string{"h": "v"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, compact := range []bool{true, false} {

@@ -1,6 +1,6 @@
 package api
 
-// Wire types of the grid/* methods (DESIGN §8, docs/GRID.md), hosted by the
+// Wire types of the grid/* methods (docs/GRID.md), hosted by the
 // grid service (package grid), not the kernel.
 
 // InviteParams are the params of grid/invite.

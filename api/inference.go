@@ -1,6 +1,6 @@
 package api
 
-// Wire types of the inference/* methods (DESIGN §9, docs/INFERENCE.md). A
+// Wire types of the inference/* methods (docs/INFERENCE.md). A
 // model is named wherever a method takes one by a registered name or by the
 // absolute path of a GGUF file on the daemon's machine.
 

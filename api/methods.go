@@ -12,7 +12,7 @@ import (
 // when a message shape changes incompatibly.
 const Protocol = 1
 
-// Scope says where a command runs (DESIGN §7).
+// Scope says where a command runs (docs/PROTOCOL.md, "Commands").
 type Scope string
 
 // Natural scopes.
@@ -81,6 +81,10 @@ type EmitParams struct {
 	Channel       string            `msgpack:"channel,omitempty" json:"channel,omitempty" desc:"explicit channel (custom classes only)"`
 	Headers       map[string]string `msgpack:"headers,omitempty" json:"headers,omitempty" desc:"string headers"`
 	ID            string            `msgpack:"id,omitempty" json:"id,omitempty" desc:"event id; supply one to make a retry idempotent"`
+	// Strict refuses a class nobody declared (undeclared_class) instead of
+	// delivering it locally: a typo'd class name otherwise reaches nobody
+	// and says nothing.
+	Strict bool `msgpack:"strict,omitempty" json:"strict,omitempty" desc:"refuse an undeclared class with undeclared_class instead of delivering it locally"`
 }
 
 // EmitResult answers events/emit.
@@ -89,6 +93,10 @@ type EmitResult struct {
 	Channel string `msgpack:"channel" json:"channel" desc:"resolved channel; empty when local"`
 	Lamport uint64 `msgpack:"lamport" json:"lamport" desc:"lamport time; 0 when local"`
 	Seq     uint64 `msgpack:"seq" json:"seq" desc:"log position; 0 when not logged"`
+	// Declared is false when no class of that name is declared: the event
+	// went only to local subscribers of the exact pattern, and is often a
+	// typo. Clients warn on it.
+	Declared bool `msgpack:"declared" json:"declared" desc:"whether the class is declared; false means delivered locally only (often a typo'd name)"`
 }
 
 // SubscribeParams are the params of events/subscribe.

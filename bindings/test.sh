@@ -3,11 +3,14 @@
 #   1. the checked-in shims match the Go API types (go run ./gen -check);
 #   2. TypeScript: node:test suite, incl. interop with the Python client;
 #   3. Python: pytest suite (sync and asyncio clients);
-#   4. the browser test: the TS client bundled by esbuild in headless chromium,
+#   4. the newcomer's path (outside-test.sh): the README tour, both clients
+#      installed into a project outside the repository, and docs/CLIENTS.md's
+#      snippets run as written;
+#   5. the browser test: the TS client bundled by esbuild in headless chromium,
 #      over continuumd's WebSocket listener, with a Python provider and emitter.
-# Needs go, node/npm, /usr/bin/python3 with python3-msgpack and python3-pytest,
-# and /usr/bin/chromium (`make deps` installs the Debian packages as root).
-# SKIP_BROWSER=1 leaves out step 4.
+# Needs go, node/npm, /usr/bin/python3 with python3-msgpack, python3-pytest,
+# python3-venv and python3-setuptools, and /usr/bin/chromium (`make deps`
+# installs the Debian packages as root). SKIP_BROWSER=1 leaves out step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -31,6 +34,9 @@ echo "== TypeScript client (node --test)"
 
 echo "== Python client (pytest)"
 /usr/bin/python3 -m pytest bindings/python/tests -q
+
+echo "== the newcomer's path: README tour, clients from another project, CLIENTS.md snippets"
+bindings/outside-test.sh
 
 if [ "${SKIP_BROWSER:-}" = 1 ]; then
 	echo "== browser test skipped (SKIP_BROWSER=1)"

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand"
 	"os"
@@ -61,6 +62,11 @@ func TestPartitionHeal(t *testing.T) {
 		name := ns[i]
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 		run(t, "ip", "-n", ns[i], "link", "set", "lo", "up")
+		// The node's own address, on lo, reached by the others through
+		// their pair link to it: it listens there and says so in its hello
+		// (a wildcard listener's addresses would be read in this test's
+		// namespace, not the node's).
+		run(t, "ip", "-n", ns[i], "addr", "add", nodeAddr(i)+"/32", "dev", "lo")
 	}
 	// addr[i][j] is i's address on the i–j link; dev[i][j] its device.
 	addr := [n][n]string{}
@@ -74,8 +80,26 @@ func TestPartitionHeal(t *testing.T) {
 			addr[i][j], addr[j][i] = fmt.Sprintf("10.231.%d.1", subnet), fmt.Sprintf("10.231.%d.2", subnet)
 			for _, e := range [][2]int{{i, j}, {j, i}} {
 				run(t, "ip", "-n", ns[e[0]], "addr", "add", addr[e[0]][e[1]]+"/24", "dev", dev[e[0]][e[1]])
-				run(t, "ip", "-n", ns[e[0]], "link", "set", dev[e[0]][e[1]], "up")
 			}
+		}
+	}
+	// setLink takes the i–j pair link up or down. Down drops the routes
+	// through it, so up puts the routes to each other's node address back.
+	setLink := func(i, j int, up bool) {
+		state := "down"
+		if up {
+			state = "up"
+		}
+		run(t, "ip", "-n", ns[i], "link", "set", dev[i][j], state)
+		run(t, "ip", "-n", ns[j], "link", "set", dev[j][i], state)
+		if up {
+			run(t, "ip", "-n", ns[i], "route", "replace", nodeAddr(j)+"/32", "via", addr[j][i], "dev", dev[i][j])
+			run(t, "ip", "-n", ns[j], "route", "replace", nodeAddr(i)+"/32", "via", addr[i][j], "dev", dev[j][i])
+		}
+	}
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			setLink(i, j, true)
 		}
 	}
 
@@ -93,7 +117,7 @@ func TestPartitionHeal(t *testing.T) {
 		ds[i] = startInNetns(t, ns[i], daemon.Config{
 			Kernel: kernel.Config{StateDir: filepath.Join(base, fmt.Sprint(i))},
 			Socket: filepath.Join(base, fmt.Sprintf("%d.sock", i)),
-			Grid:   grid.Options{ListenQUIC: "0.0.0.0:7946", Link: links},
+			Grid:   grid.Options{ListenQUIC: nodeAddr(i) + ":7946", Link: links, Logger: partitionLogger(t, i)},
 		})
 		d := ds[i]
 		t.Cleanup(func() {
@@ -117,7 +141,7 @@ func TestPartitionHeal(t *testing.T) {
 		}
 		for j := range cs {
 			if i != j {
-				p := api.TrustParams{PeerID: ids[j], Circle: "household", Addrs: []string{addr[j][i] + ":7946"}}
+				p := api.TrustParams{PeerID: ids[j], Circle: "household", Addrs: []string{nodeAddr(j) + ":7946"}}
 				if err := cs[i].Call(ctx, api.MethodGridTrust, p, nil); err != nil {
 					t.Fatal(err)
 				}
@@ -155,12 +179,11 @@ func TestPartitionHeal(t *testing.T) {
 		var down []string
 		for i := 0; i < n; i++ {
 			for j := i + 1; j < n; j++ {
-				state := "up"
-				if rng.Intn(2) == 0 {
-					state = "down"
+				up := rng.Intn(2) == 0
+				if !up {
 					down = append(down, fmt.Sprintf("%d-%d", i, j))
 				}
-				run(t, "ip", "-n", ns[i], "link", "set", dev[i][j], state)
+				setLink(i, j, up)
 			}
 		}
 		rounds = append(rounds, "["+strings.Join(down, " ")+"]")
@@ -169,7 +192,7 @@ func TestPartitionHeal(t *testing.T) {
 	t.Logf("partitions per round (pairs down): %s", strings.Join(rounds, " "))
 	for i := 0; i < n; i++ {
 		for j := i + 1; j < n; j++ {
-			run(t, "ip", "-n", ns[i], "link", "set", dev[i][j], "up")
+			setLink(i, j, true)
 		}
 	}
 	close(stop)
@@ -232,6 +255,9 @@ func TestPartitionHeal(t *testing.T) {
 		}
 	}
 }
+
+// nodeAddr is node i's own address (on its lo).
+func nodeAddr(i int) string { return fmt.Sprintf("10.232.0.%d", i+1) }
 
 // startInNetns starts a daemon whose sockets are made inside the network
 // namespace name: the goroutine's OS thread joins it and is never given
@@ -303,4 +329,25 @@ func replCount(d *daemon.Daemon, reason string) uint64 {
 		n += ps.Counts[reason]
 	}
 	return n
+}
+
+// partitionLogger writes node i's grid log to a file that the test prints
+// when it fails.
+func partitionLogger(t *testing.T, i int) *slog.Logger {
+	path := filepath.Join(t.TempDir(), fmt.Sprintf("grid-%d.log", i))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(path)
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("node %d's grid log (tail):\n%s", i, b)
+		}
+	})
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

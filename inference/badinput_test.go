@@ -142,7 +142,7 @@ func wrongVersionChild(t *testing.T) {
 	ctx := context.Background()
 	var err error
 	for range 2 {
-		err = c.Call(ctx, api.MethodInferenceModels, nil, nil)
+		err = c.Call(ctx, api.MethodInferenceUnload, api.NameParams{Name: "x"}, nil)
 		wantCode(t, err, api.CodeUnavailable, "0.4.9-dev", llama.PinnedLlamaVersion, "make llama-libs")
 		if reason(err) != string(llama.CodeABIMismatch) {
 			t.Fatalf("reason %v in %v", reason(err), err)
@@ -239,7 +239,7 @@ func TestLibraryFileNames(t *testing.T) {
 	_, c := startDaemon(t, opts)
 	ctx := context.Background()
 	for range 2 {
-		err := c.Call(ctx, api.MethodInferenceModels, nil, nil)
+		err := c.Call(ctx, api.MethodInferenceUnload, api.NameParams{Name: "x"}, nil)
 		wantCode(t, err, api.CodeUnavailable, "libllama.v9.so", "make llama-libs")
 		if reason(err) != string(llama.CodeLibraryNotFound) {
 			t.Fatalf("reason %v in %v", reason(err), err)

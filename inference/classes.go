@@ -13,7 +13,7 @@ const SchemaVersion = "v1"
 
 // Classes are the event classes the service publishes, declared when it is
 // hosted so that `continuum events list` shows them and every event carries
-// a schemaVersion. Both are local and not broadcast (DESIGN §4): a token or a
+// a schemaVersion. Both are local and not broadcast (docs/PROTOCOL.md, "Event classes"): a token or a
 // progress step matters only to callers of this daemon while it happens, so
 // neither is logged nor replicated. An event of another schema fails.
 var Classes = []api.ClassConfig{

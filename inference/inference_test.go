@@ -390,8 +390,9 @@ func TestErrors(t *testing.T) {
 	wantCode(t, c.Call(ctx, api.MethodInferenceGenerate, map[string]any{"model": "tiny", "prompt": 7}, nil), api.CodeInvalidArgument, "prompt")
 }
 
-// Without a GPU and without AllowCPU, every inference method answers
-// gpu_unavailable with llama's explanation; the daemon serves the rest.
+// Without a GPU and without AllowCPU, every inference method that would run
+// llama.cpp answers gpu_unavailable with llama's explanation; listing the
+// loaded models answers an empty list; the daemon serves the rest.
 func TestGPUUnavailableWithoutAllowCPU(t *testing.T) {
 	_, c := startDaemon(t, inference.Options{LlamaLibDir: libDir(t), NThreads: 1})
 	ctx := context.Background()
@@ -402,10 +403,13 @@ func TestGPUUnavailableWithoutAllowCPU(t *testing.T) {
 	}{
 		{api.MethodInferenceLoad, api.LoadModelParams{Path: path}},
 		{api.MethodInferenceGenerate, api.GenerateParams{Model: path, Prompt: prompt}},
-		{api.MethodInferenceModels, nil},
 		{api.MethodInferenceUnload, api.NameParams{Name: "x"}},
 	} {
-		wantCode(t, c.Call(ctx, call.method, call.params, nil), api.CodeGPUUnavailable, "no GPU device", "devices found", "--allow-cpu")
+		wantCode(t, c.Call(ctx, call.method, call.params, nil), api.CodeGPUUnavailable, "no GPU device", "devices found", "--allow-cpu", "make run ARGS=--allow-cpu")
+	}
+	var listed []api.LoadedModel
+	if err := c.Call(ctx, api.MethodInferenceModels, nil, &listed); err != nil || len(listed) != 0 {
+		t.Fatalf("models without a GPU: %v %#v (want an empty list)", err, listed)
 	}
 	if _, err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -422,7 +426,10 @@ func TestLibrariesMissing(t *testing.T) {
 	_, c := startDaemon(t, inference.Options{LlamaLibDir: dir, AllowCPU: true})
 	ctx := context.Background()
 	for range 2 { // a later call tries again
-		wantCode(t, c.Call(ctx, api.MethodInferenceModels, nil, nil), api.CodeUnavailable, dir, "make llama-libs")
+		wantCode(t, c.Call(ctx, api.MethodInferenceUnload, api.NameParams{Name: "x"}, nil), api.CodeUnavailable, dir, "make llama-libs")
+	}
+	if ms := models(t, c); len(ms) != 0 {
+		t.Fatalf("models without libraries: %+v", ms)
 	}
 	if _, err := c.Ping(ctx); err != nil {
 		t.Fatal(err)

@@ -53,6 +53,10 @@ type Options struct {
 	NBatch int
 	// NThreads is the CPU threads per context. 0: half the CPUs, at least 1.
 	NThreads int
+	// NoReload turns off remembering loaded models across restarts (see
+	// remember.go): by default a model loaded with inference/load is
+	// loaded again when the daemon starts on the same state dir.
+	NoReload bool
 	// Logger receives the service's and llama.cpp's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -102,6 +106,11 @@ type Service struct {
 	mu     sync.Mutex
 	models map[string]*entry
 	closed bool
+
+	// stopReload ends the reload of remembered models at Close; reloaded
+	// is closed when that reload is over (at once when there is none).
+	stopReload context.CancelFunc
+	reloaded   chan struct{}
 }
 
 // Host creates the service and registers the inference/* methods on k. Call
@@ -144,6 +153,14 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 		}
 	}
 	s.declareClasses(k)
+	s.reloaded = make(chan struct{})
+	var reloadCtx context.Context
+	reloadCtx, s.stopReload = context.WithCancel(context.Background())
+	if ms := s.rememberedModels(); len(ms) > 0 && !opts.NoReload {
+		go s.reload(reloadCtx, ms)
+	} else {
+		close(s.reloaded)
+	}
 	if !isDir(opts.LlamaLibDir) {
 		s.log.Warn("llama.cpp libraries not found; inference methods answer unavailable until they are there", "dir", opts.LlamaLibDir, "fix", "make llama-libs")
 	} else {
@@ -226,6 +243,7 @@ func (s *Service) load(ctx context.Context, _ *kernel.Call, p api.LoadModelParam
 	if err != nil {
 		return nil, err
 	}
+	s.remember(name, path)
 	return e.describe(), nil
 }
 
@@ -315,7 +333,7 @@ func (s *Service) resolve(ctx context.Context, lib *llama.Library, ref string) (
 		s.mu.Unlock()
 		if e == nil {
 			if clean == "" {
-				return nil, api.Errorf(api.CodeNotFound, "no model named %q is loaded (inference/models lists them; a GGUF file is named by its absolute path)", ref)
+				return nil, api.Errorf(api.CodeNotFound, "no model named %q is loaded (continuum model list shows them, continuum model load PATH loads one; a GGUF file is named by its absolute path)", ref)
 			}
 			e, err := s.loadModel(ctx, lib, clean, clean)
 			if errors.Is(err, &api.Error{Code: api.CodeAlreadyExists}) {
@@ -359,6 +377,9 @@ func (s *Service) unload(ctx context.Context, _ *kernel.Call, p api.NameParams) 
 	}
 	s.mu.Unlock()
 	if e == nil {
+		// Not loaded, but perhaps remembered from before a restart (its
+		// reload failed): unloading it means not to reload it either.
+		s.forget(p.Name)
 		return nil, api.Errorf(api.CodeNotFound, "no model named %q is loaded", p.Name)
 	}
 	if err := e.wait(ctx); err != nil && isCtxErr(err) && ctx.Err() != nil {
@@ -367,14 +388,15 @@ func (s *Service) unload(ctx context.Context, _ *kernel.Call, p api.NameParams) 
 		return nil, err
 	}
 	e.close()
+	s.forget(e.name)
 	s.log.Info("model unloaded", "name", e.name)
 	return api.Empty{}, nil
 }
 
+// list answers what is loaded. It does not go through library(): with no
+// GPU or no libraries nothing can be loaded, and the honest answer to "what
+// is loaded" is then an empty list, not gpu_unavailable (load says why).
 func (s *Service) list(context.Context, *kernel.Call, api.Empty) (any, error) {
-	if _, err := s.library(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	es := s.sortedLocked()
 	s.mu.Unlock()
@@ -483,6 +505,10 @@ func newRequestID() string {
 // callers first: the daemon closes connections before it calls Close).
 // Later calls answer unavailable.
 func (s *Service) Close() error {
+	// A reload in progress stops first: its loads would otherwise outlive
+	// the service (and the state file it remembers models in).
+	s.stopReload()
+	<-s.reloaded
 	s.mu.Lock()
 	s.closed = true
 	es := s.sortedLocked()

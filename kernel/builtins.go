@@ -220,6 +220,9 @@ func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api
 		Payload:       p.Payload,
 	}
 	class := k.classes.Get(name)
+	if class == nil && p.Strict {
+		return api.EmitResult{}, api.Errorf(api.CodeUndeclaredClass, "class %q is not declared, and the emit is strict; declare it first (continuum events declare %s --schema-version v1; method events/declare-class), or check the name against continuum events list", name, name)
+	}
 	if class == nil || !class.Broadcast || class.Channel != api.ChannelCustom {
 		if p.Channel != "" {
 			return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "channel may be passed only for a broadcast class with channel: custom, and %q is not one", name)
@@ -256,14 +259,14 @@ func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api
 			if err != nil {
 				return api.EmitResult{}, err
 			}
-			return api.EmitResult{ID: stored.ID, Channel: stored.Channel, Lamport: stored.Lamport, Seq: stored.Seq}, nil
+			return api.EmitResult{ID: stored.ID, Channel: stored.Channel, Lamport: stored.Lamport, Seq: stored.Seq, Declared: true}, nil
 		}
 	}
 	if ev.ID == "" {
 		ev.ID = k.newEventID()
 	}
 	k.bus.Publish(ev)
-	return api.EmitResult{ID: ev.ID, Channel: ev.Channel, Lamport: ev.Lamport, Seq: ev.Seq}, nil
+	return api.EmitResult{ID: ev.ID, Channel: ev.Channel, Lamport: ev.Lamport, Seq: ev.Seq, Declared: class != nil}, nil
 }
 
 func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams) (any, error) {

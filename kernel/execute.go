@@ -10,7 +10,7 @@ import (
 	"github.com/continuum-grid/continuum/kernel/commands"
 )
 
-// execute runs a command where its scope says (DESIGN §7).
+// execute runs a command where its scope says (docs/PROTOCOL.md, "Commands").
 func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (any, error) {
 	if err := api.CheckName("command", p.Command, api.MaxCommandNameLen); err != nil {
 		return nil, err
@@ -24,7 +24,7 @@ func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (
 		// A command this install does not have can still run on a peer,
 		// when the caller asks for the grid.
 		if p.Scope == nil || (p.Scope.Target != api.ScopeGrid && p.Scope.PeerID == "" && p.Scope.Capability == "") {
-			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (commands/list shows them; scope.target grid runs it on a peer)", p.Command)
+			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list; scope.target grid runs it on a peer)", p.Command)
 		}
 		if p.Scope.Target != "" && p.Scope.Target != api.ScopeGrid {
 			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q on this install, and scope.target %q keeps it here", p.Command, p.Scope.Target)

@@ -190,7 +190,7 @@ func (k *Kernel) Open(peer api.Peer, caller api.Caller) (api.Session, error) {
 	}
 	s := &session{
 		k:           k,
-		id:          "c" + strconv.FormatUint(k.nextSess.Add(1), 10),
+		id:          clientID(caller, k.nextSess.Add(1)),
 		peer:        peer,
 		caller:      caller,
 		subs:        map[string]closer{},

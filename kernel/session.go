@@ -41,7 +41,7 @@ func (s *session) Handle(ctx context.Context, method string, params api.Params) 
 	defer k.inflight.Done()
 	cmd := k.cmds.Get(method)
 	if cmd == nil {
-		return nil, api.Errorf(api.CodeUnknownMethod, "no method or command named %q (kernel/info lists methods, commands/list commands)", method)
+		return nil, api.Errorf(api.CodeUnknownMethod, "no method or command named %q (continuum info lists the methods, continuum commands list the commands; methods kernel/info, commands/list)", method)
 	}
 	if cmd.Handler != nil {
 		return cmd.Handler(ctx, s, params)

@@ -309,7 +309,7 @@ func (l *Library) RequireGPU(allowCPU bool) error {
 		b.WriteString("run `make llama-libs-cuda` and start with --llama-lib-dir .cache/llama/cuda; ")
 	}
 	b.WriteString("install the CUDA 13 runtime (libcudart.so.13, libcublas.so.13) and an NVIDIA driver (libcuda.so.1);" +
-		" or pass --allow-cpu to run on the CPU (for development).")
+		" or start continuumd with its --allow-cpu flag to run on the CPU, for development (make run ARGS=--allow-cpu; bin/continuumd --allow-cpu).")
 	return newErr(CodeGPUUnavailable, b.String(), nil)
 }
 

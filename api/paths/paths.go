@@ -74,11 +74,37 @@ func CheckPrivate(dir string) error {
 	if !ok {
 		return fmt.Errorf("%s: cannot read its owner", dir)
 	}
-	if int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d)", dir, st.Uid, os.Getuid())
+	// A shared folder (/tmp, /var/tmp: other-writable, usually sticky) is
+	// never to be made private, which would break every other program
+	// using it: the fix is a folder of one's own inside it, which the
+	// daemon creates 0700. Only a folder that is this user's alone and
+	// merely too open is worth a chmod.
+	mode := fi.Mode()
+	if mode&os.ModeSticky != 0 || mode.Perm()&0o002 != 0 {
+		return fmt.Errorf("%s is a shared folder (mode %s); the socket needs a private folder of its own: put it in a sub-folder, e.g. --socket %s, which is created 0700 (never chmod a shared folder)",
+			dir, modeString(mode), filepath.Join(dir, "continuum-"+strconv.Itoa(os.Getuid()), SocketName))
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%s has mode %04o; it must be private to its owner (chmod 700 %s)", dir, perm, dir)
+	if int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d); the socket needs a folder of this user's own, e.g. --socket %s", dir, st.Uid, os.Getuid(), privateExample())
+	}
+	if perm := mode.Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%s has mode %04o; it must be private to its owner (chmod 700 %s if it is yours alone, or put the socket in a new folder, e.g. --socket %s)", dir, perm, dir, privateExample())
 	}
 	return nil
+}
+
+// modeString writes a folder's permission bits in octal with the sticky bit
+// as it is usually written (1777).
+func modeString(m os.FileMode) string {
+	n := uint32(m.Perm())
+	if m&os.ModeSticky != 0 {
+		n |= 0o1000
+	}
+	return fmt.Sprintf("%04o", n)
+}
+
+// privateExample is a socket path in a folder the daemon would create for
+// this user.
+func privateExample() string {
+	return filepath.Join(os.TempDir(), "continuum-"+strconv.Itoa(os.Getuid()), SocketName)
 }

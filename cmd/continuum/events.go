@@ -143,11 +143,17 @@ var eventsEmitCommand = &command{
 	help: `Calls events/emit with the payload from --json (a JSON value; "-" reads stdin)
 and/or --param key=value pairs. For a broadcast class the daemon answers once
 the event is on disk; the reply gives the event id, channel, lamport time and
-log position. An undeclared class is delivered to local subscribers only.
+log position.
+
+An undeclared class is delivered to local subscribers only, and is often a
+typo: the CLI then warns on stderr (naming a declared class that looks close)
+and the JSON result says "declared": false. --strict refuses an undeclared
+class instead (undeclared_class, exit status 1, nothing delivered).
 
 ` + paramSyntaxHelp,
 	example: `continuum events emit chat:posted --json '{"roomId":"general","text":"hello"}'
-continuum events emit ui:clicked --param button=ok --param x=10`,
+continuum events emit ui:clicked --param button=ok --param x=10
+continuum events emit chat:posted --strict --param roomId=general --param text=hi`,
 	minArgs:   1,
 	maxArgs:   1,
 	inputJSON: true,
@@ -158,12 +164,13 @@ continuum events emit ui:clicked --param button=ok --param x=10`,
 		channel := fs.String("channel", "", "explicit channel (classes with channel custom)")
 		schema := fs.String("schema-version", "", "payload schema version (default: the class's)")
 		headers := fs.StringArrayP("header", "H", nil, "a header as key=value (repeatable)")
+		strict := fs.Bool("strict", false, "refuse an undeclared class (undeclared_class) instead of delivering it locally")
 		return func(ctx context.Context, e *env, args []string) error {
 			payload, err := buildMap("events emit", "--json", *jsonText, *params, e.stdin)
 			if err != nil {
 				return err
 			}
-			p := api.EmitParams{Name: args[0], Payload: payload, ID: *id, Channel: *channel, SchemaVersion: *schema}
+			p := api.EmitParams{Name: args[0], Payload: payload, ID: *id, Channel: *channel, SchemaVersion: *schema, Strict: *strict}
 			for _, h := range *headers {
 				k, v, ok := strings.Cut(h, "=")
 				if !ok || k == "" {
@@ -177,7 +184,13 @@ continuum events emit ui:clicked --param button=ok --param x=10`,
 			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
 				res, err := c.Emit(ctx, p)
 				if err != nil {
+					if api.CodeOf(err) == api.CodeUndeclaredClass {
+						return withClassHint(ctx, c, p.Name, err)
+					}
 					return err
+				}
+				if !res.Declared {
+					warnUndeclared(ctx, e, c, p.Name)
 				}
 				if e.jsonOut() {
 					return printJSON(e.stdout, res, false)
@@ -197,13 +210,55 @@ continuum events emit ui:clicked --param button=ok --param x=10`,
 	},
 }
 
+// warnUndeclared tells the user that an emit went to an undeclared class,
+// which reaches only local subscribers of that exact class and is most often
+// a typo.
+func warnUndeclared(ctx context.Context, e *env, c *client.Client, name string) {
+	fmt.Fprintf(e.stderr, "warning: class %q is not declared: the event went only to local subscribers of that class, and is not logged%s\n", name, classSuggestion(ctx, c, name))
+	fmt.Fprintln(e.stderr, "  (declare it with continuum events declare; --strict refuses undeclared classes)")
+}
+
+// withClassHint adds "did you mean" to an undeclared_class error.
+func withClassHint(ctx context.Context, c *client.Client, name string, err error) error {
+	hint := classSuggestion(ctx, c, name)
+	if hint == "" {
+		return err
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return &api.Error{Code: ae.Code, Message: ae.Message + hint, Data: ae.Data}
+	}
+	return err
+}
+
+// classSuggestion is "; did you mean X?" naming the declared class closest
+// to name, or "" when none is close.
+func classSuggestion(ctx context.Context, c *client.Client, name string) string {
+	classes, err := c.ListClasses(ctx)
+	if err != nil {
+		return ""
+	}
+	names := make([]string, len(classes))
+	for i, cl := range classes {
+		names[i] = cl.Name
+	}
+	return didYouMean(name, names)
+}
+
 var eventsTailCommand = &command{
 	name:    "tail",
 	args:    "[PATTERN]",
 	summary: "print matching events live, until Ctrl-C",
 	help: `Subscribes with events/subscribe and prints each event as it arrives, one line
-each: time, class, channel ("-" when local), sender, payload as compact JSON.
---json prints each event's whole envelope as one JSON object per line.
+each under a header: time, class, channel ("-" when local), sender (the
+program that emitted it, as name:pid/connection), payload as compact JSON.
+--json prints each event's whole envelope as one JSON object per line, with
+no header.
+
+When continuumd stops or restarts, the tail says so and waits for it to come
+back, then watches again from that moment (a live tail does not replay what
+it missed; 'continuum log tail' does, for logged classes). --no-reconnect
+exits with status 1 instead.
 
 PATTERN matches class names segment by segment; * matches one segment, and
 the lone pattern * (the default) every class. Quote it from the shell.`,
@@ -213,6 +268,7 @@ continuum events tail '*' --channel global --json`,
 	flags: func(fs *flag.FlagSet) action {
 		channel := fs.String("channel", "", "only events on this channel")
 		from := fs.String("from", "", `where to start: now (default), start, or a seq (needs the airc log)`)
+		noReconnect := fs.Bool("no-reconnect", false, "exit with unavailable when the connection to continuumd goes, instead of waiting for it to come back")
 		return func(ctx context.Context, e *env, args []string) error {
 			pattern := "*"
 			if len(args) > 0 {
@@ -226,41 +282,52 @@ continuum events tail '*' --channel global --json`,
 				}
 				sp.From = f
 			}
-			return tail(ctx, e, sp)
+			return tail(ctx, e, sp, !*noReconnect)
 		}
 	},
 }
 
-func tail(ctx context.Context, e *env, sp api.SubscribeParams) error {
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	sctx, cancel := e.callCtx(ctx)
-	sub, err := c.Subscribe(sctx, sp)
-	cancel()
-	if err != nil {
-		return err
-	}
-	where := ""
-	if sp.Channel != "" {
-		where = " on channel " + sp.Channel
-	}
-	fmt.Fprintf(e.stderr, "watching %s%s at %s; Ctrl-C to stop\n", sp.Pattern, where, e.socketPath())
+// tail follows sp live. After a reconnect it subscribes again from now:
+// what was emitted while the daemon was away is gone for a live tail (log
+// tail replays the log instead), and it says so.
+func tail(ctx context.Context, e *env, sp api.SubscribeParams, reconnect bool) error {
+	var out *streamTable
 	var dropped uint64
-	for {
-		ev, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted: the normal way to stop
-			}
-			if errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
-				return api.Errorf(api.CodeUnavailable, "lost the connection to continuumd (%v)", err)
-			}
-			return err
+	f := &follower{e: e, reconnect: reconnect}
+	f.subscribe = func(ctx context.Context, c *client.Client, resumed bool) (*client.Subscription, error) {
+		p := sp
+		if resumed {
+			p.From = api.From{} // now
 		}
-		if err := printEvent(e, &ev); err != nil {
+		sctx, cancel := e.callCtx(ctx)
+		sub, err := c.Subscribe(sctx, p)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		dropped = 0
+		if resumed {
+			fmt.Fprintln(e.stderr, "watching again from now: events emitted while continuumd was away are not shown (continuum log tail replays logged ones)")
+			return sub, nil
+		}
+		where := ""
+		if sp.Channel != "" {
+			where = " on channel " + sp.Channel
+		}
+		fmt.Fprintf(e.stderr, "watching %s%s at %s; Ctrl-C to stop\n", sp.Pattern, where, e.socketPath())
+		if !e.jsonOut() {
+			if out, err = newStreamTable(e.stdout, []string{"TIME", "CLASS", "CHANNEL", "SENDER", "PAYLOAD"}, []int{12, 14, 8, 24}); err != nil {
+				return nil, err
+			}
+		}
+		return sub, nil
+	}
+	f.handle = func(_ context.Context, _ *client.Client, sub *client.Subscription, ev api.Event) error {
+		if e.jsonOut() {
+			if err := printJSON(e.stdout, &ev, true); err != nil {
+				return err
+			}
+		} else if err := out.row([]string{clock(ev.TS), ev.Class, orDash(ev.Channel), orDash(ev.Sender), compactJSON(ev.Payload)}); err != nil {
 			return err
 		}
 		// Say so when events were lost, without stopping.
@@ -268,15 +335,9 @@ func tail(ctx context.Context, e *env, sp api.SubscribeParams) error {
 			fmt.Fprintf(e.stderr, "warning: %d events dropped (this terminal could not keep up)\n", lag.Kernel+lag.Client-dropped)
 			dropped = lag.Kernel + lag.Client
 		}
+		return nil
 	}
-}
-
-func printEvent(e *env, ev *api.Event) error {
-	if e.jsonOut() {
-		return printJSON(e.stdout, ev, true)
-	}
-	_, err := fmt.Fprintf(e.stdout, "%s  %s  %s  %s  %s\n", clock(ev.TS), ev.Class, orDash(ev.Channel), orDash(ev.Sender), compactJSON(ev.Payload))
-	return err
+	return f.run(ctx)
 }
 
 var eventsResolveCommand = &command{

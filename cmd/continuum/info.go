@@ -65,7 +65,7 @@ var pingCommand = &command{
 	name:    "ping",
 	summary: "check that the daemon answers, and how fast",
 	help:    `Calls kernel/ping and prints the round-trip time. Exit status 0 means the daemon answered.`,
-	example: "continuum ping\ncontinuum ping --socket /tmp/c.sock --timeout 1s",
+	example: "continuum ping\ncontinuum ping --socket /tmp/my-continuum/continuumd.sock --timeout 1s",
 	maxArgs: 0,
 	flags: func(fs *flag.FlagSet) action {
 		count := fs.IntP("count", "c", 1, "pings to send")

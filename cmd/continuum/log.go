@@ -81,10 +81,16 @@ var logTailCommand = &command{
 	args:    "[PATTERN]",
 	summary: "print a channel's logged events as they are committed, until Ctrl-C",
 	help: `Subscribes to the log (events/subscribe with from or durable) and prints each
-logged event of --channel, one line each: seq, lamport, time, class, sender,
-payload as compact JSON. --json prints each whole envelope as one JSON object
-per line. Unlike 'events tail', it reads the log itself: it never drops an
-event however slow the terminal, and prints only events that are on disk.
+logged event of --channel, one line each under a header: seq, lamport, time,
+class, sender (the program that emitted it, as name:pid/connection), payload
+as compact JSON. --json prints each whole envelope as one JSON object per
+line, with no header. Unlike 'events tail', it reads the log itself: it never
+drops an event however slow the terminal, and prints only events that are on
+disk.
+
+When continuumd stops or restarts, the tail says so, waits for it to come
+back and goes on after the last event it printed, so nothing logged in
+between is missed. --no-reconnect exits with status 1 instead.
 
 --from start replays the channel from the beginning first; --from SEQ resumes
 after that seq; the default starts at the log's current head. With --durable
@@ -99,6 +105,7 @@ continuum log tail --channel general --durable my-notes`,
 		channel := fs.String("channel", "", "channel to follow (required)")
 		from := fs.String("from", "now", "now, start, or a seq to resume after")
 		durable := fs.String("durable", "", "name of a durable cursor to resume from and acknowledge")
+		noReconnect := fs.Bool("no-reconnect", false, "exit with unavailable when the connection to continuumd goes, instead of waiting for it to come back")
 		return func(ctx context.Context, e *env, args []string) error {
 			if *channel == "" {
 				return usagef("log tail", "--channel is required (continuum log stats lists the channels)")
@@ -111,59 +118,75 @@ continuum log tail --channel general --durable my-notes`,
 			if len(args) > 0 {
 				pattern = args[0]
 			}
-			return logTail(ctx, e, api.SubscribeParams{Pattern: pattern, Channel: *channel, From: f, Durable: *durable})
+			return logTail(ctx, e, api.SubscribeParams{Pattern: pattern, Channel: *channel, From: f, Durable: *durable}, !*noReconnect)
 		}
 	},
 }
 
-func logTail(ctx context.Context, e *env, sp api.SubscribeParams) error {
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	sctx, cancel := e.callCtx(ctx)
-	defer cancel()
-	if sp.From.IsZero() {
-		// "now" as a position in the log, so the subscription is log-backed
-		// (no drops) rather than a live one; an empty log starts at 0.
-		var st api.LogStats
-		if err := c.Call(sctx, api.MethodLogStats, nil, &st); err != nil {
-			return err
+// logTail follows the log of one channel. After a reconnect it resumes
+// after the last event it printed (or, with --durable, after the last one it
+// acknowledged, which the daemon keeps), so a daemon restart loses nothing.
+func logTail(ctx context.Context, e *env, sp api.SubscribeParams, reconnect bool) error {
+	var out *streamTable
+	var last uint64 // the seq of the last event printed
+	f := &follower{e: e, reconnect: reconnect}
+	f.subscribe = func(ctx context.Context, c *client.Client, resumed bool) (*client.Subscription, error) {
+		sctx, cancel := e.callCtx(ctx)
+		defer cancel()
+		p := sp
+		switch {
+		case resumed && p.Durable == "" && last > 0:
+			p.From = api.FromSeq(last)
+		case p.From.IsZero():
+			// "now" as a position in the log, so the subscription is
+			// log-backed (no drops) rather than a live one; an empty log
+			// starts at 0.
+			var st api.LogStats
+			if err := c.Call(sctx, api.MethodLogStats, nil, &st); err != nil {
+				return nil, err
+			}
+			p.From = api.FromSeq(st.Head)
+			if st.Head == 0 {
+				p.From = api.FromStart
+			}
+			sp.From = p.From // a resume before any event goes on from here
 		}
-		sp.From = api.FromSeq(st.Head)
-		if st.Head == 0 {
-			sp.From = api.FromStart
-		}
-	}
-	sub, err := c.Subscribe(sctx, sp)
-	if err != nil {
-		return err
-	}
-	cancel()
-	fmt.Fprintf(e.stderr, "following channel %s (%s) after seq %d at %s; Ctrl-C to stop\n", sp.Channel, sp.Pattern, sub.Cursor(), e.socketPath())
-	for {
-		ev, err := sub.Next(ctx)
+		sub, err := c.Subscribe(sctx, p)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted: the normal way to stop
+			return nil, err
+		}
+		if resumed {
+			fmt.Fprintf(e.stderr, "following channel %s again after seq %d\n", sp.Channel, sub.Cursor())
+			return sub, nil
+		}
+		fmt.Fprintf(e.stderr, "following channel %s (%s) after seq %d at %s; Ctrl-C to stop\n", sp.Channel, sp.Pattern, sub.Cursor(), e.socketPath())
+		if !e.jsonOut() {
+			if out, err = newStreamTable(e.stdout, logColumns, logMinWidths); err != nil {
+				return nil, err
 			}
-			if errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
-				return api.Errorf(api.CodeUnavailable, "lost the connection to continuumd (%v)", err)
+		}
+		return sub, nil
+	}
+	f.handle = func(ctx context.Context, c *client.Client, sub *client.Subscription, ev api.Event) error {
+		if ev.Seq == 0 || ev.Seq <= last {
+			return nil // a local event on the same pattern (not in the log), or one already printed
+		}
+		if e.jsonOut() {
+			if err := printJSON(e.stdout, &ev, true); err != nil {
+				return err
 			}
+		} else if err := out.row(logRow(&ev)); err != nil {
 			return err
 		}
-		if ev.Seq == 0 {
-			continue // a local event on the same pattern: not in the log
-		}
-		if err := printLogEvent(e, &ev, true); err != nil {
-			return err
-		}
+		last = ev.Seq
 		if sp.Durable != "" {
 			actx, cancel := e.callCtx(ctx)
 			err := c.Ack(actx, sp.Durable, ev.Seq)
 			cancel()
 			if err != nil && ctx.Err() == nil {
+				if errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+					return err // reconnect; the daemon resends from the last ack
+				}
 				return fmt.Errorf("ack seq %d on %s: %w", ev.Seq, sp.Durable, err)
 			}
 		}
@@ -172,16 +195,19 @@ func logTail(ctx context.Context, e *env, sp api.SubscribeParams) error {
 			// this process could have; say so rather than look complete.
 			return api.Errorf(api.CodeResourceExhausted, "this terminal fell %d events behind; rerun with --from %d", lag.Client, ev.Seq)
 		}
+		return nil
 	}
+	return f.run(ctx)
 }
 
-// printLogEvent prints one logged event: a JSON line, or a text line.
-func printLogEvent(e *env, ev *api.Event, compact bool) error {
-	if e.jsonOut() {
-		return printJSON(e.stdout, ev, compact)
-	}
-	_, err := fmt.Fprintf(e.stdout, "%d  %d  %s  %s  %s  %s\n", ev.Seq, ev.Lamport, clock(ev.TS), ev.Class, orDash(ev.Sender), compactJSON(ev.Payload))
-	return err
+// The columns of a logged event, in log tail and log replay.
+var (
+	logColumns   = []string{"SEQ", "LAMPORT", "TIME", "CLASS", "SENDER", "PAYLOAD"}
+	logMinWidths = []int{4, 7, 12, 14, 24}
+)
+
+func logRow(ev *api.Event) []string {
+	return []string{strconv.FormatUint(ev.Seq, 10), strconv.FormatUint(ev.Lamport, 10), clock(ev.TS), ev.Class, orDash(ev.Sender), compactJSON(ev.Payload)}
 }
 
 var logReplayCommand = &command{
@@ -277,7 +303,12 @@ and puts it in place of the old one in one rename. Every event, cursor, class
 and key is kept. It works on the file directly, not through the daemon, so it
 refuses while a continuumd holds the file: stop the daemon, compact, start it
 again. The file is locked for the whole run, so a daemon started meanwhile
-waits and then reports the state dir in use.`,
+waits and then reports the state dir in use.
+
+Compaction does not always shrink the file: a small file with little free
+space can come out a step larger (bbolt allocates a fresh file in steps, 32
+KiB then 64 KiB, …), and the command then says so. It pays off once
+retention has deleted many events.`,
 	example: "continuum log compact\ncontinuum log compact --state-dir ~/.local/state/continuum --json",
 	maxArgs: 0,
 	flags: func(fs *flag.FlagSet) action {
@@ -291,6 +322,12 @@ waits and then reports the state dir in use.`,
 				return printJSON(e.stdout, res, false)
 			}
 			fmt.Fprintf(e.stdout, "compacted %s: %d → %d bytes\n", res.Path, res.Before, res.After)
+			if res.After >= res.Before {
+				// bbolt grows a fresh file in steps (32 KiB, 64 KiB, …), so
+				// a small file with little free space can come out larger.
+				// Nothing is lost either way; say so rather than look broken.
+				fmt.Fprintf(e.stderr, "note: the file did not shrink: it had little free space to give back (a fresh bbolt file is allocated in steps, so a small one can grow); compaction pays off after retention deleted many events (continuum log stats: file bytes against event bytes)\n")
+			}
 			return nil
 		}
 	},

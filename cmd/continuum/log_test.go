@@ -211,6 +211,10 @@ func TestLogTail(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(now.String()), "\n")
+	if !strings.HasPrefix(lines[0], "SEQ ") {
+		t.Fatalf("tail from now has no header:\n%s", now.String())
+	}
+	lines = lines[1:]
 	if len(lines) != 5 {
 		t.Fatalf("tail from now printed %d lines:\n%s", len(lines), now.String())
 	}
@@ -326,6 +330,15 @@ func TestLogCompact(t *testing.T) {
 	r = cli(t, "", "log", "compact", "--state-dir", state).ok(t)
 	if !strings.HasPrefix(r.stdout, "compacted "+res.Path+": ") {
 		t.Fatalf("compact text: %q", r.stdout)
+	}
+	// A second compaction has nothing to give back; when the file does not
+	// shrink the command says so (and only then).
+	var from, to int64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(r.stdout, "compacted "+res.Path+": "), "%d → %d bytes", &from, &to); err != nil {
+		t.Fatalf("compact text %q: %v", r.stdout, err)
+	}
+	if noted := strings.Contains(r.stderr, "did not shrink"); noted != (to >= from) {
+		t.Fatalf("compacted %d → %d bytes, stderr %q", from, to, r.stderr)
 	}
 
 	ld2 := startLogDaemon(t, state, kernel.Config{})

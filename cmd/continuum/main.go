@@ -43,6 +43,7 @@ const (
 const defaultTimeout = 10 * time.Second
 
 func main() {
+	progName = invokedAs(os.Args[0])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -167,7 +168,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	help := top.BoolP("help", "h", false, "show help")
 	bindGlobal(top, e, false)
 	if err := top.Parse(args); err != nil {
-		return usagef("", "%v", err)
+		return usagef("", "%s", flagHint(err, top))
 	}
 	rest := top.Args()
 	if *help || (len(rest) > 0 && rest[0] == "help") {
@@ -221,9 +222,18 @@ func lookup(words []string) (*command, *group, error) {
 		if words[1] == "help" {
 			return nil, nil, helpShown(g)
 		}
-		return nil, nil, usagef(g.name, "unknown subcommand %q; %q has: %s", g.name+" "+words[1], g.name, commandNames(g))
+		return nil, nil, usagef(g.name, "unknown subcommand %q%s; %q has: %s", g.name+" "+words[1], didYouMean(words[1], strings.Split(commandNames(g), ", ")), g.name, commandNames(g))
 	}
-	return nil, nil, usagef("", "unknown subcommand %q; run 'continuum --help' for the list", first)
+	var firsts []string
+	for _, c := range topGroup.commands {
+		firsts = append(firsts, c.name)
+	}
+	for _, g := range groups {
+		if g.name != "" {
+			firsts = append(firsts, g.name)
+		}
+	}
+	return nil, nil, usagef("", "unknown subcommand %q%s; run 'continuum --help' for the list", first, didYouMean(first, firsts))
 }
 
 // helpShown is returned by lookup when a group's help was asked for; dispatch
@@ -259,7 +269,7 @@ func runCommand(ctx context.Context, e *env, g *group, c *command, args []string
 	fs.AddFlagSet(global)
 	help := fs.BoolP("help", "h", false, "show this help")
 	if err := fs.Parse(args); err != nil {
-		return usagef(path, "%v", err)
+		return usagef(path, "%s", flagHint(err, fs))
 	}
 	if *help {
 		printCommandHelp(e.stdout, g, c, local, global)
@@ -304,6 +314,39 @@ func bindGlobal(fs *flag.FlagSet, e *env, inputJSON bool) {
 	if !inputJSON {
 		fs.BoolVar(&e.json, "json", e.json, "same as --output json")
 	}
+}
+
+// progName is how examples in --help name the CLI: as it was invoked when
+// that was by a path (bin/continuum from a checkout, where it is not on
+// PATH), else "continuum".
+var progName = "continuum"
+
+// invokedAs is the name to print for argv0: the path as typed when it has a
+// folder in it, so that examples can be pasted as they are.
+func invokedAs(argv0 string) string {
+	if !strings.Contains(argv0, "/") || strings.Contains(argv0, "go-build") {
+		return "continuum"
+	}
+	return argv0
+}
+
+// exampleLine rewrites the words "continuum" and "continuumd" of an
+// example to the binaries next to this one, so that `bin/continuum events
+// emit --help` prints lines that run from a checkout.
+func exampleLine(line string) string {
+	if progName == "continuum" {
+		return line
+	}
+	words := strings.Split(line, " ")
+	for i, w := range words {
+		switch w {
+		case "continuum":
+			words[i] = progName
+		case "continuumd":
+			words[i] = progName + "d"
+		}
+	}
+	return strings.Join(words, " ")
 }
 
 // printMainHelp lists every subcommand.
@@ -382,7 +425,7 @@ func printCommandHelp(w io.Writer, g *group, c *command, local, global *flag.Fla
 	if c.example != "" {
 		fmt.Fprintln(w, "\nExample:")
 		for _, line := range strings.Split(strings.TrimSpace(c.example), "\n") {
-			fmt.Fprintf(w, "  %s\n", line)
+			fmt.Fprintf(w, "  %s\n", exampleLine(line))
 		}
 	}
 	if local.HasFlags() {

@@ -443,12 +443,14 @@ func TestExecDeadline(t *testing.T) {
 	}
 }
 
+// With --no-reconnect, tails exit when the daemon goes; serve always does.
 func TestStreamsEndWhenDaemonStops(t *testing.T) {
 	sock, d := startDaemonHandle(t)
-	_, errOut, stop := background(t, sock, "events", "tail")
+	_, errOut, stop := background(t, sock, "events", "tail", "--no-reconnect")
+	_, logErr, stopLog := background(t, sock, "log", "tail", "--channel", "general", "--no-reconnect")
 	_, serveErr, stopServe := background(t, sock, "commands", "serve", "demo/echo")
-	waitFor(t, "tail and serve to start", func() bool {
-		return strings.Contains(errOut.String(), "watching") && strings.Contains(serveErr.String(), "serving")
+	waitFor(t, "tails and serve to start", func() bool {
+		return strings.Contains(errOut.String(), "watching") && strings.Contains(serveErr.String(), "serving") && strings.Contains(logErr.String(), "following")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -458,6 +460,10 @@ func TestStreamsEndWhenDaemonStops(t *testing.T) {
 	waitFor(t, "tail to report the lost connection", func() bool { return strings.Contains(errOut.String(), "error: unavailable: lost the connection") })
 	if code := stop(); code != 1 {
 		t.Errorf("tail exit %d after the daemon stopped, want 1; stderr %q", code, errOut.String())
+	}
+	waitFor(t, "log tail to report the lost connection", func() bool { return strings.Contains(logErr.String(), "error: unavailable: lost the connection") })
+	if code := stopLog(); code != 1 {
+		t.Errorf("log tail exit %d after the daemon stopped, want 1; stderr %q", code, logErr.String())
 	}
 	waitFor(t, "serve to report the lost connection", func() bool { return strings.Contains(serveErr.String(), "error: unavailable: lost the connection") })
 	if code := stopServe(); code != 1 {

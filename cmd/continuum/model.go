@@ -35,11 +35,16 @@ shell's directory; the daemon reads the file itself. The model is registered
 under --name (default: its absolute path) and stays loaded until unloaded or
 the daemon stops. Progress is shown on stderr (from inference:load-progress).
 
-Inference needs a GPU unless continuumd runs with --allow-cpu: without one
-this fails with gpu_unavailable and says what was found. Loading is not
-bounded by --timeout (only connecting is); --max-time bounds it.`,
-	example: `continuum model load ./models/llama-3.2-1b-q4_k_m.gguf --name llama
-continuum model load /srv/models/tiny.gguf --json`,
+Inference needs a GPU unless continuumd runs with --allow-cpu (a daemon
+flag: make run ARGS=--allow-cpu): without one this fails with
+gpu_unavailable and says what was found. Loading is not bounded by --timeout
+(only connecting is); --max-time bounds it.
+
+A loaded model is loaded again when continuumd restarts on the same state
+dir, until 'continuum model unload' (continuumd --no-reload-models turns
+that off).`,
+	example: `continuum model tiny /tmp/tiny.gguf && continuum model load /tmp/tiny.gguf --name tiny
+continuum model load ./models/llama-3.2-1b-q4_k_m.gguf --name llama --json`,
 	minArgs: 1,
 	maxArgs: 1,
 	flags: func(fs *flag.FlagSet) action {

@@ -36,9 +36,11 @@ func TestLlamaFileFlag(t *testing.T) {
 
 	p, c := startBinary(t, bin, filepath.Join(dir, "d.sock"), filepath.Join(dir, "state"),
 		"--llama-lib-dir", libDir, "--llama-file", "libllama.v9.so", "--allow-cpu")
-	err = c.Call(ctx, api.MethodInferenceModels, nil, nil)
+	// Unload goes through the library first (list does not: it answers
+	// what is loaded, which needs no library).
+	err = c.Call(ctx, api.MethodInferenceUnload, api.NameParams{Name: "x"}, nil)
 	if api.CodeOf(err) != api.CodeUnavailable || !strings.Contains(err.Error(), "libllama.v9.so") {
-		t.Fatalf("inference/models with --llama-file libllama.v9.so: %v", err)
+		t.Fatalf("inference/unload with --llama-file libllama.v9.so: %v", err)
 	}
 	if _, err := c.Ping(ctx); err != nil {
 		t.Fatalf("the daemon stopped serving: %v", err)
@@ -49,7 +51,7 @@ func TestLlamaFileFlag(t *testing.T) {
 	_, c = startBinary(t, bin, filepath.Join(dir, "d2.sock"), filepath.Join(dir, "state2"),
 		"--llama-lib-dir", libDir, "--llama-file", "libllama.v0.4.0.so", "--ggml-file", "libggml.v0.4.0.so",
 		"--ggml-base-file", "libggml-base.so", "--allow-cpu")
-	if err := c.Call(ctx, api.MethodInferenceModels, nil, nil); err != nil {
-		t.Fatalf("inference/models with the package's file names: %v", err)
+	if err := c.Call(ctx, api.MethodInferenceUnload, api.NameParams{Name: "x"}, nil); api.CodeOf(err) != api.CodeNotFound {
+		t.Fatalf("inference/unload with the package's file names: %v (want not_found: the library loaded)", err)
 	}
 }

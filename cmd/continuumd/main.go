@@ -50,6 +50,7 @@ func run(args []string, stderr io.Writer) error {
 	llamaFile := fs.String("llama-file", "", "file name of libllama in --llama-lib-dir (default: found by pattern, libllama.*.so)")
 	ggmlFile := fs.String("ggml-file", "", "file name of libggml in --llama-lib-dir (default: found by pattern, libggml.*.so)")
 	ggmlBaseFile := fs.String("ggml-base-file", "", "file name of libggml-base in --llama-lib-dir (default: libggml-base.so)")
+	noReload := fs.Bool("no-reload-models", false, "do not load again at start the models that were loaded (continuum model load) when continuumd last stopped")
 	allowCPU := fs.Bool("allow-cpu", false, "run inference on the CPU when no GPU is usable (development); without it inference answers gpu_unavailable")
 	inferCtx := fs.Int("inference-ctx", 0, "context length per generation in tokens (0: the model's, at most 4096)")
 	inferThreads := fs.Int("inference-threads", 0, "CPU threads per generation (0: half the CPUs)")
@@ -110,6 +111,7 @@ func run(args []string, stderr io.Writer) error {
 			GGMLFile:     *ggmlFile,
 			GGMLBaseFile: *ggmlBaseFile,
 			AllowCPU:     *allowCPU,
+			NoReload:     *noReload,
 			NCtx:         *inferCtx,
 			NThreads:     *inferThreads,
 		},

@@ -1,11 +1,19 @@
 // Command embedded shows an app that runs the continuum kernel inside its own
 // process. The app talks to the kernel in-process (no socket, no
 // serialization) while the same kernel also listens on a Unix socket, so the
-// continuum CLI in another terminal sees the app's command and events:
+// continuum CLI in another terminal sees the app's command and events.
 //
-//	go run ./examples/embedded --socket /tmp/embedded.sock
-//	bin/continuum --socket /tmp/embedded.sock exec app/greet --param name=Ada
-//	bin/continuum --socket /tmp/embedded.sock events tail 'app:*'
+// From the repository root (README.md next to this file says more):
+//
+//	go run ./examples/embedded
+//	bin/continuum --socket /tmp/continuum-embedded-$(id -u)/embedded.sock exec app/greet --param name=Ada
+//
+// The socket lives in a folder of its own that the kernel creates 0700 (the
+// folder, not the socket's mode, keeps other users out), so --socket takes a
+// path whose folder is new or already private to you, never a shared folder
+// such as /tmp itself:
+//
+//	go run ./examples/embedded --socket /tmp/my-app/app.sock
 package main
 
 import (
@@ -14,6 +22,8 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -25,20 +35,24 @@ import (
 )
 
 func main() {
-	socket := flag.String("socket", "/tmp/continuum-embedded.sock", "socket the embedded kernel also serves")
+	socket := flag.String("socket", defaultSocket(), "socket the embedded kernel also serves; its folder is created private (0700) if missing")
 	stateDir := flag.String("state-dir", "", "state folder (default: a temporary one)")
 	flag.Parse()
+	tmpState := ""
 	if *stateDir == "" {
-		dir, err := os.MkdirTemp("", "continuum-embedded-")
+		dir, err := os.MkdirTemp("", "continuum-embedded-state-")
 		if err != nil {
 			log.Fatal(err)
 		}
-		defer os.RemoveAll(dir)
-		*stateDir = dir
+		tmpState, *stateDir = dir, dir
+		defer os.RemoveAll(tmpState)
 	}
 
 	d, err := daemon.Start(daemon.Config{Kernel: kernel.Config{StateDir: *stateDir}, Socket: *socket})
 	if err != nil {
+		if tmpState != "" {
+			os.RemoveAll(tmpState) // log.Fatal skips the deferred removal
+		}
 		log.Fatal(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -73,7 +87,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("embedded kernel %s serving %s\ntry: continuum --socket %s exec app/greet --param name=Ada\n", d.Kernel().PeerID(), d.SocketPath(), d.SocketPath())
+	fmt.Printf("embedded kernel %s serving %s\ntry: bin/continuum --socket %s exec app/greet --param name=Ada\n", d.Kernel().PeerID(), d.SocketPath(), d.SocketPath())
 
 	<-ctx.Done()
 	app.Close()
@@ -82,4 +96,10 @@ func main() {
 	if err := d.Shutdown(shutdownCtx); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// defaultSocket is a socket in a folder of this user's own under $TMPDIR:
+// the kernel creates the folder 0700, and refuses it if another user made it.
+func defaultSocket() string {
+	return filepath.Join(os.TempDir(), "continuum-embedded-"+strconv.Itoa(os.Getuid()), "embedded.sock")
 }

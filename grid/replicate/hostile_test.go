@@ -83,14 +83,24 @@ type hostile struct {
 	asked atomic.Int64
 }
 
-// cutPipe is the hostile end's stream; armed, it writes half of the next
-// write and closes: a peer that dies in the middle of a message.
+// cutPipe is the hostile end's stream; armed with cut, it writes half of
+// the next write and closes: a peer that dies in the middle of a message.
+// Armed with hang, it writes half and then nothing more, keeping the
+// stream open: a peer that stalls in the middle of a message.
 type cutPipe struct {
 	net.Conn
-	cut atomic.Bool
+	cut, hang, hung atomic.Bool
 }
 
 func (c *cutPipe) Write(b []byte) (int, error) {
+	if c.hung.Load() {
+		return len(b), nil // swallowed: nothing more ever arrives
+	}
+	if c.hang.Load() && len(b) > 1 {
+		c.hung.Store(true)
+		c.Conn.Write(b[:len(b)/2])
+		return len(b), nil
+	}
 	if c.cut.Load() && len(b) > 1 {
 		n, _ := c.Conn.Write(b[:len(b)/2])
 		c.Conn.Close()
@@ -310,33 +320,52 @@ func TestHostileMalformedAnswers(t *testing.T) {
 	}
 }
 
-// A peer that says it holds events and then never answers the pull is
-// timed out (and asked again later, with backoff); the same range comes
-// from another peer meanwhile.
+// A peer that says it holds events and then never answers the pull, or
+// stops in the middle of its answer, is timed out (and asked again later,
+// with backoff); the same range comes from another peer meanwhile.
 func TestStalledPeerIsTimedOutAndRangeComesFromAnother(t *testing.T) {
-	v := newNode(t, "v", Options{StallTimeout: 300 * time.Millisecond, LongPoll: 200 * time.Millisecond})
-	honest := newNode(t, "honest", Options{})
-	o := newOrigin(t)
-	var evs []api.Event
-	for range 20 {
-		evs = append(evs, o.next("general"))
+	for _, midBatch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "before answering", true: "mid-batch"}[midBatch], func(t *testing.T) {
+			v := newNode(t, "v", Options{StallTimeout: 300 * time.Millisecond, LongPoll: 200 * time.Millisecond})
+			honest := newNode(t, "honest", Options{})
+			o := newOrigin(t)
+			var evs []api.Event
+			var envs [][]byte
+			for range 20 {
+				ev := o.next("general")
+				evs = append(evs, ev)
+				envs = append(envs, envelope(t, ev))
+			}
+			for _, r := range honest.k.Log().IngestBatch(context.Background(), evs) {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			h := attachHostile(t, v, stateResult{Epoch: 1, Head: 20, Channels: map[string]map[string]uint64{"general": {o.id.PeerID(): 20}}})
+			if midBatch {
+				h.script(func(ctx context.Context) (any, error) {
+					h.pipe.hang.Store(true)
+					return pullResult{Epoch: 1, Head: 20, Last: 20, Events: envs}, nil
+				})
+			} else {
+				h.script(func(ctx context.Context) (any, error) { <-ctx.Done(); return nil, ctx.Err() })
+			}
+			start := time.Now()
+			eventually(t, 10*time.Second, "stall noticed", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["stall"] >= 1 })
+			if d := time.Since(start); d > 4*time.Second { // 0.3 s plus a loaded machine
+				t.Errorf("the stall took %v to notice", d)
+			}
+			if got := v.vec()["general"][o.id.PeerID()]; got != 0 {
+				t.Fatalf("took %d events from a batch that never arrived whole", got)
+			}
+			connect(t, v, honest, "household")
+			eventually(t, 10*time.Second, "the range from the honest peer", func() bool { return v.vec()["general"][o.id.PeerID()] == 20 })
+			if !midBatch {
+				// The stalled peer is asked again after a backoff (and now answers).
+				eventually(t, 10*time.Second, "asked again", func() bool { return h.asked.Load() >= 2 })
+			}
+		})
 	}
-	for _, r := range honest.k.Log().IngestBatch(context.Background(), evs) {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	h := attachHostile(t, v, stateResult{Epoch: 1, Head: 20, Channels: map[string]map[string]uint64{"general": {o.id.PeerID(): 20}}})
-	h.script(func(ctx context.Context) (any, error) { <-ctx.Done(); return nil, ctx.Err() })
-	start := time.Now()
-	eventually(t, 5*time.Second, "stall noticed", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["stall"] == 1 })
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("the stall took %v to notice", d)
-	}
-	connect(t, v, honest, "household")
-	eventually(t, 10*time.Second, "the range from the honest peer", func() bool { return v.vec()["general"][o.id.PeerID()] == 20 })
-	// The stalled peer is asked again after a backoff (and now answers).
-	eventually(t, 10*time.Second, "asked again", func() bool { return h.asked.Load() >= 2 })
 }
 
 // A peer that dies in the middle of a batch (half a message, then the
@@ -362,7 +391,7 @@ func TestPeerDiesMidBatch(t *testing.T) {
 			return false
 		}
 	})
-	eventually(t, 5*time.Second, "the failed pull counted", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["broken"] == 1 })
+	eventually(t, 5*time.Second, "the failed pull counted", func() bool { return v.r.Stats()[h.id.PeerID()].Counts["broken"] >= 1 })
 	if got := v.vec()["general"][o.id.PeerID()]; got != 0 {
 		t.Fatalf("took %d events of a batch that never arrived whole", got)
 	}
@@ -380,4 +409,52 @@ func TestPeerDiesMidBatch(t *testing.T) {
 	hc.Start(msgrpc.HandlerFuncs{Request: h2.serve})
 	defer func() { vc.Close(); hc.Close(); detach() }()
 	eventually(t, 10*time.Second, "all of it on the next link", func() bool { return v.vec()["general"][o.id.PeerID()] == 100 })
+}
+
+// What a peer asks of this side's server: bad params are invalid_argument,
+// an unknown method unknown_method, a position beyond the head or in
+// another epoch is answered stale, and the server goes on serving.
+func TestServerRefusesBadRequests(t *testing.T) {
+	v := newNode(t, "v", Options{})
+	v.emit("general", 3)
+	h := attachHostile(t, v, stateResult{Epoch: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, params := range map[string]any{
+		"after is a string": map[string]any{"after": "x"},
+		"have is a number":  map[string]any{"have": 7},
+		"not a map":         []int{1, 2},
+	} {
+		if _, err := h.conn.Call(ctx, methodPull, params); api.CodeOf(err) != api.CodeInvalidArgument {
+			t.Errorf("%s: %v, want invalid_argument", name, err)
+		}
+	}
+	if _, err := h.conn.Call(ctx, "repl/nothing", nil); api.CodeOf(err) != api.CodeUnknownMethod {
+		t.Errorf("unknown method: %v", err)
+	}
+	tooMany := make([]have, maxHave+1)
+	if _, err := h.conn.Call(ctx, methodPull, pullParams{Have: tooMany}); api.CodeOf(err) != api.CodeInvalidArgument {
+		t.Errorf("too many chains in have: %v", err)
+	}
+	for name, p := range map[string]pullParams{
+		"beyond the head": {After: 99, Epoch: 1},
+		"another epoch":   {After: 1, Epoch: 7},
+	} {
+		raw, err := h.conn.Call(ctx, methodPull, p)
+		var r pullResult
+		if err == nil {
+			err = decode(raw, &r)
+		}
+		if err != nil || !r.Stale || len(r.Events) != 0 {
+			t.Errorf("%s: %+v %v, want stale", name, r, err)
+		}
+	}
+	raw, err := h.conn.Call(ctx, methodPull, pullParams{After: 0, Epoch: 1, Max: 2})
+	var r pullResult
+	if err == nil {
+		err = decode(raw, &r)
+	}
+	if err != nil || len(r.Events) != 2 || r.Last != 2 || r.Head != 3 {
+		t.Fatalf("a good pull after the bad ones: %+v %v", r, err)
+	}
 }

@@ -208,6 +208,11 @@ func (s *session) pullLoop() {
 	backoff := s.r.opts.StallTimeout
 	resyncs := 0
 	for s.ctx.Err() == nil {
+		select {
+		case <-s.conn.Done():
+			return // the stream is gone: nothing more can be pulled on it
+		default:
+		}
 		before := s.position()
 		err := s.run(force)
 		if s.ctx.Err() != nil {

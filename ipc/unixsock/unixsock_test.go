@@ -141,6 +141,35 @@ func TestListenRefuses(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	// A shared folder such as /tmp (1777): the advice must be a private
+	// sub-folder, never a chmod that would break every other user of it.
+	t.Run("a shared folder", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Listen(filepath.Join(dir, "app.sock"))
+		if err == nil {
+			t.Fatal("listened in a shared folder")
+		}
+		msg := err.Error()
+		want := filepath.Join(dir, "continuum-"+strconv.Itoa(os.Getuid()), SocketName)
+		if strings.Contains(msg, "chmod 700") || !strings.Contains(msg, "shared folder") || !strings.Contains(msg, "1777") || !strings.Contains(msg, want) {
+			t.Fatalf("got %q", msg)
+		}
+		// The advice works: the sub-folder it names is created private.
+		l, err := Listen(want)
+		if err != nil {
+			t.Fatalf("the advised path: %v", err)
+		}
+		l.Close()
+		if m := mode(t, filepath.Dir(want)); m.Perm() != 0o700 {
+			t.Fatalf("advised folder mode %v", m)
+		}
+	})
 	t.Run("a folder that is a link", func(t *testing.T) {
 		base := privateDir(t)
 		real := filepath.Join(base, "real")

@@ -1,4 +1,4 @@
-// Package classes is the event-class registry (DESIGN §4): validation of a
+// Package classes is the event-class registry (docs/PROTOCOL.md, "Event classes"): validation of a
 // declaration, idempotent redeclaration, channel resolution, and persistence of
 // declarations in the state file so they survive restarts.
 //
@@ -33,7 +33,7 @@ func Normalize(c api.ClassConfig) api.ClassConfig {
 	return c
 }
 
-// Validate checks a normalized declaration, rule by rule in the order DESIGN §4
+// Validate checks a normalized declaration, rule by rule in the order docs/PROTOCOL.md
 // gives; each failure is invalid_argument naming the rule.
 func Validate(c api.ClassConfig) error {
 	if c.Name != "" {

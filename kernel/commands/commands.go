@@ -1,4 +1,4 @@
-// Package commands is the one command registry (DESIGN §7): every built-in
+// Package commands is the one command registry (docs/PROTOCOL.md, "Commands"): every built-in
 // method of the protocol, every service the kernel hosts, and every command a
 // client provides. It promises that a name has one provider at a time, that a
 // client's commands go away with its connection, and that routing a call is a

@@ -1,5 +1,5 @@
 // Package identity holds this install's Ed25519 key and the peer ids derived
-// from public keys (DESIGN §8).
+// from public keys (docs/GRID.md).
 //
 // A peer id is self-certifying: it is "c" followed by the lowercase, unpadded
 // base32 (RFC 4648 alphabet) of the 32-byte public key, so the key can be

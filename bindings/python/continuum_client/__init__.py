@@ -13,7 +13,7 @@ the Go API types (continuum_client._generated); the transport is hand-written.
 
 from ._generated import *  # noqa: F401,F403  (types, enums, errors)
 from ._generated import CATALOGUE, ERRORS, METHODS, PROTOCOL, ContinuumError, error_from_wire  # noqa: F401
-from ._proto import Invocation, default_socket_path  # noqa: F401
+from ._proto import EventTimeout, Invocation, default_socket_path  # noqa: F401
 from .aio import AsyncClient, AsyncProvision, AsyncSubscription  # noqa: F401
 from .client import Client, Provision, Subscription  # noqa: F401
 

@@ -654,6 +654,8 @@ class EmitParams:
     "string headers"
     id: str = ""
     "event id; supply one to make a retry idempotent"
+    strict: bool = False
+    "refuse an undeclared class with undeclared_class instead of delivering it locally"
 
     @classmethod
     def from_wire(cls, d: Any) -> "EmitParams":
@@ -666,6 +668,7 @@ class EmitParams:
             channel=d.get("channel") or "",
             headers=dict(d.get("headers") or {}),
             id=d.get("id") or "",
+            strict=bool(d.get("strict")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -682,6 +685,8 @@ class EmitParams:
             out["headers"] = _to_wire(self.headers)
         if self.id:
             out["id"] = _to_wire(self.id)
+        if self.strict:
+            out["strict"] = _to_wire(self.strict)
         return out
 
 
@@ -697,6 +702,8 @@ class EmitResult:
     "lamport time; 0 when local"
     seq: int = 0
     "log position; 0 when not logged"
+    declared: bool = False
+    "whether the class is declared; false means delivered locally only (often a typo'd name)"
 
     @classmethod
     def from_wire(cls, d: Any) -> "EmitResult":
@@ -707,6 +714,7 @@ class EmitResult:
             channel=d.get("channel") or "",
             lamport=d.get("lamport") or 0,
             seq=d.get("seq") or 0,
+            declared=bool(d.get("declared")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -719,6 +727,8 @@ class EmitResult:
             out["lamport"] = _to_wire(self.lamport)
         if self.seq is not None:
             out["seq"] = _to_wire(self.seq)
+        if self.declared is not None:
+            out["declared"] = _to_wire(self.declared)
         return out
 
 
@@ -2256,7 +2266,7 @@ def _events_resolve_channel_result(v: Any) -> "ChannelResult":
     return ChannelResult.from_wire(v)
 
 
-def _events_emit_params(*, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> Dict[str, Any]:
+def _events_emit_params(*, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None, strict: Optional[bool] = None) -> Dict[str, Any]:
     p: Dict[str, Any] = {"name": name}
     if payload is not None:
         p["payload"] = payload
@@ -2268,6 +2278,8 @@ def _events_emit_params(*, name: str, payload: Any = None, schema_version: Optio
         p["headers"] = _to_wire(headers)
     if id is not None:
         p["id"] = id
+    if strict is not None:
+        p["strict"] = strict
     return p
 
 
@@ -2535,9 +2547,9 @@ class _EventsMethods:
         "Resolve the channel an event of a broadcast class would go to."
         return _events_resolve_channel_result(self._c.call("events/resolve-channel", _events_resolve_channel_params(name=name, payload=payload, channel=channel)))
 
-    def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
+    def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None, strict: Optional[bool] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
-        return _events_emit_result(self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id)))
+        return _events_emit_result(self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id, strict=strict)))
 
     def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "Subscription":
         "Subscribe to classes matching a pattern; events arrive as events/event notifications."
@@ -2708,9 +2720,9 @@ class _AsyncEventsMethods:
         "Resolve the channel an event of a broadcast class would go to."
         return _events_resolve_channel_result(await self._c.call("events/resolve-channel", _events_resolve_channel_params(name=name, payload=payload, channel=channel)))
 
-    async def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None) -> "EmitResult":
+    async def emit(self, *, name: str, payload: Any = None, schema_version: Optional[str] = None, channel: Optional[str] = None, headers: Optional[Dict[str, str]] = None, id: Optional[str] = None, strict: Optional[bool] = None) -> "EmitResult":
         "Emit an event: delivered to matching subscribers; broadcast classes are logged first and the reply comes once on disk."
-        return _events_emit_result(await self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id)))
+        return _events_emit_result(await self._c.call("events/emit", _events_emit_params(name=name, payload=payload, schema_version=schema_version, channel=channel, headers=headers, id=id, strict=strict)))
 
     async def subscribe(self, *, pattern: str, channel: Optional[str] = None, from_: Optional[Union[str, int]] = None, durable: Optional[str] = None) -> "AsyncSubscription":
         "Subscribe to classes matching a pattern; events arrive as events/event notifications."

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import msgpack
 
-from ._generated import ContinuumError, InternalError, UnavailableError, UnknownMethodError, error_from_wire
+from ._generated import ContinuumError, DeadlineExceededError, InternalError, UnavailableError, UnknownMethodError, error_from_wire
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 
@@ -38,6 +38,31 @@ def default_socket_path() -> str:
         pass
     tmp = os.environ.get("TMPDIR") or "/tmp"
     return os.path.join(tmp, f"continuum-{uid}", SOCKET_NAME)
+
+
+class EventTimeout(DeadlineExceededError, TimeoutError):
+    """No event within a subscription's get(timeout): deadline_exceeded, as the
+    TypeScript client's nextEvent(timeoutMs) rejects with, and still the
+    builtin TimeoutError that callers caught before."""
+
+
+# The hints the CLI gives for the same failures (cmd/continuum/conn.go), so
+# that a program's user reads the same advice.
+HINT_NOT_RUNNING = "is continuumd running? start it with make run (or bin/continuumd), or pass socket_path= the daemon's --socket"
+HINT_PERMISSION = "only the daemon's own user (and root) may connect to its socket"
+
+
+def dial_error(path: str, exc: BaseException) -> UnavailableError:
+    """The UnavailableError for a failed dial of path: what failed, then how to
+    fix it (a missing socket or nobody listening: start the daemon)."""
+    if isinstance(exc, PermissionError):
+        hint = HINT_PERMISSION
+    elif isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+        hint = HINT_NOT_RUNNING
+    else:
+        hint = ""
+    msg = f"cannot connect to continuumd at {path}: {exc or type(exc).__name__}"
+    return UnavailableError(msg + (f"; {hint}" if hint else ""))
 
 
 def packer() -> msgpack.Packer:

@@ -14,6 +14,7 @@ from . import _generated as g
 from ._proto import (
     DEFAULT_MAX_MESSAGE_SIZE,
     END,
+    EventTimeout,
     NOTIFICATION,
     REQUEST,
     RESPONSE,
@@ -22,6 +23,7 @@ from ._proto import (
     ProvisionBase,
     SubscriptionBase,
     decode_params,
+    dial_error,
     default_socket_path,
     encode_params,
     error_to_wire,
@@ -50,11 +52,11 @@ class AsyncSubscription(SubscriptionBase):
         return ev
 
     async def get(self, timeout: Optional[float] = None) -> g.Event:
-        """The next event; TimeoutError after timeout seconds, StopAsyncIteration once closed."""
+        """The next event; EventTimeout (a DeadlineExceededError and a TimeoutError) after timeout seconds, StopAsyncIteration once closed."""
         try:
             ev = await asyncio.wait_for(self._q.get(), timeout)
         except asyncio.TimeoutError:
-            raise TimeoutError(f"no event within {timeout}s") from None
+            raise EventTimeout(f"no event within {timeout}s") from None
         if ev is END:
             self._q.put_nowait(END)
             raise StopAsyncIteration
@@ -176,7 +178,7 @@ class AsyncClient(ClientBase):
         try:
             return await asyncio.wait_for(asyncio.open_unix_connection(self.socket_path, limit=1 << 20), self.connect_timeout)
         except (OSError, asyncio.TimeoutError) as e:
-            raise g.UnavailableError(f"cannot connect to continuumd at {self.socket_path}: {e}") from e
+            raise dial_error(self.socket_path, e) from e
 
     async def _attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._connected is None:

@@ -21,6 +21,7 @@ from . import _generated as g
 from ._proto import (
     DEFAULT_MAX_MESSAGE_SIZE,
     END,
+    EventTimeout,
     NOTIFICATION,
     REQUEST,
     RESPONSE,
@@ -29,6 +30,7 @@ from ._proto import (
     ProvisionBase,
     SubscriptionBase,
     decode_params,
+    dial_error,
     default_socket_path,
     encode_params,
     error_to_wire,
@@ -68,11 +70,11 @@ class Subscription(SubscriptionBase):
         return ev
 
     def get(self, timeout: Optional[float] = None) -> g.Event:
-        """The next event; TimeoutError after timeout seconds, StopIteration once closed."""
+        """The next event; EventTimeout (a DeadlineExceededError and a TimeoutError) after timeout seconds, StopIteration once closed."""
         try:
             ev = self._q.get(timeout=timeout)
         except queue.Empty:
-            raise TimeoutError(f"no event within {timeout}s") from None
+            raise EventTimeout(f"no event within {timeout}s") from None
         if ev is END:
             self._q.put(END)
             raise StopIteration
@@ -191,7 +193,7 @@ class Client(ClientBase):
             s.connect(self.socket_path)
         except OSError as e:
             s.close()
-            raise g.UnavailableError(f"cannot connect to continuumd at {self.socket_path}: {e}") from e
+            raise dial_error(self.socket_path, e) from e
         s.settimeout(None)
         return s
 

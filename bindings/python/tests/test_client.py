@@ -174,6 +174,30 @@ def test_unreachable_daemon_is_typed(tmp_path):
         Client(str(tmp_path / "nobody.sock"), connect_timeout=0.5)
 
 
+def test_unreachable_daemon_says_how_to_start_it(tmp_path):
+    # The same hint as the CLI's, from both clients, when no socket is there.
+    path = str(tmp_path / "nobody.sock")
+    with pytest.raises(cc.UnavailableError) as sync_err:
+        Client(path, connect_timeout=0.5)
+
+    async def dial():
+        await AsyncClient(path, connect_timeout=0.5).connect()
+
+    with pytest.raises(cc.UnavailableError) as async_err:
+        asyncio.run(dial())
+    for e in (sync_err.value, async_err.value):
+        assert path in str(e) and "is continuumd running?" in str(e) and str(e).startswith("unavailable: ")
+
+
+def test_event_timeout_is_deadline_exceeded(client):
+    # As TypeScript's nextEvent(timeoutMs) rejects with DeadlineExceededError;
+    # still a TimeoutError for code that caught that.
+    with client.events.subscribe(pattern="nobody:*") as sub:
+        with pytest.raises(cc.DeadlineExceededError) as e:
+            sub.get(timeout=0.05)
+        assert isinstance(e.value, TimeoutError) and e.value.code == "deadline_exceeded"
+
+
 def test_async_client(daemon):
     async def main():
         async with AsyncClient(daemon.socket) as c:

@@ -410,7 +410,7 @@ export class Client extends Methods implements Core {
 
 function errorToWire(e: unknown): object {
   if (e instanceof ContinuumError) {
-    const w: any = { code: e.code, message: e.message };
+    const w: any = { code: e.code, message: e.detail };
     if (e.data !== undefined) w.data = e.data;
     return w;
   }

@@ -34,6 +34,24 @@ export function defaultSocketPath(): string {
   return join(tmpdir(), `continuum-${uid}`, SOCKET_NAME);
 }
 
+// The hints the CLI gives for the same failures (cmd/continuum/conn.go), so
+// that a program's user reads the same advice.
+const HINT_NOT_RUNNING = "is continuumd running? start it with make run (or bin/continuumd), or pass socketPath: the daemon's --socket";
+const HINT_PERMISSION = "only the daemon's own user (and root) may connect to its socket";
+
+/** "; how to fix it" for a failed dial, or "" when there is nothing to say. */
+function dialHint(err: Error | undefined): string {
+  switch ((err as NodeJS.ErrnoException | undefined)?.code) {
+    case "ENOENT":
+    case "ECONNREFUSED":
+      return "; " + HINT_NOT_RUNNING;
+    case "EACCES":
+    case "EPERM":
+      return "; " + HINT_PERMISSION;
+  }
+  return "";
+}
+
 /** Opens the daemon's Unix socket; rejects with UnavailableError if nobody answers. */
 export function connectUnix(path: string = defaultSocketPath(), opts: { maxMessageSize?: number; timeoutMs?: number } = {}): Promise<Transport> {
   return new Promise((resolve, reject) => {
@@ -73,7 +91,7 @@ export function connectUnix(path: string = defaultSocketPath(), opts: { maxMessa
     sock.on("close", () => {
       clearTimeout(timer);
       if (!open) {
-        reject(new UnavailableError(`cannot connect to continuumd at ${path}: ${failure?.message ?? "closed"}`));
+        reject(new UnavailableError(`cannot connect to continuumd at ${path}: ${failure?.message ?? "closed"}${dialHint(failure)}`));
         return;
       }
       t.onclose(failure);

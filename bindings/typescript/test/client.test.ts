@@ -26,6 +26,8 @@ test("generated surface: group/name-with-dashes becomes client.group.nameWithDas
   for (const { code } of C.CATALOGUE) {
     const e = C.errorFromWire({ code, message: "m" });
     assert.equal(e.code, code);
+    assert.equal(e.message, `${code}: m`);
+    assert.equal(e.detail, "m");
     assert.ok(e instanceof C.ContinuumError);
     assert.notEqual(e.constructor, C.ContinuumError, code);
     assert.equal((e.constructor as any).code, code);
@@ -142,6 +144,13 @@ test("bad calls fail with the catalogue's codes", async () => {
 
 test("an unreachable daemon is a typed error", async () => {
   await assert.rejects(Client.connect({ socketPath: d.root + "/nobody.sock" }), C.UnavailableError);
+  // The CLI's hint, and the code in the message as Python's str(err) has it.
+  await assert.rejects(Client.connect({ socketPath: d.root + "/nobody.sock", reconnect: false }), (e: any) => {
+    assert.ok(e instanceof C.UnavailableError);
+    assert.match(e.message, /^unavailable: cannot connect to continuumd at .*nobody\.sock: .*is continuumd running\?/);
+    assert.ok(!e.detail.startsWith("unavailable:"), e.detail);
+    return true;
+  });
 });
 
 test("reconnects, provides its commands again and resumes subscriptions", async () => {

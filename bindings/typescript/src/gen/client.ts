@@ -13,13 +13,17 @@ export interface Core {
 /**
  * An error the daemon answered with (or the client raised, with a code from
  * the same catalogue). Check `err.code` or `instanceof` a subclass; never the message.
+ * `message` is "code: detail", as the CLI prints it and Python's str(err) reads;
+ * `detail` is the daemon's text alone.
  */
 export class ContinuumError extends Error {
   readonly code: T.Code | string;
+  readonly detail: string;
   readonly data?: unknown;
   constructor(code: T.Code | string, message: string, data?: unknown) {
-    super(message);
+    super(`${code}: ${message}`);
     this.code = code;
+    this.detail = message;
     this.data = data;
     this.name = new.target.name;
   }

@@ -196,6 +196,8 @@ export interface EmitParams {
   headers?: {[key: string]: string};
   /** event id; supply one to make a retry idempotent */
   id?: string;
+  /** refuse an undeclared class with undeclared_class instead of delivering it locally */
+  strict?: boolean;
 }
 
 /** Go type api.EmitResult. */
@@ -208,6 +210,8 @@ export interface EmitResult {
   lamport: Uint64;
   /** log position; 0 when not logged */
   seq: Uint64;
+  /** whether the class is declared; false means delivered locally only (often a typo'd name) */
+  declared: boolean;
 }
 
 /** Go type api.SubscribeParams. */
