@@ -80,3 +80,17 @@ func TestNames(t *testing.T) {
 		t.Errorf("errorClass = %q", got)
 	}
 }
+
+// A field typescriptify cannot render (it writes "{[key: string]: }" for a
+// map of maps, which tsc refuses) must not reach the generated types.
+func TestTSFieldsHaveTypes(t *testing.T) {
+	files, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(files["bindings/typescript/src/gen/types.ts"]), "\n") {
+		if strings.Contains(line, ": }") || strings.HasSuffix(strings.TrimSpace(line), ": ;") {
+			t.Errorf("types.ts:%d has a field without a type: %s", i+1, line)
+		}
+	}
+}

@@ -321,13 +321,15 @@ retention has deleted many events.`,
 			if e.jsonOut() {
 				return printJSON(e.stdout, res, false)
 			}
-			fmt.Fprintf(e.stdout, "compacted %s: %d → %d bytes\n", res.Path, res.Before, res.After)
-			if res.After >= res.Before {
+			if res.Kept {
 				// bbolt grows a fresh file in steps (32 KiB, 64 KiB, …), so
-				// a small file with little free space can come out larger.
-				// Nothing is lost either way; say so rather than look broken.
-				fmt.Fprintf(e.stderr, "note: the file did not shrink: it had little free space to give back (a fresh bbolt file is allocated in steps, so a small one can grow); compaction pays off after retention deleted many events (continuum log stats: file bytes against event bytes)\n")
+				// a copy of a small file with little free space would come
+				// out larger: airc.Compact keeps the original then.
+				fmt.Fprintf(e.stdout, "kept %s as it was (%d bytes): a compacted copy would not be smaller\n", res.Path, res.Before)
+				fmt.Fprintf(e.stderr, "note: the file has little free space to give back; compaction pays off after retention deleted many events (continuum log stats: file bytes against event bytes)\n")
+				return nil
 			}
+			fmt.Fprintf(e.stdout, "compacted %s: %d → %d bytes\n", res.Path, res.Before, res.After)
 			return nil
 		}
 	},

@@ -210,3 +210,36 @@ func TestTailsHeaderAndReconnect(t *testing.T) {
 		}
 	}
 }
+
+// A durable log tail resumes from its acknowledged cursor after a restart:
+// every event once, none twice.
+func TestDurableLogTailAcrossRestart(t *testing.T) {
+	defer func(old struct{ first, max time.Duration }) { backoff = old }(backoff)
+	backoff.first, backoff.max = 10*time.Millisecond, 50*time.Millisecond
+	r := newRestartable(t)
+	cli(t, r.sock, "events", "declare", "chat:posted", "--schema-version", "v1", "--broadcast", "--channel", "byRoomId").ok(t)
+	out, errOut, stop := background(t, r.sock, "log", "tail", "--channel", "general", "--durable", "notes", "--json")
+	waitFor(t, "the tail to start", func() bool { return strings.Contains(errOut.String(), "following") })
+	for _, text := range []string{"one", "two"} {
+		cli(t, r.sock, "events", "emit", "chat:posted", "--param", "roomId=general", "--param", "text="+text).ok(t)
+	}
+	waitFor(t, "two events", func() bool { return strings.Count(out.String(), "\n") == 2 })
+	r.stop(t)
+	waitFor(t, "the tail to reconnect", func() bool { return strings.Contains(errOut.String(), "reconnecting") })
+	r.start(t)
+	cli(t, r.sock, "events", "emit", "chat:posted", "--param", "roomId=general", "--param", "text=three").ok(t)
+	waitFor(t, "the third event", func() bool { return strings.Contains(out.String(), "three") })
+	time.Sleep(100 * time.Millisecond) // room for a duplicate to show up
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || strings.HasPrefix(lines[0], "SEQ") {
+		t.Fatalf("durable tail printed:\n%s", out.String())
+	}
+	for i, text := range []string{"one", "two", "three"} {
+		if !strings.Contains(lines[i], `"text":"`+text+`"`) {
+			t.Fatalf("line %d %q, want %s", i, lines[i], text)
+		}
+	}
+}

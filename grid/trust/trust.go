@@ -1,5 +1,5 @@
 // Package trust holds whom this install trusts on the grid, and the invite
-// tokens that add trust (DESIGN §8 "Trust is explicit").
+// tokens that add trust (docs/GRID.md, "Trust").
 //
 // What it promises:
 //   - Trust is only what the operator recorded (Put, or an invite this

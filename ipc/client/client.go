@@ -94,11 +94,16 @@ type Client struct {
 	opts options
 	log  *slog.Logger
 
-	mu          sync.Mutex
-	closed      bool
-	subs        map[string]*Subscription
-	orphans     map[string]*orphan
-	orphanN     int
+	mu      sync.Mutex
+	closed  bool
+	subs    map[string]*Subscription
+	orphans map[string]*orphan
+	orphanN int
+	// ended holds the subscriptions this client closed, for orphanTTL: the
+	// daemon may still be sending their events, which are dropped rather
+	// than kept as orphans (they would crowd out the early events of the
+	// subscriptions that come next).
+	ended       map[string]time.Time
 	providers   map[string]CommandHandler
 	invocations map[string]context.CancelFunc
 	cancelled   []string // cancels that came before their invocation started
@@ -126,6 +131,7 @@ func newClient(opts []Option) *Client {
 		log:         log,
 		subs:        map[string]*Subscription{},
 		orphans:     map[string]*orphan{},
+		ended:       map[string]time.Time{},
 		providers:   map[string]CommandHandler{},
 		invocations: map[string]context.CancelFunc{},
 	}
@@ -308,6 +314,9 @@ func (c *Client) route(sub string, ev api.Event) {
 		s.push(ev)
 		return
 	}
+	if _, gone := c.ended[sub]; gone {
+		return // still in flight when this client closed it
+	}
 	// The reply to events/subscribe may not have reached its caller yet:
 	// keep the event, briefly and boundedly, for Subscribe to adopt.
 	now := time.Now()
@@ -332,6 +341,27 @@ func (c *Client) route(sub string, ev api.Event) {
 
 // adopt registers s and hands it the events that arrived before it existed,
 // in order, in one step under the lock so none slips between.
+// forgetLocked ends the subscription id on this client's side: it is no
+// longer routed to, and what the daemon still sends for it is dropped. c.mu
+// is held.
+func (c *Client) forgetLocked(id string) {
+	if s := c.subs[id]; s != nil {
+		delete(c.subs, id)
+		s.end(api.Errorf(api.CodeCancelled, "subscription closed"))
+	}
+	now := time.Now()
+	for old, at := range c.ended {
+		if now.Sub(at) > orphanTTL {
+			delete(c.ended, old)
+		}
+	}
+	c.ended[id] = now
+	if o := c.orphans[id]; o != nil {
+		c.orphanN -= len(o.events)
+		delete(c.orphans, id)
+	}
+}
+
 func (c *Client) adopt(s *Subscription) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -85,10 +85,7 @@ func (c *Client) Publish(p api.EmitParams) error {
 // of this client with that id ends too. Subscription.Close does the same.
 func (c *Client) Unsubscribe(ctx context.Context, id string) error {
 	c.mu.Lock()
-	if s := c.subs[id]; s != nil {
-		delete(c.subs, id)
-		s.end(api.Errorf(api.CodeCancelled, "subscription closed"))
-	}
+	c.forgetLocked(id)
 	c.mu.Unlock()
 	return c.t.call(ctx, api.MethodUnsubscribe, api.SubscriptionParams{Subscription: id}, nil)
 }

@@ -87,8 +87,6 @@ func (s *Subscription) Close(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
-	delete(c.subs, s.id)
-	s.end(api.Errorf(api.CodeCancelled, "subscription closed"))
 	c.mu.Unlock()
 	return c.Unsubscribe(ctx, s.id)
 }

@@ -74,6 +74,9 @@ type Conn struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 
+	w writer
+	d dispatcher
+
 	mu       sync.Mutex // guards the fields below
 	closeErr error
 	closed   bool
@@ -81,9 +84,6 @@ type Conn struct {
 	nextID   uint32
 	pending  map[uint32]chan response
 	timer    *time.Timer
-
-	w writer
-	d dispatcher
 }
 
 type response struct {
@@ -346,8 +346,9 @@ func (c *Conn) closeWith(reason error) {
 		}
 		c.mu.Unlock()
 		c.w.shutdown()
+		c.d.stop() // refuses requests read from now on, as they would find done closed
 		close(c.done)
-		c.d.stop()
+		c.d.cancel()
 		_ = c.t.Close()
 		if len(pending) > 0 {
 			err := c.unavailable()

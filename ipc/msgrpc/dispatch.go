@@ -58,17 +58,19 @@ func (d *dispatcher) init(maxInFlight int) {
 // context of its own, which rpc/cancel and release end.
 func (d *dispatcher) admit(id uint32, cancellable bool) (ctx context.Context, r *running, ok bool) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.refusing {
+		d.mu.Unlock()
 		return nil, nil, false
 	}
 	d.inflight++
 	if !cancellable {
+		d.mu.Unlock()
 		return d.ctx, nil, true
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	r = &running{cancel: cancel}
 	d.running[id] = r
+	d.mu.Unlock()
 	return ctx, r, true
 }
 
@@ -103,13 +105,12 @@ func (d *dispatcher) startDrain() <-chan struct{} {
 	return d.drained
 }
 
-// stop refuses new requests and cancels the running ones: the connection
-// has closed.
+// stop refuses new requests: the connection is closing. (Its close then
+// cancels the running ones with cancel.)
 func (d *dispatcher) stop() {
 	d.mu.Lock()
 	d.refusing = true
 	d.mu.Unlock()
-	d.cancel()
 }
 
 // cancelRequest ends the context of the request the peer's rpc/cancel names.
@@ -158,7 +159,8 @@ func (c *Conn) serveInline(h Handler, id uint32, method string, params api.RawPa
 		c.refuse(id)
 		return
 	}
-	c.serve(job{ctx, nil, h, id, method, params})
+	j := job{ctx, nil, h, id, method, params}
+	c.serve(&j)
 }
 
 // refuse answers a request that came after draining began.
@@ -176,7 +178,7 @@ const maxIdleWorkers = 8
 // sixth of a small round trip's CPU time.
 func (c *Conn) worker(j job) {
 	for {
-		c.serve(j)
+		c.serve(&j)
 		<-c.d.sem
 		if c.d.idle.Add(1) > maxIdleWorkers {
 			c.d.idle.Add(-1)
@@ -193,7 +195,7 @@ func (c *Conn) worker(j job) {
 }
 
 // serve runs an admitted request, queues its response and releases it.
-func (c *Conn) serve(j job) {
+func (c *Conn) serve(j *job) {
 	result, err := c.call(j.ctx, j.h, j.method, j.params)
 	c.respond(j.id, j.method, result, err)
 	c.d.release(j.id, j.r)

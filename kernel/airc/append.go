@@ -398,50 +398,33 @@ func (l *Log) admitForeign(f *foreign) admitted {
 	ev := f.ev
 	hash := f.hash
 	it := &item{kind: kindEvent, hash: hash, ready: make(chan struct{}), done: make(chan struct{})}
-	var outcome IngestOutcome
 
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return admitted{err: errClosed()}
 	}
-	ik := idKey(ev.Origin, ev.ID)
-	if dup, stored, err := l.lookupLocked(ik); err != nil || dup != nil || stored != nil {
-		l.mu.Unlock()
-		if err != nil {
-			return admitted{err: unavailable("dedupe lookup", err)}
-		}
-		return admitted{outcome: IngestDuplicate, dup: dup, stored: stored}
-	}
-	if ev.Lamport > MaxLamport || ev.Lamport > l.clock && ev.Lamport-l.clock > l.skew { // no overflow for any skew
-		clock := l.clock
-		l.mu.Unlock()
-		return l.queueRejection(&ev, RejectLamportBound, fmt.Sprintf("lamport %d is beyond the bound (clock %d, skew %d, ceiling 2^53-1)", ev.Lamport, clock, l.skew))
-	}
-	ch, err := l.chainLocked(ev.Origin, ev.Channel)
+	view := &liveView{l: l}
+	vd, err := admit(view, &ev, hash, l.clock, l.skew)
 	if err != nil {
 		l.mu.Unlock()
-		return admitted{err: unavailable("read chain", err)}
+		return admitted{err: unavailable("admission read", err)}
 	}
-	switch {
-	case ev.OriginSeq == ch.hw+1 && bytes.Equal(ev.Prev, ch.tip[:]):
-		outcome, it.advance = IngestAppended, true
-	case ev.OriginSeq == ch.hw+1:
-		outcome, it.fork = IngestFork, true
-		it.rej = &Rejection{Reason: RejectFork, Detail: fmt.Sprintf("prev does not match the hash of originSeq %d", ch.hw)}
-	case ev.OriginSeq > ch.hw+1:
-		outcome, it.advance = IngestGap, true
-		it.gapFrom, it.gapTo = ch.hw+1, ev.OriginSeq-1
-	default: // at or below the high-water: a conflict, or a hole being filled
-		outcome, it.rej, err = l.checkSlotLocked(&ev, hash)
-		if err != nil {
-			l.mu.Unlock()
-			return admitted{err: unavailable("read chain", err)}
-		}
-		it.fork = outcome == IngestFork
-		it.fill = outcome == IngestFilled
+	switch vd.outcome {
+	case IngestDuplicate:
+		l.mu.Unlock()
+		return admitted{outcome: IngestDuplicate, dup: view.dup, stored: view.stored}
+	case IngestRejected:
+		l.mu.Unlock()
+		return l.queueRejection(&ev, vd.refuse, vd.detail)
 	}
+	it.advance, it.fork, it.fill, it.gapFrom, it.gapTo = vd.advance, vd.fork, vd.fill, vd.gapFrom, vd.gapTo
+	if vd.fork {
+		it.rej = &Rejection{Reason: RejectFork, Detail: vd.detail}
+	}
+	ik := idKey(ev.Origin, ev.ID)
 	if it.advance {
+		ch, _ := l.chainLocked(ev.Origin, ev.Channel) // loaded by admit: a map lookup
 		ch.hw, ch.tip = ev.OriginSeq, hash
 	}
 	if it.rej != nil {
@@ -461,7 +444,7 @@ func (l *Log) admitForeign(f *foreign) admitted {
 
 	it.value, err = encodeEvent(&it.ev)
 	close(ready(it, err))
-	return admitted{it: it, outcome: outcome}
+	return admitted{it: it, outcome: vd.outcome}
 }
 
 // finishForeign waits for an admitted event's commit and answers as Ingest.
@@ -510,41 +493,6 @@ func (l *Log) slotLocked(tx *bolt.Tx, origin, channel string, originSeq uint64) 
 	s := slotInfo{seq: getU64(v), prev: clone(v[8+HashSize:])}
 	copy(s.hash[:], v[8:])
 	return s, true
-}
-
-// checkSlotLocked decides an event at or below its chain's high-water: a
-// stored event in the same slot means a fork (the same hash would have the
-// same id and been a duplicate); an empty slot is a hole being filled, which
-// must link to whatever neighbours are stored.
-func (l *Log) checkSlotLocked(ev *api.Event, hash Hash) (IngestOutcome, *Rejection, error) {
-	var (
-		outcome = IngestFilled
-		rej     *Rejection
-	)
-	err := l.db.View(func(tx *bolt.Tx) error {
-		if s, ok := l.slotLocked(tx, ev.Origin, ev.Channel, ev.OriginSeq); ok {
-			outcome = IngestFork
-			rej = &Rejection{Reason: RejectFork, Detail: fmt.Sprintf("another event (seq %d, hash %x) holds originSeq %d", s.seq, s.hash[:8], ev.OriginSeq)}
-			return nil
-		}
-		if ev.OriginSeq > 1 {
-			if p, ok := l.slotLocked(tx, ev.Origin, ev.Channel, ev.OriginSeq-1); ok && !bytes.Equal(p.hash[:], ev.Prev) {
-				outcome = IngestFork
-				rej = &Rejection{Reason: RejectFork, Detail: fmt.Sprintf("prev does not match the stored originSeq %d (seq %d)", ev.OriginSeq-1, p.seq)}
-				return nil
-			}
-		} else if !bytes.Equal(ev.Prev, zeroHash[:]) {
-			outcome = IngestFork
-			rej = &Rejection{Reason: RejectFork, Detail: "originSeq 1 with a non-zero prev"}
-			return nil
-		}
-		if n, ok := l.slotLocked(tx, ev.Origin, ev.Channel, ev.OriginSeq+1); ok && !bytes.Equal(n.prev, hash[:]) {
-			outcome = IngestFork
-			rej = &Rejection{Reason: RejectFork, Detail: fmt.Sprintf("the stored originSeq %d (seq %d) does not link to it", ev.OriginSeq+1, n.seq)}
-		}
-		return nil
-	})
-	return outcome, rej, err
 }
 
 func (l *Log) fillRejection(r *Rejection, ev *api.Event) {

@@ -15,6 +15,10 @@ type CompactResult struct {
 	Path   string `json:"path"`
 	Before int64  `json:"before"` // file bytes before
 	After  int64  `json:"after"`  // file bytes after
+	// Kept is true when the compacted copy would not have been smaller
+	// (a file with little free space: a fresh bbolt file grows in steps),
+	// so the original was left as it was and the copy thrown away.
+	Kept bool `json:"kept"`
 }
 
 // Compact rewrites the bbolt file at path in place without the free pages
@@ -29,6 +33,7 @@ type CompactResult struct {
 // old file and write to it in between (those writes would be lost with it):
 // that daemon waits, then reports the state dir in use. An interrupted run
 // leaves the original untouched (a leftover copy is removed by the next run).
+// A copy that is not smaller than the original replaces nothing (Kept).
 func Compact(path string) (CompactResult, error) {
 	res := CompactResult{Path: path}
 	fi, err := os.Stat(path)
@@ -72,6 +77,11 @@ func Compact(path string) (CompactResult, error) {
 	if err := dst.Close(); err != nil {
 		os.Remove(tmp)
 		return res, err
+	}
+	if ci, err := os.Stat(tmp); err == nil && ci.Size() >= res.Before {
+		os.Remove(tmp)
+		res.After, res.Kept = res.Before, true
+		return res, nil
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)

@@ -1,4 +1,4 @@
-// Package airc is the airc log (DESIGN §5, §6): the durable, ordered, signed
+// Package airc is the airc log (docs/PROTOCOL.md, docs/DURABILITY.md): the durable, ordered, signed
 // record of every broadcast event, in the daemon's one bbolt file.
 //
 // # What it holds

@@ -208,6 +208,34 @@ class ClientBase:
     _provisions: Dict[str, Any]
     _protocol_error: Optional[ContinuumError]
 
+    # Events that arrive before the reply to events/subscribe are kept for the
+    # subscription to adopt (_early), at most EARLY_MAX in all. Events for a
+    # subscription this client closed (its id in _ended, the newest
+    # ENDED_MAX) are dropped: the daemon may still have some in flight, and
+    # kept they would grow _early without bound.
+    EARLY_MAX = 4096
+    ENDED_MAX = 1024
+    _early: Dict[str, list]
+    _early_n: int = 0
+    _ended: Dict[str, None]
+
+    def _keep_early(self, sid: Any, ev: Any) -> None:
+        if sid in self._ended or self._early_n >= self.EARLY_MAX:
+            return
+        self._early.setdefault(sid, []).append(ev)
+        self._early_n += 1
+
+    def _take_early(self, sid: Any) -> list:
+        evs = self._early.pop(sid, [])
+        self._early_n -= len(evs)
+        return evs
+
+    def _mark_ended(self, sid: Any) -> None:
+        self._ended[sid] = None
+        while len(self._ended) > self.ENDED_MAX:
+            del self._ended[next(iter(self._ended))]
+        self._take_early(sid)
+
     def _other_notification(self, method: str, d: Dict[str, Any]) -> None:
         if method == "events/lagged":
             sub = self._subs.get(d.get("subscription"))

@@ -140,6 +140,7 @@ class AsyncClient(ClientBase):
         self._next_id = 0
         self._subs: Dict[str, AsyncSubscription] = {}
         self._early: Dict[str, List[Any]] = {}
+        self._ended: Dict[str, None] = {}
         self._provisions: Dict[str, AsyncProvision] = {}
         self._invocations: Dict[str, Invocation] = {}
         self._tasks: set = set()
@@ -345,7 +346,7 @@ class AsyncClient(ClientBase):
             r = g.SubscribeResult.from_wire(result)
             sub.id, sub.cursor = r.subscription, r.cursor
             self._subs[r.subscription] = sub
-            for ev in self._early.pop(r.subscription, ()):
+            for ev in self._take_early(r.subscription):
                 sub._push(g.Event.from_wire(ev))
         return hook
 
@@ -357,6 +358,7 @@ class AsyncClient(ClientBase):
     def _drop_subscription(self, sub: AsyncSubscription) -> None:
         if self._subs.get(sub.id) is sub:
             del self._subs[sub.id]
+        self._mark_ended(sub.id)
 
     async def _provide(self, name: str, handler: Callable, *, natural_scope: Any = "environment", description: str = "", idempotent: bool = False) -> AsyncProvision:
         if name in self._provisions:
@@ -403,7 +405,7 @@ class AsyncClient(ClientBase):
             sid = d.get("subscription")
             sub = self._subs.get(sid)
             if sub is None:
-                self._early.setdefault(sid, []).append(d.get("event"))
+                self._keep_early(sid, d.get("event"))
                 return
             sub._push(g.Event.from_wire(d.get("event")))
         else:

@@ -166,6 +166,7 @@ class Client(ClientBase):
         self._ids = itertools.count(1)
         self._subs: Dict[str, Subscription] = {}
         self._early: Dict[str, List[Any]] = {}
+        self._ended: Dict[str, None] = {}
         self._provisions: Dict[str, Provision] = {}
         self._invocations: Dict[str, Invocation] = {}
         self._executor: Optional[ThreadPoolExecutor] = None
@@ -418,7 +419,7 @@ class Client(ClientBase):
             with self._lock:
                 sub.id, sub.cursor = r.subscription, r.cursor
                 self._subs[r.subscription] = sub
-                early = self._early.pop(r.subscription, ())
+                early = self._take_early(r.subscription)
             for ev in early:
                 sub._push(g.Event.from_wire(ev))
         return hook
@@ -432,6 +433,7 @@ class Client(ClientBase):
         with self._lock:
             if self._subs.get(sub.id) is sub:
                 del self._subs[sub.id]
+            self._mark_ended(sub.id)
 
     def _provide(self, name: str, handler: Callable, *, natural_scope: Any = "environment", description: str = "", idempotent: bool = False) -> Provision:
         reg = {"name": name, "naturalScope": str(natural_scope), "description": description, "idempotent": idempotent}
@@ -480,7 +482,7 @@ class Client(ClientBase):
             with self._lock:
                 sub = self._subs.get(sid)
                 if sub is None:
-                    self._early.setdefault(sid, []).append(d.get("event"))
+                    self._keep_early(sid, d.get("event"))
                     return
             sub._push(g.Event.from_wire(d.get("event")))
         else:

@@ -55,6 +55,10 @@ type Pending = {
  * live in groups (`client.events.emit({name, payload})`); errors are
  * ContinuumError subclasses, one per code.
  */
+/** Bounds of the events kept for subscriptions not adopted yet, and of the closed ids remembered. */
+const EARLY_MAX = 4096;
+const ENDED_MAX = 1024;
+
 export class Client extends Methods implements Core {
   /** How Client.connect dials when given neither url nor connector (set by the Node entry point). */
   static platformConnector: ((opts: ClientOptions) => Connector) | undefined;
@@ -65,7 +69,14 @@ export class Client extends Methods implements Core {
   private nextId = 0;
   private pending = new Map<number, Pending>();
   private subs = new Map<string, SubscriptionImpl>();
+  // Events that come before the reply to events/subscribe wait in early (at
+  // most EARLY_MAX in all) for their subscription; events for a subscription
+  // this client closed (the newest ENDED_MAX ids in ended) are dropped: the
+  // daemon may still have some in flight, and kept they would grow early
+  // without bound.
   private early = new Map<string, Event[]>();
+  private earlyN = 0;
+  private ended = new Set<string>();
   private provisions = new Map<string, ProvisionImpl>();
   private invocations = new Map<string, AbortController>();
   private closed = false;
@@ -268,6 +279,7 @@ export class Client extends Methods implements Core {
     const early = this.early.get(s.id);
     if (early) {
       this.early.delete(s.id);
+      this.earlyN -= early.length;
       for (const ev of early) s.push(ev);
     }
   }
@@ -275,6 +287,13 @@ export class Client extends Methods implements Core {
   /** @internal */
   async unsubscribe(s: SubscriptionImpl): Promise<void> {
     if (this.subs.get(s.id) === s) this.subs.delete(s.id);
+    this.ended.add(s.id);
+    if (this.ended.size > ENDED_MAX) this.ended.delete(this.ended.values().next().value as string);
+    const early = this.early.get(s.id);
+    if (early) {
+      this.early.delete(s.id);
+      this.earlyN -= early.length;
+    }
     if (this.transport) {
       await this.call("events/unsubscribe", { subscription: s.id }).catch(() => undefined);
     }
@@ -355,10 +374,11 @@ export class Client extends Methods implements Core {
       case "events/event": {
         const s = this.subs.get(p.subscription);
         if (s) s.push(p.event);
-        else {
+        else if (!this.ended.has(p.subscription) && this.earlyN < EARLY_MAX) {
           let q = this.early.get(p.subscription);
           if (!q) this.early.set(p.subscription, (q = []));
           q.push(p.event);
+          this.earlyN++;
         }
         return;
       }
