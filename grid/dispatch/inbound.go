@@ -103,7 +103,7 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 	var sess api.Session
 	var err error
 	jp := &jobPeer{d: d, r: r, job: req.Job}
-	class, forwards := forwardEvents[req.Command]
+	fwd, forwards := forwardEvents[req.Command]
 	if forwards {
 		s, oerr := d.k.Open(jp, api.Caller{Transport: "grid", UID: -1, GID: -1, PID: -1})
 		if oerr != nil {
@@ -111,7 +111,7 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 		}
 		defer s.Close()
 		jp.sessID = s.ID()
-		if _, err := s.Handle(ctx, api.MethodSubscribe, api.ValueParams{V: api.SubscribeParams{Pattern: class}}); err != nil {
+		if _, err := s.Handle(ctx, api.MethodSubscribe, api.ValueParams{V: api.SubscribeParams{Pattern: fwd.class}}); err != nil {
 			return nil, err
 		}
 		sess = s
@@ -133,7 +133,8 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 	}
 	events := 0
 	if forwards {
-		events = jp.flush()
+		want, known := fwd.count(res)
+		events = jp.flush(want, known)
 	}
 	return runResult{Result: res, Events: events}, nil
 }
@@ -194,11 +195,18 @@ func (p *jobPeer) Call(context.Context, string, any) (api.Params, error) {
 }
 
 // flush waits until the subscription has delivered what the job emitted
-// (the bus delivers on its own goroutine: quiet for 10 ms, at most 1 s)
-// and returns how many events went to the caller.
-func (p *jobPeer) flush() int {
+// (the bus delivers on its own goroutine): want events when the result
+// says how many (known), else until quiet for 10 ms; at most 1 s. It
+// returns how many events went to the caller.
+func (p *jobPeer) flush(want int, known bool) int {
 	start := time.Now()
 	deadline := start.Add(time.Second)
+	if known {
+		for int(p.sent.Load()) < want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Microsecond)
+		}
+		return int(p.sent.Load())
+	}
 	for time.Now().Before(deadline) {
 		quiet := time.Unix(0, p.last.Load())
 		if quiet.Before(start) {

@@ -374,8 +374,8 @@ func (d *Dispatcher) onEvent(peer string, params api.RawParams) {
 // forwardEventClass says whether class is one jobs forward to callers: a
 // peer cannot make this install emit anything else.
 func forwardEventClass(class string) (fwd bool, ok bool) {
-	for _, c := range forwardEvents {
-		if c == class {
+	for _, f := range forwardEvents {
+		if f.class == class {
 			return true, true
 		}
 	}

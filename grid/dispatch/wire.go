@@ -1,6 +1,9 @@
 package dispatch
 
-import "github.com/vmihailenco/msgpack/v5"
+import (
+	"github.com/continuum-grid/continuum/api"
+	"github.com/vmihailenco/msgpack/v5"
+)
 
 // Methods of the cmd protocol.
 const (
@@ -34,8 +37,22 @@ type eventNote struct {
 	Payload       msgpack.RawMessage `msgpack:"payload"`
 }
 
-// forwardEvents names, per command, the event classes its jobs' events go
-// back to the caller in: the inference token stream.
-var forwardEvents = map[string]string{
-	"inference/generate": "inference:tokens",
+// forward is what goes back to the caller of one command: the events of
+// class, and how many of them a result says were emitted (so the job waits
+// for exactly those to be sent; false: wait until the stream is quiet).
+type forward struct {
+	class string
+	count func(result any) (int, bool)
+}
+
+// forwardEvents names, per command, the events its jobs send back to the
+// caller: the inference token stream, one event per generated token.
+var forwardEvents = map[string]forward{
+	api.MethodInferenceGenerate: {class: api.EventInferenceTokens, count: func(result any) (int, bool) {
+		var r api.GenerateResult
+		if api.Assign(&r, result) != nil {
+			return 0, false
+		}
+		return len(r.Tokens), true
+	}},
 }
