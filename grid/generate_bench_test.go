@@ -21,7 +21,8 @@ import (
 // random-weight model loaded (real llama.cpp, CPU); each op is one
 // streamed generation of 64 tokens, called on B itself (local) or on A,
 // which has no model and dispatches it to B, its token events re-emitted
-// on A before the answer (remote):
+// on A before the answer (remote); and the same without stream (the
+// result alone):
 //
 //	CONTINUUM_LLAMA_LIB_DIR=$PWD/.cache/llama/cpu go test ./grid -run '^$' -bench GridGenerate -benchtime 200x
 func BenchmarkGridGenerate(b *testing.B) {
@@ -90,13 +91,13 @@ func BenchmarkGridGenerate(b *testing.B) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	const tokens = 64
-	p := api.GenerateParams{Model: "tiny", Prompt: "hello world", MaxTokens: tokens, Stream: true}
 	for _, tc := range []struct {
-		name   string
-		c      *client.Client
-		remote bool
-	}{{"local", cb, false}, {"remote", ca, true}} {
+		name           string
+		c              *client.Client
+		remote, stream bool
+	}{{"local/stream", cb, false, true}, {"remote/stream", ca, true, true}, {"local/result-only", cb, false, false}, {"remote/result-only", ca, true, false}} {
 		b.Run(tc.name, func(b *testing.B) {
+			p := api.GenerateParams{Model: "tiny", Prompt: "hello world", MaxTokens: tokens, Stream: tc.stream}
 			ep := api.ExecuteParams{Command: api.MethodInferenceGenerate, Params: p}
 			if tc.remote {
 				ep.Scope = &api.ScopeParams{Target: api.ScopeGrid, Capability: "llm:tiny"}

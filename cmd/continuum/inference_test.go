@@ -256,9 +256,14 @@ func TestGenerateOnThePeerThatHasTheModel(t *testing.T) {
 	if strings.TrimSuffix(r.stdout, "\n") != local.Text || strings.Contains(r.stderr, "lost") || !strings.Contains(r.stderr, "24 tokens") {
 		t.Fatalf("remote generate printed %q (stderr %q), want %q as on b", r.stdout, r.stderr, local.Text)
 	}
+	// Not streamed (--json): no events to wait for, so no wait for them.
+	began := time.Now()
 	remote := decode[api.GenerateResult](t, cli(t, sa, "generate", "tiny", "hello world", "--max-tokens", "24", "--json").ok(t).stdout)
 	if remote.Text != local.Text || len(remote.Tokens) != 24 || remote.Model != "tiny" {
 		t.Errorf("remote --json: %+v", remote)
+	}
+	if took := time.Since(began); took > 900*time.Millisecond {
+		t.Errorf("a remote generate without stream took %s (waiting for events that never come?)", took)
 	}
 	// Once b unloads it, the offer goes (withdrawn) and a answers as before.
 	cli(t, sb, "model", "unload", "tiny").ok(t)

@@ -133,7 +133,7 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 	}
 	events := 0
 	if forwards {
-		want, known := fwd.count(res)
+		want, known := fwd.count(req.Params, res)
 		events = jp.flush(want, known)
 	}
 	return runResult{Result: res, Events: events}, nil

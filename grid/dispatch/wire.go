@@ -38,17 +38,25 @@ type eventNote struct {
 }
 
 // forward is what goes back to the caller of one command: the events of
-// class, and how many of them a result says were emitted (so the job waits
-// for exactly those to be sent; false: wait until the stream is quiet).
+// class, and how many of them the call's params and result say were emitted
+// (so the job waits for exactly those to be sent; false: wait until the
+// stream is quiet).
 type forward struct {
 	class string
-	count func(result any) (int, bool)
+	count func(params, result any) (int, bool)
 }
 
 // forwardEvents names, per command, the events its jobs send back to the
 // caller: the inference token stream, one event per generated token.
 var forwardEvents = map[string]forward{
-	api.MethodInferenceGenerate: {class: api.EventInferenceTokens, count: func(result any) (int, bool) {
+	api.MethodInferenceGenerate: {class: api.EventInferenceTokens, count: func(params, result any) (int, bool) {
+		var p api.GenerateParams
+		if api.Assign(&p, params) != nil {
+			return 0, false
+		}
+		if !p.Stream {
+			return 0, true // no token events without stream
+		}
 		var r api.GenerateResult
 		if api.Assign(&r, result) != nil {
 			return 0, false
