@@ -444,3 +444,49 @@ func nextRun(started chan string) string {
 		}
 	}
 }
+
+// Bad params of the dispatch methods and of grid registrations are typed
+// errors, and the daemon serves on.
+func TestDispatchBadParams(t *testing.T) {
+	a := startNode(t)
+	if err := a.call(api.MethodGridRoutes, map[string]any{"capability": 5}, nil); codeOf(err) != api.CodeInvalidArgument {
+		t.Errorf("routes with a number: %v", err)
+	}
+	if err := a.call(api.MethodGridPolicyReload, []int{1}, nil); codeOf(err) != api.CodeInvalidArgument {
+		t.Errorf("policy-reload with an array: %v", err)
+	}
+	for _, reg := range []api.RegisterParams{
+		{Name: "demo/a", Capability: "x"},                                                     // environment
+		{Name: "demo/b", NaturalScope: api.ScopeGrid, Terms: &api.Terms{Price: -1}},           // negative price
+		{Name: "demo/c", NaturalScope: api.ScopeGrid, Capability: string(make([]byte, 5000))}, // oversized
+	} {
+		if err := a.call(api.MethodRegister, reg, nil); codeOf(err) != api.CodeInvalidArgument {
+			t.Errorf("register %+v: %v", reg.Name, err)
+		}
+	}
+	var routes api.RoutesResult
+	a.must(api.MethodGridRoutes, api.RoutesParams{}, &routes)
+	if len(routes.Routes) != 0 {
+		t.Errorf("routes of a lone install: %+v", routes)
+	}
+	// A grid command can be registered, and a lone install publishes no
+	// manifest (no peer to tell): the log stays free of presence events.
+	a.must(api.MethodRegister, api.RegisterParams{Name: "demo/ok", NaturalScope: api.ScopeGrid, Capability: "demo:ok", Terms: &api.Terms{Price: 1, Currency: "credits"}}, nil)
+	time.Sleep(300 * time.Millisecond)
+	var cmds []api.CommandInfo
+	a.must(api.MethodListCommands, api.Empty{}, &cmds)
+	found := false
+	for _, c := range cmds {
+		if c.Name == "demo/ok" {
+			found = c.Capability == "demo:ok" && c.Terms != nil && c.Terms.Currency == "credits"
+		}
+	}
+	if !found {
+		t.Errorf("commands/list does not show demo/ok's capability and terms: %+v", cmds)
+	}
+	var stats api.LogStats
+	a.must(api.MethodLogStats, api.Empty{}, &stats)
+	if stats.Events != 0 {
+		t.Errorf("a lone install logged %d events", stats.Events)
+	}
+}

@@ -231,3 +231,59 @@ func writeFile(t *testing.T, dir, text string) {
 		t.Fatal(err)
 	}
 }
+
+// Candidates are filtered by what the index, the trust store and the
+// outbound policy say, each left-out peer with its reason; the rate limit
+// counts every dispatch.
+func TestOutboundFiltersAndRate(t *testing.T) {
+	r := newRig(t)
+	now := time.Now()
+	mk := func() string { g, _ := identity.Generate(); return g.PeerID() }
+	pricey, stale, unlinked, stranger, orgs := mk(), mk(), mk(), mk(), mk()
+	for id, circle := range map[string]string{pricey: "household", stale: "household", unlinked: "household", orgs: "trusted-orgs"} {
+		if _, err := r.ts.Put(trust.Record{PeerID: id, Circle: circle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer := func(id string, price float64, at time.Time) {
+		r.d.ix.put(api.Manifest{PeerID: id, AdvertisedAtMs: at.UnixMilli(), Offers: []api.Offer{{Capability: "demo/x", Command: "demo/x", Terms: api.Terms{Price: price}}}}, now)
+	}
+	offer(pricey, 10, now)
+	offer(unlinked, 0, now)
+	offer(stranger, 0, now)
+	offer(orgs, 0, now)
+	offer(stale, 0, now.Add(-6*time.Minute)) // past stale (5 min), before gone (15)
+
+	writeFile(t, r.k.StateDir(), `{"outbound": {"maxPrice": 5, "maxCallsPerMinute": 2}}`)
+	if res := r.d.Reload(); !res.Loaded {
+		t.Fatal(res.Reason)
+	}
+	req := kernel.GridRequest{Command: "demo/x", Scope: &api.ScopeParams{Target: api.ScopeGrid}}
+	_, err := r.d.Dispatch(context.Background(), req)
+	if api.CodeOf(err) != api.CodeNoMatchingPeer {
+		t.Fatalf("%v", err)
+	}
+	got := map[string]string{}
+	cons, _ := api.AsMap(err.(*api.Error).Data)["considered"].([]map[string]any)
+	for _, c := range cons {
+		got[c["peerId"].(string)] = c["reason"].(string)
+	}
+	want := map[string]string{pricey: whyPrice, stale: whyStale, unlinked: whyNoLink, stranger: whyUntrusted, orgs: whyCircle}
+	for id, why := range want {
+		if got[id] != why {
+			t.Errorf("%s: %q, want %q (all: %v)", id[:8], got[id], why, got)
+		}
+	}
+	// Two dispatches a minute: the third is resource_exhausted.
+	r.d.Dispatch(context.Background(), req)
+	if _, err := r.d.Dispatch(context.Background(), req); api.CodeOf(err) != api.CodeResourceExhausted {
+		t.Errorf("third call in a minute: %v", err)
+	}
+	// Bad scope values are invalid_argument.
+	for _, sc := range []api.ScopeParams{{Policy: "random"}, {MinTrustCircle: "friends"}, {PeerID: r.d.me}} {
+		sc.Target = api.ScopeGrid
+		if _, err := r.d.Dispatch(context.Background(), kernel.GridRequest{Command: "demo/x", Scope: &sc}); api.CodeOf(err) != api.CodeInvalidArgument {
+			t.Errorf("scope %+v: %v", sc, err)
+		}
+	}
+}
