@@ -49,6 +49,7 @@ test-go:
 
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./ipc/msgrpc
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./alloy
 
 gen:
 	$(GO) generate ./...

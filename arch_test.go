@@ -29,7 +29,7 @@ type rule struct {
 }
 
 // anyButCmd is every tree but cmd/: no package imports a program.
-var anyButCmd = []string{"api", "bindings", "daemon", "examples", "gen", "grid", "inference", "ipc", "kernel", "llama"}
+var anyButCmd = []string{"alloy", "alloysvc", "api", "bindings", "daemon", "examples", "gen", "grid", "inference", "ipc", "kernel", "llama"}
 
 var rules = []rule{
 	{tree: ".", why: "the module root holds only this test"},
@@ -37,17 +37,21 @@ var rules = []rule{
 		why: "api is the leaf every side shares (and gen reads): it imports nothing of the project"},
 	{tree: "llama", allow: []string{"llama"},
 		why: "llama binds llama.cpp and knows nothing of continuum; inference adapts it"},
+	{tree: "alloy", allow: []string{"alloy"},
+		why: "alloy is a standalone library (chain of custody, proofs, verification): it imports nothing of the project"},
+	{tree: "alloysvc", allow: []string{"api", "kernel", "alloy", "alloysvc"}, testAllow: anyButCmd,
+		why: "the alloy service hosts package alloy in the kernel (k.Host) and stores alloys in its bbolt file; it does not speak ipc"},
 	{tree: "kernel", allow: []string{"api", "kernel"},
 		why: "the kernel is behaviour without transport: it never imports ipc (or anything above it)"},
 	{tree: "ipc", allow: []string{"api", "ipc"},
 		why: "ipc moves api types over sockets and never imports the kernel; daemon joins the two"},
 	{tree: "gen", allow: []string{"api", "gen"},
 		why: "the bindings are generated from api alone"},
-	{tree: "inference", allow: []string{"api", "kernel", "llama", "inference"}, testAllow: anyButCmd,
-		why: "inference is a service hosted in the kernel (k.Host) over llama; it does not speak ipc"},
+	{tree: "inference", allow: []string{"api", "kernel", "llama", "alloy", "inference"}, testAllow: anyButCmd,
+		why: "inference is a service hosted in the kernel (k.Host) over llama, signing each run's alloy; it does not speak ipc"},
 	{tree: "grid", allow: []string{"api", "kernel", "ipc/msgrpc", "grid"}, testAllow: anyButCmd,
 		why: "the grid is hosted in the kernel and speaks msgrpc over QUIC; it needs no other part of ipc"},
-	{tree: "daemon", allow: []string{"api", "kernel", "ipc", "inference", "grid", "daemon", "llama"}, testAllow: anyButCmd,
+	{tree: "daemon", allow: []string{"api", "kernel", "ipc", "inference", "alloysvc", "grid", "daemon", "llama"}, testAllow: anyButCmd,
 		why: "daemon wires the kernel, its services and the listeners; nothing imports it but programs and tests"},
 	{tree: "cmd/continuum", allow: []string{"api", "ipc/client", "ipc/unixsock", "kernel/airc", "llama/gguf"}, testAllow: anyButCmd,
 		why: "the CLI is a client: it talks to the daemon through ipc/client; its one offline operation (log compact) is kernel/airc's"},
@@ -175,6 +179,9 @@ func TestImportRulesCatch(t *testing.T) {
 		{ImportPath: module + "/grid/link", Imports: []string{module + "/ipc/server"}},
 		{ImportPath: module + "/cmd/continuum", Imports: []string{module + "/kernel/store"}},
 		{ImportPath: module + "/newtree", Imports: nil},
+		{ImportPath: module + "/alloy", Imports: []string{module + "/api"}},
+		{ImportPath: module + "/alloy/jcs", Imports: []string{module + "/kernel/identity"}},
+		{ImportPath: module + "/alloysvc", Imports: []string{module + "/ipc/server"}},
 	}
 	for _, p := range bad {
 		if v := check(p); len(v) == 0 {

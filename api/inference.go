@@ -72,6 +72,7 @@ type GenerateResult struct {
 	StopReason         string  `msgpack:"stopReason" json:"stopReason" desc:"eog, max_tokens, stop or context_full"`
 	RequestID          string  `msgpack:"requestId" json:"requestId" desc:"the request's id, as in its inference:tokens events"`
 	Model              string  `msgpack:"model" json:"model" desc:"name of the model that ran it"`
+	Alloy              any     `msgpack:"alloy" json:"alloy" desc:"the run's 0x06 alloy (docs/ALLOY.md), signed by this install: verify it with alloy/verify"`
 }
 
 // TokenEvent is the payload of an inference:tokens event: one generated

@@ -353,6 +353,11 @@ const (
 	MethodGridStatus       = "grid/status"
 	MethodGridRoutes       = "grid/routes"
 	MethodGridPolicyReload = "grid/policy-reload"
+
+	// Hosted by the alloy service (package alloysvc).
+	MethodAlloyVerify = "alloy/verify"
+	MethodAlloyGet    = "alloy/get"
+	MethodAlloyList   = "alloy/list"
 )
 
 // Methods is every method of the protocol, in the order kernel/info lists them.
@@ -390,6 +395,9 @@ var Methods = []MethodSpec{
 	method[Empty, GridStatus](MethodGridStatus, "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."),
 	method[RoutesParams, RoutesResult](MethodGridRoutes, "The capability index: which live peers offer what, with terms, load and circle."),
 	method[Empty, PolicyReloadResult](MethodGridPolicyReload, "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."),
+	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
+	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
+	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),
 }
 
 // Lookup returns the spec of a protocol method.

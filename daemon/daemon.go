@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/continuum-grid/continuum/alloysvc"
 	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
@@ -117,6 +118,18 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.kernel = k
+	// The alloy service comes first: inference stores each run's alloy in it.
+	alloys, err := alloysvc.Host(k, alloysvc.Options{Logger: logger.With("component", "alloy")})
+	if err != nil {
+		k.Close(context.Background())
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if cfg.Inference.Alloys == nil {
+		cfg.Inference.Alloys = alloys
+	}
 	if cfg.Inference.Logger == nil {
 		cfg.Inference.Logger = logger.With("component", "inference")
 	}

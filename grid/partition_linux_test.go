@@ -54,7 +54,8 @@ func TestPartitionHeal(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 
 	const n = 3
-	tag := fmt.Sprintf("crp%d", os.Getpid()%100000)
+	removeStaleNamespaces(t)
+	tag := fmt.Sprintf("crp%d", os.Getpid())
 	ns := make([]string, n)
 	for i := range ns {
 		ns[i] = fmt.Sprintf("%s-%d", tag, i)
@@ -252,6 +253,30 @@ func TestPartitionHeal(t *testing.T) {
 		forks, _ := ds[i].Kernel().Log().ForkedOrigins()
 		if len(holes) != 0 || len(forks) != 0 {
 			t.Errorf("node %d: holes %v, forks %v", i, holes, forks)
+		}
+	}
+}
+
+// removeStaleNamespaces deletes the namespaces of earlier runs of this
+// test whose process is gone (killed before its cleanup ran). A namespace
+// of a run that is still going is left alone.
+func removeStaleNamespaces(t *testing.T) {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		pid, _, ok := strings.Cut(strings.TrimPrefix(name, "crp"), "-")
+		if !ok || !strings.HasPrefix(name, "crp") {
+			continue
+		}
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			t.Logf("removing namespace %s of a run that is gone", name)
+			exec.Command("ip", "netns", "del", name).Run()
 		}
 	}
 }

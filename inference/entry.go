@@ -30,6 +30,8 @@ type entry struct {
 
 	idleMu sync.Mutex
 	idle   []*llama.Context // contexts made so far and not in use
+
+	digest digest // the model file's sha256, for alloys (alloy.go)
 }
 
 func newEntry(name, path string, contexts int) *entry {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel"
@@ -59,6 +60,9 @@ type Options struct {
 	NoReload bool
 	// Logger receives the service's and llama.cpp's logs; nil discards them.
 	Logger *slog.Logger
+	// Alloys, when set, stores each generation's alloy (the daemon passes
+	// its alloy service); the result carries the alloy either way.
+	Alloys AlloyStore
 }
 
 // DefaultLibDir is where the libraries are looked for when no folder is
@@ -299,6 +303,7 @@ func (s *Service) loadModel(ctx context.Context, lib *llama.Library, name, path 
 		s.emit(ctx, "inference", api.EventInferenceLoadProgress, api.LoadProgressEvent{Name: name, Progress: 1})
 	}
 	e.loaded(m)
+	go e.modelSHA256() // for the runs' alloys, hashed while the first prompt comes (alloy.go)
 	s.mu.Lock()
 	gone := s.models[name] != e // unloaded or shut down while loading
 	s.mu.Unlock()
@@ -449,6 +454,7 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 	if err != nil {
 		return nil, err
 	}
+	release = sync.OnceFunc(release) // given back before the alloy is made
 	defer release()
 
 	req := llama.GenerateRequest{
@@ -473,9 +479,15 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 			return nil
 		}
 	}
+	started := time.Now()
 	res, err := cx.Generate(ctx, req, onToken)
 	if err != nil {
 		return nil, apiError(err)
+	}
+	release()
+	run, err := s.runAlloy(e, p, res, started, time.Now())
+	if err != nil {
+		return nil, err
 	}
 	return api.GenerateResult{
 		Text:               res.Text,
@@ -486,6 +498,7 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 		StopReason:         res.StopReason,
 		RequestID:          p.RequestID,
 		Model:              e.name,
+		Alloy:              run,
 	}, nil
 }
 

@@ -125,6 +125,7 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 				return err
 			}
 			if e.jsonOut() {
+				res.Alloy = plain(res.Alloy) // the alloy's JSON object, not its msgpack bytes
 				return printJSON(e.stdout, res, false)
 			}
 			if !p.Stream {

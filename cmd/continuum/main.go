@@ -99,6 +99,7 @@ var groups = []*group{
 	logGroup,
 	modelGroup,
 	gridGroup,
+	alloyGroup,
 }
 
 // usageError is a mistake on the command line: exit status 2.

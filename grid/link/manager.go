@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -533,6 +534,7 @@ func (m *Manager) dial(ctx context.Context, peerID string, addrs []string, token
 	defer cancel()
 	var c *quic.Conn
 	var errs []error
+	var wrongPeer error // another install answered at one of the addresses
 	for _, a := range addrs {
 		ua, err := net.ResolveUDPAddr("udp", a)
 		if err != nil {
@@ -543,16 +545,24 @@ func (m *Manager) dial(ctx context.Context, peerID string, addrs []string, token
 		if err == nil {
 			break
 		}
-		if r := ReasonOf(err); r != "" {
-			// The peer answered and refused (or is not who we dialled): no
-			// other address will say otherwise.
+		if r := ReasonOf(err); r != "" && r != ReasonWrongPeer {
+			// The peer answered and refused: no other address will say
+			// otherwise. (Another install answering at this address says
+			// nothing of the peer: try its other addresses.)
 			re := asRefused(err, r)
 			m.counters.Add("link.dial_refused."+string(re.Reason), 1)
 			return nil, re
 		}
+		if ReasonOf(err) == ReasonWrongPeer && wrongPeer == nil {
+			m.counters.Add("link.dial_refused."+string(ReasonWrongPeer), 1)
+			wrongPeer = asRefused(err, ReasonWrongPeer)
+		}
 		errs = append(errs, fmt.Errorf("%s: %w", a, err))
 	}
 	if c == nil {
+		if wrongPeer != nil && len(errs) == 1 {
+			return nil, wrongPeer
+		}
 		return nil, refused(ReasonUnreachable, "%v", errors.Join(errs...))
 	}
 	st, err := c.OpenStreamSync(ctx)
@@ -673,22 +683,59 @@ type AddrUpdater interface {
 	UpdateAddrs(peerID string, addrs []string)
 }
 
-// learnAddrs records the addresses in l's hello and dials them from now on.
+// learnAddrs records where l's peer can be dialled (dialAddrs) and dials
+// those from now on.
 func (m *Manager) learnAddrs(l *link) {
-	if len(l.addrs) == 0 {
+	addrs := dialAddrs(l.addrs, l.conn.RemoteAddr(), l.outgoing)
+	if len(addrs) == 0 {
 		return
 	}
 	if u, ok := m.opts.Trust.(AddrUpdater); ok {
-		u.UpdateAddrs(l.peer.ID, l.addrs)
+		u.UpdateAddrs(l.peer.ID, addrs)
 	}
 	m.mu.Lock()
 	k := m.keepers[l.peer.ID]
 	m.mu.Unlock()
 	if k != nil {
-		k.setAddrs(l.addrs)
+		k.setAddrs(addrs)
 	} else {
-		m.Connect(l.peer.ID, l.addrs)
+		m.Connect(l.peer.ID, addrs)
 	}
+}
+
+// maxLearnedAddrs bounds what a peer's hello can make this install dial.
+const maxLearnedAddrs = 8
+
+// dialAddrs is where a peer can be dialled, from what its hello advertised
+// and the address its link came over: first the address this install
+// dialled (when the link is outgoing: it is known to work), then the
+// advertised ones. A peer listening on a wildcard advertises every address
+// of its host, loopback included, and a loopback address names this host,
+// not the peer's: loopback addresses are kept only when the link itself
+// runs over loopback. Unspecified addresses are dropped; duplicates too.
+func dialAddrs(advertised []string, remote net.Addr, outgoing bool) []string {
+	ru, _ := remote.(*net.UDPAddr)
+	overLoopback := ru != nil && ru.IP.IsLoopback()
+	var out []string
+	add := func(a string) {
+		if len(out) < maxLearnedAddrs && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if outgoing && ru != nil {
+		add(ru.String())
+	}
+	for _, a := range advertised {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil && (ip.IsUnspecified() || ip.IsLoopback() && !overLoopback) {
+			continue
+		}
+		add(a)
+	}
+	return out
 }
 
 // watch takes l down when its connection or control stream ends.

@@ -7,8 +7,14 @@ import (
 )
 
 // bucket holds, per peer id, the position this install has pulled up to in
-// that peer's log: epoch (8 bytes) then seq (8 bytes), big-endian.
+// that peer's log: epoch (8 bytes) then seq (8 bytes), big-endian. Under
+// seenKey(peer) it keeps the furthest position ever reached in each epoch's
+// latest run (a resync moves the position back; this never moves back
+// within an epoch): what repl/state tells the peer, so that a peer restored
+// from an older copy learns it, whatever this side's resync did meanwhile.
 var bucket = []byte("grid/repl")
+
+func seenKey(peer string) string { return "seen\x00" + peer }
 
 func loadPosition(db *bolt.DB, peer string) (position, bool, error) {
 	var p position
@@ -27,23 +33,35 @@ func loadPosition(db *bolt.DB, peer string) (position, bool, error) {
 	return p, ok, err
 }
 
-// storePosition writes p for peer. Within one epoch it never moves a
-// position back (an older link's last write may come after a newer one's).
+// storePosition writes p for peer, and as its seen position. Within one
+// epoch it never moves either back (an older link's last write may come
+// after a newer one's).
 func storePosition(db *bolt.DB, peer string, p position) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}
-		if v := b.Get([]byte(peer)); len(v) == 16 && binary.BigEndian.Uint64(v) == p.Epoch && binary.BigEndian.Uint64(v[8:]) > p.Seq {
-			return nil
-		}
 		v := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), p.Epoch), p.Seq)
-		return b.Put([]byte(peer), v)
+		for _, k := range []string{peer, seenKey(peer)} {
+			if old := b.Get([]byte(k)); len(old) == 16 && binary.BigEndian.Uint64(old) == p.Epoch && binary.BigEndian.Uint64(old[8:]) > p.Seq {
+				continue
+			}
+			if err := b.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
-// resetPosition forgets peer's position (a resync starts from the start).
+// loadSeen is the furthest position reached in peer's log (see bucket).
+func loadSeen(db *bolt.DB, peer string) (position, bool, error) {
+	return loadPosition(db, seenKey(peer))
+}
+
+// resetPosition forgets peer's position (a resync starts from the start);
+// the seen position stays.
 func resetPosition(db *bolt.DB, peer string, epoch uint64) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucket)

@@ -20,7 +20,7 @@ import (
 
 // node is a real kernel (bbolt file in a temp dir) with a replicator.
 type node struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	dir  string
 	k    *kernel.Kernel
@@ -29,7 +29,7 @@ type node struct {
 	n    int
 }
 
-func newNode(t *testing.T, name string, opts Options) *node {
+func newNode(t testing.TB, name string, opts Options) *node {
 	t.Helper()
 	n := &node{t: t, name: name, dir: filepath.Join(t.TempDir(), name), opts: opts}
 	n.open()
@@ -125,7 +125,7 @@ type pipeLink struct {
 	once             sync.Once
 }
 
-func connect(t *testing.T, a, b *node, circle string) *pipeLink {
+func connect(t testing.TB, a, b *node, circle string) *pipeLink {
 	t.Helper()
 	pa, pb := net.Pipe()
 	l := &pipeLink{

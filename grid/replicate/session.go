@@ -24,6 +24,7 @@ type session struct {
 	done   chan struct{}
 	stats  *peerState
 	once   sync.Once
+	pos    position // guarded by r.mu; see position
 
 	// filter is the peer's resync vectors (chainKey -> have), set by a pull
 	// that gives them and kept for the rest of the link.
@@ -45,8 +46,9 @@ func (s *session) detach() {
 		r.mu.Lock()
 		delete(r.live, s)
 		s.stats.up--
+		counts := fmt.Sprint(s.stats.counts)
 		r.mu.Unlock()
-		r.lg.Info("repl: link down", "peer", s.peer.ID)
+		r.lg.Info("repl: link down", "peer", s.peer.ID, "position", s.position().Seq, "counts", counts)
 	})
 }
 
@@ -74,7 +76,7 @@ func (s *session) state() (*stateResult, error) {
 		return nil, api.Errorf(api.CodeUnavailable, "repl: read the vectors: %v", err)
 	}
 	res.Channels = v
-	if p, ok, err := loadPosition(s.r.opts.DB, s.peer.ID); err == nil && ok {
+	if p, ok, err := loadSeen(s.r.opts.DB, s.peer.ID); err == nil && ok {
 		res.Pulled = &p
 	}
 	return res, nil
@@ -368,9 +370,7 @@ func (s *session) run(force bool) error {
 		p.Have = nil
 		p.After = r.Last
 		p.WaitMs = 0
-		if r.Last == r.Head && len(r.Events) == 0 {
-			p.WaitMs = s.r.opts.LongPoll.Milliseconds()
-		} else if r.Last == r.Head {
+		if r.Last == r.Head { // caught up: the next pull waits for a commit there
 			p.WaitMs = s.r.opts.LongPoll.Milliseconds()
 		}
 		next = s.startPull(p)
@@ -413,22 +413,23 @@ func (s *session) startPull(p pullParams) <-chan pulled {
 	return ch
 }
 
+// position is this session's place in the peer's log (guarded by r.mu);
+// the peer's stats show the latest session's.
 func (s *session) position() position {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
-	return position{Epoch: s.stats.epoch, Seq: s.stats.pulled}
+	return s.pos
 }
 
 func (s *session) setPosition(epoch, seq uint64) {
 	s.r.mu.Lock()
+	s.pos = position{Epoch: epoch, Seq: seq}
 	s.stats.epoch, s.stats.pulled = epoch, seq
 	s.r.mu.Unlock()
 }
 
 func (s *session) writePosition() {
-	s.r.mu.Lock()
-	p := position{Epoch: s.stats.epoch, Seq: s.stats.pulled}
-	s.r.mu.Unlock()
+	p := s.position()
 	if err := storePosition(s.r.opts.DB, s.peer.ID, p); err != nil {
 		s.r.lg.Warn("repl: could not remember the position in a peer's log (it is pulled again)", "peer", s.peer.ID, "err", err)
 	}

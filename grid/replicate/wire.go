@@ -26,8 +26,8 @@ type stateResult struct {
 	Head  uint64 `msgpack:"head"`
 	// Channels is {channel: {origin: highest originSeq}}.
 	Channels map[string]map[string]uint64 `msgpack:"channels"`
-	// Pulled is where the server is in the caller's log, if it has pulled
-	// from it before.
+	// Pulled is the furthest the server has pulled in the caller's log (in
+	// the latest epoch it pulled from), if it has pulled from it before.
 	Pulled *position `msgpack:"pulled,omitempty"`
 }
 

@@ -16,7 +16,10 @@
 //
 // Local events come in through Append, which stamps and signs them with this
 // install's key; foreign events through Ingest, which checks the origin's
-// signature before anything else and then its chain. The signed bytes and the
+// signature before anything else and then its chain (IngestBatch and
+// AdmitBatch do the same for a batch: signatures checked in parallel, one
+// wait for the commits, an event already held answered as a duplicate
+// without a signature check). The signed bytes and the
 // event hash are specified in canonical.go and docs/CANONICAL.md, pinned by
 // golden vectors.
 //

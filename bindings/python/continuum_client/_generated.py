@@ -1695,6 +1695,8 @@ class GenerateResult:
     "the request's id, as in its inference:tokens events"
     model: str = ""
     "name of the model that ran it"
+    alloy: Any = None
+    "the run's 0x06 alloy (docs/ALLOY.md), signed by this install: verify it with alloy/verify"
 
     @classmethod
     def from_wire(cls, d: Any) -> "GenerateResult":
@@ -1709,6 +1711,7 @@ class GenerateResult:
             stop_reason=d.get("stopReason") or "",
             request_id=d.get("requestId") or "",
             model=d.get("model") or "",
+            alloy=d.get("alloy"),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -1729,6 +1732,8 @@ class GenerateResult:
             out["requestId"] = _to_wire(self.request_id)
         if self.model is not None:
             out["model"] = _to_wire(self.model)
+        if self.alloy is not None:
+            out["alloy"] = _to_wire(self.alloy)
         return out
 
 
@@ -2200,6 +2205,359 @@ class PolicyReloadResult:
         return out
 
 
+@dataclasses.dataclass
+class AlloyVerifyParams:
+    """Go type api.AlloyVerifyParams."""
+
+    alloy: Any = None
+    "the alloy: its JSON object, or its JSON text as a string"
+    artifacts: List["AlloyArtifact"] = dataclasses.field(default_factory=list)
+    "artifacts to hash and compare with their stages' outputHash"
+    expect: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+    "stage name to the requested config expected of it: exact match, an unknown key fails"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyVerifyParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            alloy=d.get("alloy"),
+            artifacts=[AlloyArtifact.from_wire(_x) for _x in d.get("artifacts") or ()],
+            expect={_k: dict(_x or {}) for _k, _x in (d.get("expect") or {}).items()},
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.alloy is not None:
+            out["alloy"] = _to_wire(self.alloy)
+        if self.artifacts:
+            out["artifacts"] = _to_wire(self.artifacts)
+        if self.expect:
+            out["expect"] = _to_wire(self.expect)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyArtifact:
+    """Go type api.AlloyArtifact."""
+
+    stage: str = ""
+    "the stage whose output it is; default the last stage"
+    path: str = ""
+    "absolute path on the daemon's machine of a file, or of a folder holding a multi-file output"
+    data: bytes = b""
+    "the output's bytes (possibly empty), when no path is given; nil otherwise"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyArtifact":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            stage=d.get("stage") or "",
+            path=d.get("path") or "",
+            data=d.get("data") or b"",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.stage:
+            out["stage"] = _to_wire(self.stage)
+        if self.path:
+            out["path"] = _to_wire(self.path)
+        if self.data is not None:
+            out["data"] = _to_wire(self.data)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyVerdict:
+    """Go type api.AlloyVerdict."""
+
+    alloy_hash: str = ""
+    "sha256 of the alloy's canonical bytes"
+    policy_hash: str = ""
+    "sha256 of the policy judged against: the proof contract and the expected configs"
+    passed: bool = False
+    "every check held"
+    reason: str = ""
+    "the first failing check's reason"
+    checks: List["AlloyCheck"] = dataclasses.field(default_factory=list)
+    "what was checked"
+    verifier: str = ""
+    "peer id of the install that signed the verdict"
+    verified_at: int = 0
+    "unix milliseconds"
+    sig: str = ""
+    "base64 Ed25519 signature of the verifier"
+    stored: bool = False
+    "the alloy's chain held and it is now stored (alloy/get finds it by alloyHash); not covered by sig"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyVerdict":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            alloy_hash=d.get("alloyHash") or "",
+            policy_hash=d.get("policyHash") or "",
+            passed=bool(d.get("passed")),
+            reason=d.get("reason") or "",
+            checks=[AlloyCheck.from_wire(_x) for _x in d.get("checks") or ()],
+            verifier=d.get("verifier") or "",
+            verified_at=d.get("verifiedAt") or 0,
+            sig=d.get("sig") or "",
+            stored=bool(d.get("stored")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.alloy_hash is not None:
+            out["alloyHash"] = _to_wire(self.alloy_hash)
+        if self.policy_hash is not None:
+            out["policyHash"] = _to_wire(self.policy_hash)
+        if self.passed is not None:
+            out["passed"] = _to_wire(self.passed)
+        if self.reason:
+            out["reason"] = _to_wire(self.reason)
+        if self.checks is not None:
+            out["checks"] = _to_wire(self.checks)
+        if self.verifier:
+            out["verifier"] = _to_wire(self.verifier)
+        if self.verified_at is not None:
+            out["verifiedAt"] = _to_wire(self.verified_at)
+        if self.sig:
+            out["sig"] = _to_wire(self.sig)
+        if self.stored is not None:
+            out["stored"] = _to_wire(self.stored)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyCheck:
+    """Go type api.AlloyCheck."""
+
+    kind: str = ""
+    "chain, config, artifact, tdd, vdd, negative_baselines or authorship"
+    name: str = ""
+    "the check's name (a proof entry's name)"
+    stage: str = ""
+    "the stage it is about"
+    metric: str = ""
+    "the metric measured"
+    passed: bool = False
+    "whether it held"
+    reason: str = ""
+    "why not, naming the stage"
+    n: int = 0
+    "runs of the measurement"
+    median: Optional[int] = None
+    "median of the samples (the lower middle one for even n)"
+    band: Optional["AlloyBand"] = None
+    "the tolerance band"
+    samples: List[int] = dataclasses.field(default_factory=list)
+    "raw samples, in measurement order"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyCheck":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            kind=d.get("kind") or "",
+            name=d.get("name") or "",
+            stage=d.get("stage") or "",
+            metric=d.get("metric") or "",
+            passed=bool(d.get("passed")),
+            reason=d.get("reason") or "",
+            n=d.get("n") or 0,
+            median=(lambda _v: None if _v is None else _v or 0)(d.get("median")),
+            band=(lambda _v: None if _v is None else AlloyBand.from_wire(_v))(d.get("band")),
+            samples=[_x or 0 for _x in d.get("samples") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.kind is not None:
+            out["kind"] = _to_wire(self.kind)
+        if self.name is not None:
+            out["name"] = _to_wire(self.name)
+        if self.stage:
+            out["stage"] = _to_wire(self.stage)
+        if self.metric:
+            out["metric"] = _to_wire(self.metric)
+        if self.passed is not None:
+            out["passed"] = _to_wire(self.passed)
+        if self.reason:
+            out["reason"] = _to_wire(self.reason)
+        if self.n:
+            out["n"] = _to_wire(self.n)
+        if self.median:
+            out["median"] = _to_wire(self.median)
+        if self.band:
+            out["band"] = _to_wire(self.band)
+        if self.samples:
+            out["samples"] = _to_wire(self.samples)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyBand:
+    """Go type api.AlloyBand."""
+
+    min: int = 0
+    "lowest value allowed"
+    max: int = 0
+    "highest value allowed"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyBand":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            min=d.get("min") or 0,
+            max=d.get("max") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.min is not None:
+            out["min"] = _to_wire(self.min)
+        if self.max is not None:
+            out["max"] = _to_wire(self.max)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyHashParams:
+    """Go type api.AlloyHashParams."""
+
+    hash: str = ""
+    "the alloy hash (64 hex digits), or a unique prefix of at least 8"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyHashParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            hash=d.get("hash") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.hash is not None:
+            out["hash"] = _to_wire(self.hash)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyEntry:
+    """Go type api.AlloyEntry."""
+
+    summary: "AlloySummary" = dataclasses.field(default_factory=lambda: AlloySummary())
+    "what alloy/list says of it"
+    alloy: Any = None
+    "the alloy's JSON object"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyEntry":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            summary=AlloySummary.from_wire(d.get("summary")),
+            alloy=d.get("alloy"),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.summary is not None:
+            out["summary"] = _to_wire(self.summary)
+        if self.alloy is not None:
+            out["alloy"] = _to_wire(self.alloy)
+        return out
+
+
+@dataclasses.dataclass
+class AlloySummary:
+    """Go type api.AlloySummary."""
+
+    hash: str = ""
+    "the alloy hash"
+    type: int = 0
+    "the type byte (6: evaluation and inference runs)"
+    type_name: str = ""
+    "the type, in words"
+    domains: List[str] = dataclasses.field(default_factory=list)
+    "its domains"
+    stages: int = 0
+    "stage count"
+    last: str = ""
+    "the last stage's name"
+    executor: str = ""
+    "the last stage's executor"
+    ended_at: int = 0
+    "the last stage's endedAt, unix milliseconds"
+    stored_at: int = 0
+    "when this install stored it, unix milliseconds"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloySummary":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            hash=d.get("hash") or "",
+            type=d.get("type") or 0,
+            type_name=d.get("typeName") or "",
+            domains=[_x or "" for _x in d.get("domains") or ()],
+            stages=d.get("stages") or 0,
+            last=d.get("last") or "",
+            executor=d.get("executor") or "",
+            ended_at=d.get("endedAt") or 0,
+            stored_at=d.get("storedAt") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.hash is not None:
+            out["hash"] = _to_wire(self.hash)
+        if self.type is not None:
+            out["type"] = _to_wire(self.type)
+        if self.type_name is not None:
+            out["typeName"] = _to_wire(self.type_name)
+        if self.domains is not None:
+            out["domains"] = _to_wire(self.domains)
+        if self.stages is not None:
+            out["stages"] = _to_wire(self.stages)
+        if self.last is not None:
+            out["last"] = _to_wire(self.last)
+        if self.executor is not None:
+            out["executor"] = _to_wire(self.executor)
+        if self.ended_at is not None:
+            out["endedAt"] = _to_wire(self.ended_at)
+        if self.stored_at is not None:
+            out["storedAt"] = _to_wire(self.stored_at)
+        return out
+
+
+@dataclasses.dataclass
+class AlloyListParams:
+    """Go type api.AlloyListParams."""
+
+    limit: int = 0
+    "most entries, newest first (default 100, at most 1000)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "AlloyListParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            limit=d.get("limit") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.limit:
+            out["limit"] = _to_wire(self.limit)
+        return out
+
+
 def _kernel_info_params() -> Dict[str, Any]:
     p: Dict[str, Any] = {}
     return p
@@ -2506,6 +2864,39 @@ def _grid_policy_reload_result(v: Any) -> "PolicyReloadResult":
     return PolicyReloadResult.from_wire(v)
 
 
+def _alloy_verify_params(*, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"alloy": alloy}
+    if artifacts is not None:
+        p["artifacts"] = _to_wire(artifacts)
+    if expect is not None:
+        p["expect"] = _to_wire(expect)
+    return p
+
+
+def _alloy_verify_result(v: Any) -> "AlloyVerdict":
+    return AlloyVerdict.from_wire(v)
+
+
+def _alloy_get_params(*, hash: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"hash": hash}
+    return p
+
+
+def _alloy_get_result(v: Any) -> "AlloyEntry":
+    return AlloyEntry.from_wire(v)
+
+
+def _alloy_list_params(*, limit: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    if limit is not None:
+        p["limit"] = limit
+    return p
+
+
+def _alloy_list_result(v: Any) -> List["AlloySummary"]:
+    return [AlloySummary.from_wire(_x) for _x in v or ()]
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -2677,6 +3068,27 @@ class _GridMethods:
     def policy_reload(self) -> "PolicyReloadResult":
         "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."
         return _grid_policy_reload_result(self._c.call("grid/policy-reload", _grid_policy_reload_params()))
+
+
+class _AlloyMethods:
+    """The alloy/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def verify(self, *, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> "AlloyVerdict":
+        "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."
+        return _alloy_verify_result(self._c.call("alloy/verify", _alloy_verify_params(alloy=alloy, artifacts=artifacts, expect=expect)))
+
+    def get(self, *, hash: str) -> "AlloyEntry":
+        "Return a stored alloy by its hash (or a unique prefix)."
+        return _alloy_get_result(self._c.call("alloy/get", _alloy_get_params(hash=hash)))
+
+    def list(self, *, limit: Optional[int] = None) -> List["AlloySummary"]:
+        "List stored alloys, newest first."
+        return _alloy_list_result(self._c.call("alloy/list", _alloy_list_params(limit=limit)))
 
 
 class _AsyncKernelMethods:
@@ -2852,6 +3264,27 @@ class _AsyncGridMethods:
         return _grid_policy_reload_result(await self._c.call("grid/policy-reload", _grid_policy_reload_params()))
 
 
+class _AsyncAlloyMethods:
+    """The alloy/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def verify(self, *, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> "AlloyVerdict":
+        "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."
+        return _alloy_verify_result(await self._c.call("alloy/verify", _alloy_verify_params(alloy=alloy, artifacts=artifacts, expect=expect)))
+
+    async def get(self, *, hash: str) -> "AlloyEntry":
+        "Return a stored alloy by its hash (or a unique prefix)."
+        return _alloy_get_result(await self._c.call("alloy/get", _alloy_get_params(hash=hash)))
+
+    async def list(self, *, limit: Optional[int] = None) -> List["AlloySummary"]:
+        "List stored alloys, newest first."
+        return _alloy_list_result(await self._c.call("alloy/list", _alloy_list_params(limit=limit)))
+
+
 SYNC_GROUPS = {
     "kernel": _KernelMethods,
     "events": _EventsMethods,
@@ -2859,6 +3292,7 @@ SYNC_GROUPS = {
     "commands": _CommandsMethods,
     "inference": _InferenceMethods,
     "grid": _GridMethods,
+    "alloy": _AlloyMethods,
 }
 
 ASYNC_GROUPS = {
@@ -2868,6 +3302,7 @@ ASYNC_GROUPS = {
     "commands": _AsyncCommandsMethods,
     "inference": _AsyncInferenceMethods,
     "grid": _AsyncGridMethods,
+    "alloy": _AsyncAlloyMethods,
 }
 
 METHODS = [
@@ -2904,6 +3339,9 @@ METHODS = [
     {"name": "grid/status", "kind": "request", "naturalScope": "local", "description": "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."},
     {"name": "grid/routes", "kind": "request", "naturalScope": "local", "description": "The capability index: which live peers offer what, with terms, load and circle."},
     {"name": "grid/policy-reload", "kind": "request", "naturalScope": "local", "description": "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."},
+    {"name": "alloy/verify", "kind": "request", "naturalScope": "local", "description": "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."},
+    {"name": "alloy/get", "kind": "request", "naturalScope": "local", "description": "Return a stored alloy by its hash (or a unique prefix)."},
+    {"name": "alloy/list", "kind": "request", "naturalScope": "local", "description": "List stored alloys, newest first."},
 ]
 
 NOTIFICATIONS = {

@@ -231,6 +231,9 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "grid/status", kind: "request", naturalScope: "local", description: "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters." },
   { name: "grid/routes", kind: "request", naturalScope: "local", description: "The capability index: which live peers offer what, with terms, load and circle." },
   { name: "grid/policy-reload", kind: "request", naturalScope: "local", description: "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why." },
+  { name: "alloy/verify", kind: "request", naturalScope: "local", description: "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds." },
+  { name: "alloy/get", kind: "request", naturalScope: "local", description: "Return a stored alloy by its hash (or a unique prefix)." },
+  { name: "alloy/list", kind: "request", naturalScope: "local", description: "List stored alloys, newest first." },
 ];
 
 /** The kernel/ methods. */
@@ -412,6 +415,26 @@ export class GridMethods {
   }
 }
 
+/** The alloy/ methods. */
+export class AlloyMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds. */
+  verify(params: T.AlloyVerifyParamsInput): Promise<T.AlloyVerdict> {
+    return this.core.call("alloy/verify", params);
+  }
+
+  /** Return a stored alloy by its hash (or a unique prefix). */
+  get(params: T.AlloyHashParamsInput): Promise<T.AlloyEntry> {
+    return this.core.call("alloy/get", params);
+  }
+
+  /** List stored alloys, newest first. */
+  async list(params: T.AlloyListParamsInput = {}): Promise<T.AlloySummary[]> {
+    return (await this.core.call("alloy/list", params)) ?? [];
+  }
+}
+
 /** The generated method groups, one property per group. */
 export class Methods {
   readonly kernel: KernelMethods;
@@ -420,6 +443,7 @@ export class Methods {
   readonly commands: CommandsMethods;
   readonly inference: InferenceMethods;
   readonly grid: GridMethods;
+  readonly alloy: AlloyMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
@@ -427,5 +451,6 @@ export class Methods {
     this.commands = new CommandsMethods(core);
     this.inference = new InferenceMethods(core);
     this.grid = new GridMethods(core);
+    this.alloy = new AlloyMethods(core);
   }
 }

@@ -542,6 +542,8 @@ export interface GenerateResult {
   requestId: string;
   /** name of the model that ran it */
   model: string;
+  /** the run's 0x06 alloy (docs/ALLOY.md), signed by this install: verify it with alloy/verify */
+  alloy: any;
 }
 
 /** Go type api.InviteParams. */
@@ -692,6 +694,122 @@ export interface PolicyReloadResult {
   source: string;
 }
 
+/** Go type api.AlloyArtifact. */
+export interface AlloyArtifact {
+  /** the stage whose output it is; default the last stage */
+  stage?: string;
+  /** absolute path on the daemon's machine of a file, or of a folder holding a multi-file output */
+  path?: string;
+  /** the output's bytes (possibly empty), when no path is given; nil otherwise */
+  data: Uint8Array | null;
+}
+
+/** Go type api.AlloyVerifyParams. */
+export interface AlloyVerifyParams {
+  /** the alloy: its JSON object, or its JSON text as a string */
+  alloy: any;
+  /** artifacts to hash and compare with their stages' outputHash */
+  artifacts?: AlloyArtifact[];
+  /** stage name to the requested config expected of it: exact match, an unknown key fails */
+  expect?: { [key: string]: { [key: string]: any } };
+}
+
+/** Go type api.AlloyBand. */
+export interface AlloyBand {
+  /** lowest value allowed */
+  min: Int64;
+  /** highest value allowed */
+  max: Int64;
+}
+
+/** Go type api.AlloyCheck. */
+export interface AlloyCheck {
+  /** chain, config, artifact, tdd, vdd, negative_baselines or authorship */
+  kind: string;
+  /** the check's name (a proof entry's name) */
+  name: string;
+  /** the stage it is about */
+  stage?: string;
+  /** the metric measured */
+  metric?: string;
+  /** whether it held */
+  passed: boolean;
+  /** why not, naming the stage */
+  reason?: string;
+  /** runs of the measurement */
+  n?: number;
+  /** median of the samples (the lower middle one for even n) */
+  median?: Int64;
+  /** the tolerance band */
+  band?: AlloyBand;
+  /** raw samples, in measurement order */
+  samples?: number[];
+}
+
+/** Go type api.AlloyVerdict. */
+export interface AlloyVerdict {
+  /** sha256 of the alloy's canonical bytes */
+  alloyHash: string;
+  /** sha256 of the policy judged against: the proof contract and the expected configs */
+  policyHash: string;
+  /** every check held */
+  passed: boolean;
+  /** the first failing check's reason */
+  reason?: string;
+  /** what was checked */
+  checks: AlloyCheck[] | null;
+  /** peer id of the install that signed the verdict */
+  verifier?: string;
+  /** unix milliseconds */
+  verifiedAt: Int64;
+  /** base64 Ed25519 signature of the verifier */
+  sig?: string;
+  /** the alloy's chain held and it is now stored (alloy/get finds it by alloyHash); not covered by sig */
+  stored: boolean;
+}
+
+/** Go type api.AlloyHashParams. */
+export interface AlloyHashParams {
+  /** the alloy hash (64 hex digits), or a unique prefix of at least 8 */
+  hash: string;
+}
+
+/** Go type api.AlloySummary. */
+export interface AlloySummary {
+  /** the alloy hash */
+  hash: string;
+  /** the type byte (6: evaluation and inference runs) */
+  type: number;
+  /** the type, in words */
+  typeName: string;
+  /** its domains */
+  domains: string[] | null;
+  /** stage count */
+  stages: number;
+  /** the last stage's name */
+  last: string;
+  /** the last stage's executor */
+  executor: string;
+  /** the last stage's endedAt, unix milliseconds */
+  endedAt: Int64;
+  /** when this install stored it, unix milliseconds */
+  storedAt: Int64;
+}
+
+/** Go type api.AlloyEntry. */
+export interface AlloyEntry {
+  /** what alloy/list says of it */
+  summary: AlloySummary;
+  /** the alloy's JSON object */
+  alloy: any;
+}
+
+/** Go type api.AlloyListParams. */
+export interface AlloyListParams {
+  /** most entries, newest first (default 100, at most 1000) */
+  limit?: number;
+}
+
 // Params as a caller writes them: required fields from the api:"required" tags.
 export type ClassConfigInput = Partial<ClassConfig> & Pick<ClassConfig, "name" | "schemaVersion">;
 export type NameParamsInput = Partial<NameParams> & Pick<NameParams, "name">;
@@ -710,6 +828,9 @@ export type JoinParamsInput = Partial<JoinParams> & Pick<JoinParams, "token">;
 export type TrustParamsInput = Partial<TrustParams> & Pick<TrustParams, "peerId" | "circle">;
 export type UntrustParamsInput = Partial<UntrustParams> & Pick<UntrustParams, "peerId">;
 export type RoutesParamsInput = Partial<RoutesParams>;
+export type AlloyVerifyParamsInput = Partial<AlloyVerifyParams> & Pick<AlloyVerifyParams, "alloy">;
+export type AlloyHashParamsInput = Partial<AlloyHashParams> & Pick<AlloyHashParams, "hash">;
+export type AlloyListParamsInput = Partial<AlloyListParams>;
 
 /** Params of the notifications the daemon sends, by method. */
 export interface Notifications {
