@@ -246,6 +246,12 @@ func TestDispatchThreeDaemons(t *testing.T) {
 	if ok != 1 || busy != 1 {
 		t.Errorf("max concurrent 1 with two callers: %d ran, %d refused busy", ok, busy)
 	}
+	if n := b.status().Counters["inbound.refused.busy"]; n != 1 {
+		t.Errorf("b's inbound.refused.busy = %d", n)
+	}
+	if st := a.status(); st.Counters["dispatch.ok"] == 0 || st.Counters["dispatch.refused.busy"] != 1 || st.Counters["manifest.received"] == 0 || st.Counters["manifest.sent"] == 0 {
+		t.Errorf("a's counters %v", st.Counters)
+	}
 	// A refused peer is not the end: without peerId, c takes it.
 	wg.Add(1)
 	go func() {

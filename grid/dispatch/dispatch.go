@@ -45,6 +45,14 @@ type Options struct {
 type Links interface {
 	Addrs() []string
 	State(peerID string) link.PeerState
+	Counters() *link.Counters // grid/status shows dispatch's counters beside the links'
+}
+
+// count adds one to a counter of grid/status (docs/GRID.md "Counters").
+func (d *Dispatcher) count(name string) {
+	if d.links != nil {
+		d.links.Counters().Add(name, 1)
+	}
 }
 
 // Dispatcher is the grid router of one install. Safe for concurrent use.

@@ -31,6 +31,7 @@ type inJob struct {
 }
 
 func (d *Dispatcher) refuse(reason, format string, args ...any) error {
+	d.count("inbound.refused." + reason)
 	return api.Errorf(api.CodeNoAcceptingPeer, "peer "+d.me+" refuses: "+format, args...).
 		WithData(map[string]any{"reason": reason, "peerId": d.me})
 }
@@ -124,6 +125,7 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 		// forwardedBy so it never comes back.
 		ep.Scope = &api.ScopeParams{Target: api.ScopeGrid, Capability: req.Capability}
 	}
+	d.count("inbound.accepted")
 	res, err := sess.Handle(ctx, api.MethodExecute, api.ValueParams{V: ep})
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
 		return nil, api.Errorf(api.CodeCancelled, "peer %s stopped the job: %v", d.me, cause)

@@ -20,7 +20,9 @@ import (
 
 // noLinks answers for a link layer with no links (the peer here comes over
 // a net.Pipe, attached by hand).
-type noLinks struct{}
+type noLinks struct{ c *link.Counters }
+
+func (n noLinks) Counters() *link.Counters { return n.c }
 
 func (noLinks) Addrs() []string             { return nil }
 func (noLinks) State(string) link.PeerState { return link.PeerState{State: link.StateDown} }
@@ -81,7 +83,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Start(noLinks{})
+	d.Start(noLinks{link.NewCounters()})
 	k.SetGridRouter(d)
 	t.Cleanup(d.Close)
 	c1, c2 := net.Pipe()

@@ -119,6 +119,7 @@ func (d *Dispatcher) publishLoop() {
 				}
 			}
 			if d.emit(ctx, api.EventPeerManifest, d.manifest(offers, now)) {
+				d.count("manifest.sent")
 				last, lastSent, first = offers, now, false
 			}
 		}
@@ -174,9 +175,11 @@ func (d *Dispatcher) followLoop() {
 				if err := ev.DecodePayload(&m); err != nil || m.PeerID != ev.Origin {
 					// Signed by its origin, so only the origin may speak for itself.
 					d.log.Warn("manifest ignored", "origin", ev.Origin, "peerId", m.PeerID, "err", err)
+					d.count("manifest.ignored")
 					continue
 				}
 				d.ix.put(m, time.Now())
+				d.count("manifest.received")
 			case api.EventCapabilityWithdrawn:
 				var w api.CapabilityWithdrawn
 				if err := ev.DecodePayload(&w); err == nil && w.PeerID == ev.Origin {

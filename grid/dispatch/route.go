@@ -64,6 +64,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req kernel.GridRequest) (any,
 	}
 	cands, considered := d.candidates(req, pol, minRank)
 	if len(cands) == 0 {
+		d.count("dispatch.no_matching_peer")
 		what := req.Command
 		if req.Scope.Capability != "" {
 			what += " (capability " + req.Scope.Capability + ")"
@@ -76,6 +77,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req kernel.GridRequest) (any,
 	for i, c := range cands {
 		res, err := d.call(ctx, c, req)
 		if err == nil {
+			d.count("dispatch.ok")
 			return res, nil
 		}
 		var ae *api.Error
@@ -89,6 +91,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req kernel.GridRequest) (any,
 				}
 			}
 			tried = append(tried, map[string]any{"peerId": c.peer, "reason": reason, "message": ae.Message})
+			d.count("dispatch.refused." + reason)
 			continue
 		case errors.Is(err, errUnreachable):
 			alternates := []string{}
@@ -98,14 +101,18 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req kernel.GridRequest) (any,
 			if c.idempotent && len(alternates) > 0 && ctx.Err() == nil {
 				d.log.Info("peer lost mid-call; retrying an idempotent command elsewhere", "peer", c.peer, "command", req.Command)
 				tried = append(tried, map[string]any{"peerId": c.peer, "reason": whyUnreachable})
+				d.count("dispatch.retried")
 				continue
 			}
+			d.count("dispatch.peer_unreachable")
 			return nil, api.Errorf(api.CodePeerUnreachable, "peer %s was lost during %s%s", c.peer, req.Command, retryNote(c.idempotent, alternates)).
 				WithData(map[string]any{"peerId": c.peer, "alternates": alternates})
 		default:
+			d.count("dispatch.failed")
 			return nil, err
 		}
 	}
+	d.count("dispatch.no_accepting_peer")
 	return nil, api.Errorf(api.CodeNoAcceptingPeer, "every peer that offers %s refused it (%d tried)", req.Command, len(tried)).
 		WithData(map[string]any{"tried": tried})
 }
