@@ -1,7 +1,9 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/continuum-grid/continuum/grid/trust"
 	"github.com/continuum-grid/continuum/ipc/msgrpc"
 	"github.com/continuum-grid/continuum/kernel"
+	"github.com/continuum-grid/continuum/kernel/airc"
 	"github.com/continuum-grid/continuum/kernel/identity"
 )
 
@@ -287,5 +290,47 @@ func TestOutboundFiltersAndRate(t *testing.T) {
 		if _, err := r.d.Dispatch(context.Background(), kernel.GridRequest{Command: "demo/x", Scope: &sc}); api.CodeOf(err) != api.CodeInvalidArgument {
 			t.Errorf("scope %+v: %v", sc, err)
 		}
+	}
+}
+
+// A manifest is taken only from its own origin: one signed by X that
+// speaks for Y is ignored; X's own goes in the index.
+func TestManifestOnlyFromItsOrigin(t *testing.T) {
+	r := newRig(t)
+	x, _ := identity.Generate()
+	y, _ := identity.Generate()
+	if _, err := r.ts.Put(trust.Record{PeerID: x.PeerID(), Circle: trust.CircleHousehold}); err != nil {
+		t.Fatal(err)
+	}
+	var prev [32]byte
+	for i, speaksFor := range []string{y.PeerID(), x.PeerID()} {
+		m := api.Manifest{PeerID: speaksFor, AdvertisedAtMs: time.Now().UnixMilli(), Offers: []api.Offer{{Capability: "demo/x", Command: "demo/x"}}}
+		ev := api.Event{ID: fmt.Sprint("m", i), Class: api.EventPeerManifest, Channel: "global", Origin: x.PeerID(), OriginSeq: uint64(i + 1),
+			Prev: bytes.Clone(prev[:]), Sender: Sender, Lamport: uint64(i + 1), TS: time.Now().UnixMilli(), SchemaVersion: ManifestSchema, Payload: m}
+		if err := airc.SignEvent(x, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, out, err := r.k.Log().Ingest(context.Background(), ev); err != nil {
+			t.Fatalf("ingest: %v %v", out, err)
+		}
+		h, _ := airc.HashOf(&ev)
+		prev = h
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.d.links.Counters().Get("manifest.received") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("x's own manifest never reached the index")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := r.d.links.Counters().Get("manifest.ignored"); n != 1 {
+		t.Errorf("manifest.ignored = %d, want 1 (x speaking for y)", n)
+	}
+	routes := r.d.Routes("demo/x").Routes
+	if len(routes) != 1 || routes[0].PeerID != x.PeerID() {
+		t.Errorf("routes %+v, want x only", routes)
+	}
+	if r.d.ix.has(y.PeerID()) {
+		t.Error("y is in the index on x's word")
 	}
 }

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"runtime"
@@ -153,47 +154,73 @@ func (d *Dispatcher) emit(ctx context.Context, class string, payload any) bool {
 }
 
 // followLoop reads the log from the start and then as it grows, keeping
-// the index from the peers' presence events.
+// the index from the peers' presence events. It peeks at each stored
+// envelope's class and decodes only presence events, so following a busy
+// log costs a header read per event.
 func (d *Dispatcher) followLoop() {
 	defer d.wg.Done()
+	const batch = 512
 	var pos uint64
 	for {
 		changed := d.k.Committed()
-		evs, err := d.k.Log().Read(pos, 512)
+		var found []api.Event
+		read := 0
+		last, err := d.k.Log().ReadEncoded(pos, batch, func(_ uint64, env []byte) error {
+			read++
+			keys, err := api.PeekEvent(env)
+			if err != nil {
+				return nil
+			}
+			if c := string(keys.Class); c != api.EventPeerManifest && c != api.EventCapabilityWithdrawn {
+				return nil
+			}
+			// env belongs to the read transaction: decode a copy.
+			ev, err := api.ShareEncodedKeys(bytes.Clone(env), keys).Event()
+			if err == nil {
+				found = append(found, *ev)
+			}
+			return nil
+		})
 		if err != nil {
 			d.log.Warn("cannot read the log for manifests", "err", err)
+		} else {
+			pos = last
 		}
-		for i := range evs {
-			ev := &evs[i]
-			pos = ev.Seq
-			if ev.Origin == d.me {
-				continue
-			}
-			switch ev.Class {
-			case api.EventPeerManifest:
-				var m api.Manifest
-				if err := ev.DecodePayload(&m); err != nil || m.PeerID != ev.Origin {
-					// Signed by its origin, so only the origin may speak for itself.
-					d.log.Warn("manifest ignored", "origin", ev.Origin, "peerId", m.PeerID, "err", err)
-					d.count("manifest.ignored")
-					continue
-				}
-				d.ix.put(m, time.Now())
-				d.count("manifest.received")
-			case api.EventCapabilityWithdrawn:
-				var w api.CapabilityWithdrawn
-				if err := ev.DecodePayload(&w); err == nil && w.PeerID == ev.Origin {
-					d.ix.withdraw(w)
-				}
-			}
+		for i := range found {
+			d.take(&found[i])
 		}
-		if len(evs) == 512 {
+		if err == nil && read == batch {
 			continue
 		}
 		select {
 		case <-d.closing:
 			return
 		case <-changed:
+		case <-time.After(time.Second): // after a failed read, try again
+		}
+	}
+}
+
+// take puts a peer's presence event into the index.
+func (d *Dispatcher) take(ev *api.Event) {
+	if ev.Origin == d.me {
+		return
+	}
+	switch ev.Class {
+	case api.EventPeerManifest:
+		var m api.Manifest
+		if err := ev.DecodePayload(&m); err != nil || m.PeerID != ev.Origin {
+			// Signed by its origin, so only the origin may speak for itself.
+			d.log.Warn("manifest ignored", "origin", ev.Origin, "peerId", m.PeerID, "err", err)
+			d.count("manifest.ignored")
+			return
+		}
+		d.ix.put(m, time.Now())
+		d.count("manifest.received")
+	case api.EventCapabilityWithdrawn:
+		var w api.CapabilityWithdrawn
+		if err := ev.DecodePayload(&w); err == nil && w.PeerID == ev.Origin {
+			d.ix.withdraw(w)
 		}
 	}
 }
