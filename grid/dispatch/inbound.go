@@ -24,6 +24,9 @@ const (
 	ReasonDraining   = "shutting_down" // the dispatcher is closing
 )
 
+// loadNow reads the machine's load (a variable so tests can set it).
+var loadNow = machineLoad
+
 // inJob is one inbound job running here.
 type inJob struct {
 	circle, command string
@@ -66,7 +69,7 @@ func (d *Dispatcher) serveRun(ctx context.Context, r *remote, params api.RawPara
 		return nil, d.refuse(ReasonNotOffered, "%s is not a grid command here (environment and local commands never leave their machine)", req.Command)
 	}
 	if ceil := pol.Inbound.LoadCeiling; ceil > 0 {
-		if l := machineLoad(); l >= ceil {
+		if l := loadNow(); l >= ceil {
 			return nil, d.refuse(ReasonOverloaded, "its load %.2f per core is at its ceiling %.2f", l, ceil)
 		}
 	}

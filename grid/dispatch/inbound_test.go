@@ -334,3 +334,24 @@ func TestManifestOnlyFromItsOrigin(t *testing.T) {
 		t.Error("y is in the index on x's word")
 	}
 }
+
+// The load ceiling refuses work while the machine is at it.
+func TestInboundLoadCeiling(t *testing.T) {
+	r := newRig(t)
+	writeFile(t, r.k.StateDir(), `{"inbound": {"loadCeiling": 1.5}}`)
+	if res := r.d.Reload(); !res.Loaded {
+		t.Fatal(res.Reason)
+	}
+	defer func() { loadNow = machineLoad }()
+	loadNow = func() float64 { return 2 }
+	if _, err := r.run(t, runRequest{Job: "1", Command: "demo/slow", ForwardedBy: []string{r.peerID}}); reasonOf(err) != ReasonOverloaded {
+		t.Errorf("at load 2, ceiling 1.5: %v", err)
+	}
+	loadNow = func() float64 { return 0.5 }
+	if _, err := r.run(t, runRequest{Job: "2", Command: "demo/slow", ForwardedBy: []string{r.peerID}}); err != nil {
+		t.Errorf("at load 0.5: %v", err)
+	}
+	if l := machineLoad(); l < 0 {
+		t.Errorf("machine load %v", l)
+	}
+}
