@@ -182,6 +182,18 @@ func TestDispatchThreeDaemons(t *testing.T) {
 	if r, err := a.exec("demo/echo", api.ScopeParams{Policy: "cheapest", MinTrustCircle: "household"}, echoParams{}); err != nil || r.By != "b" {
 		t.Errorf("cheapest, household only: %+v %v", r, err)
 	}
+	// No scope at all: a has no demo/echo, a peer offers it, so it runs
+	// there (its natural scope is grid); a command nobody offers is unknown.
+	var plain echoResult
+	if err := a.c.Execute(context.Background(), api.ExecuteParams{Command: "demo/echo", Params: echoParams{Text: "plain"}}, &plain); err != nil || plain.Text != "plain" {
+		t.Errorf("no scope: %+v %v", plain, err)
+	}
+	if err := a.c.Execute(context.Background(), api.ExecuteParams{Command: "demo/nobody"}, nil); codeOf(err) != api.CodeUnknownMethod {
+		t.Errorf("no scope, nobody offers: %v", err)
+	}
+	if err := a.c.Execute(context.Background(), api.ExecuteParams{Command: "demo/echo", Scope: &api.ScopeParams{Target: api.ScopeEnvironment}}, nil); codeOf(err) != api.CodeUnknownMethod {
+		t.Errorf("scope environment for a command a lacks: %v", err)
+	}
 	// An explicit peer.
 	if r, err := a.exec("demo/echo", api.ScopeParams{PeerID: b.id}, echoParams{Text: "to b"}); err != nil || r.By != "b" {
 		t.Errorf("peerId b: %+v %v", r, err)

@@ -22,12 +22,18 @@ func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (
 	var route commands.Route
 	if cmd == nil {
 		// A command this install does not have can still run on a peer,
-		// when the caller asks for the grid.
-		if p.Scope == nil || (p.Scope.Target != api.ScopeGrid && p.Scope.PeerID == "" && p.Scope.Capability == "") {
-			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list; scope.target grid runs it on a peer)", p.Command)
+		// when the caller asks for the grid, or when it names no scope and a
+		// peer offers it.
+		var target api.Scope
+		if p.Scope != nil {
+			target = p.Scope.Target
 		}
-		if p.Scope.Target != "" && p.Scope.Target != api.ScopeGrid {
-			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q on this install, and scope.target %q keeps it here", p.Command, p.Scope.Target)
+		asked := p.Scope != nil && (target == api.ScopeGrid || p.Scope.PeerID != "" || p.Scope.Capability != "")
+		switch {
+		case target != "" && target != api.ScopeGrid:
+			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q on this install, and scope.target %q keeps it here", p.Command, target)
+		case !asked && !k.offeredOnGrid(p.Command):
+			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list; scope.target grid runs it on a peer)", p.Command)
 		}
 		route = commands.RouteGrid
 	} else {

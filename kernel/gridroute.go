@@ -15,6 +15,10 @@ type GridRouter interface {
 	// OffersChanged is called (on its own goroutine) after a client's grid
 	// command was registered or went away, so the manifest can be re-sent.
 	OffersChanged()
+	// Offered reports whether a live peer offers command: a command this
+	// install does not have, called with no scope, then goes to the grid
+	// (its natural scope there is grid).
+	Offered(command string) bool
 }
 
 // GridRequest is one command for the grid.
@@ -92,4 +96,9 @@ func WithForwardedBy(ctx context.Context, by []string) context.Context {
 func ForwardedBy(ctx context.Context) []string {
 	by, _ := ctx.Value(forwardedKey{}).([]string)
 	return by
+}
+
+func (k *Kernel) offeredOnGrid(command string) bool {
+	r := k.router()
+	return r != nil && r.Offered(command)
 }

@@ -153,6 +153,17 @@ func (d *Dispatcher) OffersChanged() {
 	}
 }
 
+// Offered implements kernel.GridRouter: a trusted peer's live manifest
+// offers command.
+func (d *Dispatcher) Offered(command string) bool {
+	for _, o := range d.ix.offers(command, "", time.Now(), d.opts.Stale, d.opts.Gone) {
+		if _, ok := d.trust.Circle(o.peer); ok && !o.stale {
+			return true
+		}
+	}
+	return false
+}
+
 // Close stops publishing and following; links close the streams.
 func (d *Dispatcher) Close() {
 	d.closed.Do(func() {
