@@ -308,12 +308,14 @@ func TestSimultaneousDialsLeaveOneLink(t *testing.T) {
 		if la.outgoing == lb.outgoing {
 			t.Fatalf("the two sides kept different connections (both outgoing=%v)", la.outgoing)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := ea.conn(b.id.PeerID()).Call(ctx, "echo", map[string]any{"n": 1})
-		cancel()
-		if err != nil {
-			t.Fatalf("echo after the tie-break: %v", err)
-		}
+		// The echo protocol keeps the newest attachment per peer, which may
+		// be the loser's for a moment: the winner must answer soon.
+		waitFor(t, "echo after the tie-break", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_, err := ea.conn(b.id.PeerID()).Call(ctx, "echo", map[string]any{"n": 1})
+			return err == nil
+		})
 		a.m.Close()
 		b.m.Close()
 	}
@@ -460,4 +462,35 @@ func TestBadHelloAnswersAreRefusedByTheDialler(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A protocol stream that ends while its link is up takes the link down
+// (stream_lost), and the keeper brings the link back with the stream: a
+// link never stays up without one of its protocols.
+func TestLostProtocolStreamBringsTheLinkBackWhole(t *testing.T) {
+	ea, eb := &echo{}, &echo{}
+	a, b := link2(t, ea, eb)
+	b.m.Connect(a.id.PeerID(), a.m.Addrs())
+	waitFor(t, "both sides attached", func() bool { return ea.attached.Load() == 1 && eb.attached.Load() == 1 })
+	ea.conn(b.id.PeerID()).Close() // as msgrpc does over a bad frame
+	waitFor(t, "the link back with a new stream", func() bool {
+		// A redial from each side may race (one link wins): at least one new
+		// attachment on each side.
+		return ea.attached.Load() >= 2 && eb.attached.Load() >= 2 && a.m.Up(b.id.PeerID()) && b.m.Up(a.id.PeerID())
+	})
+	if n := a.m.Counters().Get("link.stream_lost.echo"); n != 1 {
+		t.Fatalf("stream_lost counted %d times", n)
+	}
+	// The echo protocol keeps the newest attachment per peer, which may be
+	// the losing duplicate's for a moment: ask until the winner answers.
+	waitFor(t, "echo over the new stream", func() bool {
+		c := eb.conn(a.id.PeerID())
+		if c == nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := c.Call(ctx, "echo", map[string]any{"n": 1})
+		return err == nil
+	})
 }

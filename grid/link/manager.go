@@ -465,6 +465,25 @@ func (m *Manager) attach(l *link, p Protocol, st *quic.Stream) {
 	l.protos = append(l.protos, attachment{conn, detach})
 	l.mu.Unlock()
 	conn.Start(h)
+	// A protocol's stream that ends while the link is up (the peer closed
+	// it, or msgrpc ended it over a bad frame) would leave the link up
+	// without that protocol until some other reconnect: take the link down
+	// instead, and the keeper brings it back with every stream.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-conn.Done():
+			l.mu.Lock()
+			down := l.down
+			l.mu.Unlock()
+			if !down && l.conn.Context().Err() == nil { // not because the link itself went
+				m.counters.Add("link.stream_lost."+p.Name(), 1)
+				l.close(ReasonStreamLost, "the "+p.Name()+" stream ended")
+			}
+		case <-l.conn.Context().Done():
+		}
+	}()
 }
 
 // Connect makes the manager keep a link to peerID, dialling addrs with

@@ -52,6 +52,10 @@ const (
 	ReasonTokenUsed Reason = "token_used"
 	// ReasonControlLost: the control stream ended while the link was up.
 	ReasonControlLost Reason = "control_lost"
+	// ReasonStreamLost: a protocol stream (replication, commands) ended
+	// while the link was up; the link is closed so that it comes back whole
+	// rather than staying up without it.
+	ReasonStreamLost Reason = "stream_lost"
 	// ReasonUnreachable: no address of the peer answered.
 	ReasonUnreachable Reason = "unreachable"
 )
@@ -71,6 +75,7 @@ var reasonCodes = map[Reason]quic.ApplicationErrorCode{
 	ReasonTokenExpired:     0x10c,
 	ReasonTokenUsed:        0x10d,
 	ReasonControlLost:      0x10e,
+	ReasonStreamLost:       0x10f,
 }
 
 // Code is the QUIC application error code a connection closed for r carries.

@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	bolt "go.etcd.io/bbolt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,5 +256,52 @@ func TestReceivedEventsDurableAndReplay(t *testing.T) {
 		if evs[i].ID != sent[i].ID || evs[i].Lamport != sent[i].Lamport {
 			t.Fatalf("replay %d: %s at lamport %d, want %s at %d", i, evs[i].ID, evs[i].Lamport, sent[i].ID, sent[i].Lamport)
 		}
+	}
+}
+
+// The same restore, when the peer's record of how far it pulled was lost
+// (as if it had not been saved before the copy was taken): the restored
+// install still finds itself older, from the peer holding its own events
+// beyond its own chains, and bumps its epoch.
+func TestRestoredPeerFoundByVectors(t *testing.T) {
+	a, b := newNode(t, "a", Options{}), newNode(t, "b", Options{})
+	a.emit("general", 20)
+	a.close()
+	snapshot := filepath.Join(t.TempDir(), "snapshot")
+	if out, err := exec.Command("cp", "-a", a.dir, snapshot).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	a.open()
+	a.emit("general", 20)
+	l := connect(t, a, b, "household")
+	eventually(t, 10*time.Second, "first link", func() bool { return b.vec()["general"][a.id()] == 40 })
+	l.close()
+	a.close()
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(snapshot, a.dir); err != nil {
+		t.Fatal(err)
+	}
+	a.open()
+	// B's record of how far it pulled in A's log, gone.
+	if err := b.k.DB().Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucket)
+		if err := bk.Delete([]byte(a.id())); err != nil {
+			return err
+		}
+		return bk.Delete([]byte(seenKey(a.id())))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, a, b, "household")
+	eventually(t, 10*time.Second, "A takes its own events back", func() bool { return a.vec()["general"][a.id()] == 40 })
+	if e := a.k.Log().Epoch(); e != 2 {
+		t.Fatalf("A's epoch is %d, want 2 (bumped)", e)
+	}
+	a.emit("general", 3)
+	eventually(t, 10*time.Second, "A's new events on B", func() bool { return b.vec()["general"][a.id()] == 43 })
+	if f, err := b.k.Log().ForkedOrigins(); err != nil || len(f) != 0 {
+		t.Fatalf("B flagged forks %v (%v)", f, err)
 	}
 }

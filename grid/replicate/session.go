@@ -299,17 +299,21 @@ func (s *session) run(force bool) error {
 	if err := s.call(methodState, struct{}{}, 0, &st); err != nil {
 		return err
 	}
-	// The peer has pulled more of this log than this log holds: this state
-	// dir is an older copy. Bump the epoch so nobody takes the seqs handed
-	// out from now on for the ones handed out before, and take everything
-	// back from the peer's vectors.
-	if st.Pulled != nil && st.Pulled.Epoch == l.Epoch() && st.Pulled.Seq > l.Head() {
+	// The peer holds more of this log than this log does: this state dir is
+	// an older copy. Bump the epoch so nobody takes the seqs handed out from
+	// now on for the ones handed out before, and take everything back from
+	// the peer's vectors.
+	older, why, err := olderCopy(l, &st)
+	if err != nil {
+		return err
+	}
+	if older {
 		e, err := l.BumpEpoch()
 		if err != nil {
 			return err
 		}
 		s.r.count(s.stats, "restored", 1)
-		s.r.lg.Warn("repl: a peer holds more of this log than it has; this state is an older copy: epoch bumped", "peer", s.peer.ID, "theirPosition", st.Pulled.Seq, "head", l.Head(), "epoch", e)
+		s.r.lg.Warn("repl: a peer holds more of this log than it has; this state is an older copy: epoch bumped", "peer", s.peer.ID, "why", why, "head", l.Head(), "epoch", e)
 		force = true
 	}
 	pos, ok, err := loadPosition(s.r.opts.DB, s.peer.ID)
@@ -516,4 +520,37 @@ func (s *session) finish(wait func(context.Context) []airc.IngestResult) error {
 		return fmt.Errorf("repl: the log could not take a batch: %w", failed)
 	}
 	return nil
+}
+
+// olderCopy tells from a peer's state whether this log is an older copy of
+// itself: the peer has pulled past this log's head in this epoch, or holds
+// events of this install's own origin beyond its own chains' high-water (an
+// install never has fewer of its own events than a peer, retention
+// included: chain heads outlive the events). The second holds even when
+// the peer's pulled position was not saved before the copy was made.
+func olderCopy(l *airc.Log, st *stateResult) (bool, string, error) {
+	if st.Pulled != nil && st.Pulled.Epoch == l.Epoch() && st.Pulled.Seq > l.Head() {
+		return true, fmt.Sprintf("it pulled this log to seq %d, past the head %d", st.Pulled.Seq, l.Head()), nil
+	}
+	self := l.PeerID()
+	var mine map[string]uint64
+	for ch, origins := range st.Channels {
+		theirs := origins[self]
+		if theirs == 0 {
+			continue
+		}
+		if mine == nil {
+			hw, err := l.HighWater()
+			if err != nil {
+				return false, "", err
+			}
+			if mine = hw[self]; mine == nil {
+				mine = map[string]uint64{}
+			}
+		}
+		if theirs > mine[ch] {
+			return true, fmt.Sprintf("it holds this install's events on %s to originSeq %d, past its own %d", ch, theirs, mine[ch]), nil
+		}
+	}
+	return false, "", nil
 }
