@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/daemon"
+	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/grid/dispatch"
 	"github.com/continuum-grid/continuum/ipc/client"
+	"github.com/continuum-grid/continuum/kernel"
 )
 
 // fastDispatch shortens the manifest timers so tests see offers come and go.
@@ -506,5 +509,28 @@ func TestDispatchBadParams(t *testing.T) {
 	a.must(api.MethodLogStats, api.Empty{}, &stats)
 	if stats.Events != 0 {
 		t.Errorf("a lone install logged %d events", stats.Events)
+	}
+}
+
+// A daemon does not start on a policy file it cannot read, and says why.
+func TestDaemonRefusesABadPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "policy.json"), []byte(`{"inbound": {"circles": ["friends"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.Start(daemon.Config{Kernel: kernel.Config{StateDir: state}, Socket: filepath.Join(dir, "d.sock"), Grid: grid.Options{ListenQUIC: "127.0.0.1:0"}})
+	if err == nil {
+		d.Shutdown(context.Background())
+		t.Fatal("started on a bad policy file")
+	}
+	if !strings.Contains(err.Error(), `inbound.circles: "friends"`) {
+		t.Errorf("error %v does not name the field", err)
 	}
 }
