@@ -174,19 +174,10 @@ func (s *Service) Close() error {
 	return err
 }
 
+// typed adapts a grid method, which needs no caller, to kernel.Typed (the
+// one params adapter).
 func typed[P any](fn func(ctx context.Context, p P) (any, error)) kernel.Service {
-	return func(ctx context.Context, _ *kernel.Call, params api.Params) (any, error) {
-		var p P
-		if params != nil {
-			if err := params.Decode(&p); err != nil {
-				if api.CodeOf(err) == api.CodeInternal {
-					return nil, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
-				}
-				return nil, err
-			}
-		}
-		return fn(ctx, p)
-	}
+	return kernel.Typed(func(ctx context.Context, _ *kernel.Call, p P) (any, error) { return fn(ctx, p) })
 }
 
 func checkPeerID(field, id string) error {
