@@ -180,6 +180,8 @@ type RegisterParams struct {
 	NaturalScope Scope  `msgpack:"naturalScope,omitempty" json:"naturalScope,omitempty" desc:"environment (default) or grid"`
 	Description  string `msgpack:"description,omitempty" json:"description,omitempty" desc:"what it does"`
 	Idempotent   bool   `msgpack:"idempotent,omitempty" json:"idempotent,omitempty" desc:"safe to retry on another provider"`
+	Capability   string `msgpack:"capability,omitempty" json:"capability,omitempty" desc:"grid: the capability it offers (default the command name)"`
+	Terms        *Terms `msgpack:"terms,omitempty" json:"terms,omitempty" desc:"grid: the terms it offers it on"`
 }
 
 // CommandInfo describes one command in commands/list.
@@ -189,6 +191,8 @@ type CommandInfo struct {
 	Description  string `msgpack:"description" json:"description" desc:"what it does"`
 	Idempotent   bool   `msgpack:"idempotent" json:"idempotent" desc:"safe to retry"`
 	Provider     string `msgpack:"provider" json:"provider" desc:"kernel, or the id of the client that registered it"`
+	Capability   string `msgpack:"capability,omitempty" json:"capability,omitempty" desc:"grid: the capability it offers"`
+	Terms        *Terms `msgpack:"terms,omitempty" json:"terms,omitempty" desc:"grid: the terms it offers it on"`
 }
 
 // HandleParams are the params of commands/handle, which the kernel sends to the
@@ -341,12 +345,14 @@ const (
 	MethodInferenceGenerate = "inference/generate"
 
 	// Hosted by the grid service (package grid), not the kernel.
-	MethodGridInvite  = "grid/invite"
-	MethodGridJoin    = "grid/join"
-	MethodGridTrust   = "grid/trust"
-	MethodGridUntrust = "grid/untrust"
-	MethodGridPeers   = "grid/peers"
-	MethodGridStatus  = "grid/status"
+	MethodGridInvite       = "grid/invite"
+	MethodGridJoin         = "grid/join"
+	MethodGridTrust        = "grid/trust"
+	MethodGridUntrust      = "grid/untrust"
+	MethodGridPeers        = "grid/peers"
+	MethodGridStatus       = "grid/status"
+	MethodGridRoutes       = "grid/routes"
+	MethodGridPolicyReload = "grid/policy-reload"
 
 	// Hosted by the alloy service (package alloysvc).
 	MethodAlloyVerify = "alloy/verify"
@@ -391,6 +397,8 @@ var Methods = []MethodSpec{
 	method[UntrustParams, UntrustResult](MethodGridUntrust, "Stop trusting a peer: its live link closes at once and it is refused from then on."),
 	method[Empty, PeersResult](MethodGridPeers, "List the trusted peers with their link state, round trip and when last seen."),
 	method[Empty, GridStatus](MethodGridStatus, "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."),
+	method[RoutesParams, RoutesResult](MethodGridRoutes, "The capability index: which live peers offer what, with terms, load and circle."),
+	method[Empty, PolicyReloadResult](MethodGridPolicyReload, "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."),
 	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
 	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
 	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),

@@ -327,7 +327,11 @@ func TestProvidedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, caller.Execute(ctx, api.ExecuteParams{Command: "nope/nope"}, nil), api.CodeUnknownMethod)
-	wantCode(t, caller.Execute(ctx, api.ExecuteParams{Command: "demo/echo", Scope: &api.ScopeParams{Target: api.ScopeGrid}}, nil), api.CodeNoMatchingPeer)
+	// An environment command never leaves the machine; a command nobody
+	// here has goes to the grid, where no peer offers it.
+	wantCode(t, caller.Execute(ctx, api.ExecuteParams{Command: "demo/echo", Scope: &api.ScopeParams{Target: api.ScopeGrid}}, nil), api.CodePermissionDenied)
+	wantCode(t, caller.Execute(ctx, api.ExecuteParams{Command: "demo/elsewhere", Scope: &api.ScopeParams{Target: api.ScopeGrid}}, nil), api.CodeNoMatchingPeer)
+	wantCode(t, caller.Execute(ctx, api.ExecuteParams{Command: api.MethodListClasses, Scope: &api.ScopeParams{Target: api.ScopeGrid}}, nil), api.CodePermissionDenied)
 	wantCode(t, caller.Execute(ctx, api.ExecuteParams{Command: "demo/echo", Scope: &api.ScopeParams{Target: "moon"}}, nil), api.CodeInvalidArgument)
 
 	// A deadline: the caller gets deadline_exceeded and the provider is cancelled.

@@ -53,7 +53,7 @@ func (n *node) start() {
 	d, err := daemon.Start(daemon.Config{
 		Kernel: kernel.Config{StateDir: filepath.Join(n.dir, "state")},
 		Socket: filepath.Join(n.dir, "d.sock"),
-		Grid:   grid.Options{ListenQUIC: n.listen, Link: fastLinks},
+		Grid:   grid.Options{ListenQUIC: n.listen, Link: fastLinks, Dispatch: fastDispatch},
 	})
 	if err != nil {
 		n.t.Fatal(err)

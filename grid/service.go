@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/grid/dispatch"
 	"github.com/continuum-grid/continuum/grid/link"
 	"github.com/continuum-grid/continuum/grid/replicate"
 	"github.com/continuum-grid/continuum/grid/trust"
@@ -43,6 +44,9 @@ type Options struct {
 	// Link tunes the link layer (timeouts, backoff); its Identity, Listen,
 	// Trust, Epoch, Protocols and Logger are set by Host.
 	Link link.Options
+	// Dispatch tunes manifests and grid dispatch (timers); its Logger is
+	// set by Host.
+	Dispatch dispatch.Options
 }
 
 // Service is the running grid. It is safe for concurrent use.
@@ -52,6 +56,7 @@ type Service struct {
 	trust *trust.Store
 	links *link.Manager
 	repl  *replicate.Replicator // nil with NoReplication
+	disp  *dispatch.Dispatcher
 }
 
 var (
@@ -76,18 +81,30 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 	lo.Epoch = k.Log().Epoch
 	lo.Protocols = opts.Protocols
 	lo.Logger = opts.Logger
-	var repl *replicate.Replicator
-	if !opts.NoReplication {
-		ro := opts.Replicate
-		ro.Committed, ro.DB, ro.Logger = k.Committed, k.DB(), opts.Logger
-		repl = replicate.New(k.Log(), ro)
-		lo.Protocols = append(append([]link.Protocol{}, opts.Protocols...), repl)
-	}
-	lm, err := link.New(lo)
+	do := opts.Dispatch
+	do.Logger = opts.Logger
+	disp, err := dispatch.New(k, ts, do)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{k: k, log: opts.Logger, trust: ts, links: lm, repl: repl}
+	lo.Protocols = append(append([]link.Protocol{}, opts.Protocols...), disp)
+	var repl *replicate.Replicator
+	if !opts.NoReplication {
+		ro := opts.Replicate
+		if ro.Channels == nil {
+			// Which channels replicate per circle is the policy's (docs/GRID.md).
+			ro.Channels = func(channel, circle string) bool { return disp.Policy().Replicates(channel, circle) }
+		}
+		ro.Committed, ro.DB, ro.Logger = k.Committed, k.DB(), opts.Logger
+		repl = replicate.New(k.Log(), ro)
+		lo.Protocols = append(lo.Protocols, repl)
+	}
+	lm, err := link.New(lo)
+	if err != nil {
+		disp.Close()
+		return nil, err
+	}
+	s := &Service{k: k, log: opts.Logger, trust: ts, links: lm, repl: repl, disp: disp}
 	for _, m := range []struct {
 		name string
 		fn   kernel.Service
@@ -98,6 +115,8 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 		{api.MethodGridUntrust, typed(s.untrust)},
 		{api.MethodGridPeers, typed(s.peers)},
 		{api.MethodGridStatus, typed(s.status)},
+		{api.MethodGridRoutes, typed(s.routes)},
+		{api.MethodGridPolicyReload, typed(s.policyReload)},
 	} {
 		spec, ok := api.Lookup(m.name)
 		if !ok {
@@ -109,6 +128,8 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 			return nil, err
 		}
 	}
+	disp.Start(lm)
+	k.SetGridRouter(disp)
 	k.SetQUICAddrs(lm.Addrs())
 	for _, r := range ts.List() {
 		lm.Connect(r.PeerID, r.Addrs)
@@ -128,8 +149,24 @@ func (s *Service) QUICAddrs() []string { return s.links.Addrs() }
 // Replicator is the replication protocol (nil with NoReplication).
 func (s *Service) Replicator() *replicate.Replicator { return s.repl }
 
+// Dispatcher is the grid router (manifests, capability index, dispatch).
+func (s *Service) Dispatcher() *dispatch.Dispatcher { return s.disp }
+
+// ReloadPolicy reads the policy file again (grid/policy-reload, SIGHUP).
+func (s *Service) ReloadPolicy() api.PolicyReloadResult { return s.disp.Reload() }
+
+func (s *Service) routes(_ context.Context, p api.RoutesParams) (any, error) {
+	return s.disp.Routes(p.Capability), nil
+}
+
+func (s *Service) policyReload(context.Context, api.Empty) (any, error) {
+	return s.disp.Reload(), nil
+}
+
 // Close takes every link down.
 func (s *Service) Close() error {
+	s.k.SetGridRouter(nil)
+	s.disp.Close()
 	err := s.links.Close()
 	if s.repl != nil {
 		s.repl.Close()
@@ -137,19 +174,10 @@ func (s *Service) Close() error {
 	return err
 }
 
+// typed adapts a grid method, which needs no caller, to kernel.Typed (the
+// one params adapter).
 func typed[P any](fn func(ctx context.Context, p P) (any, error)) kernel.Service {
-	return func(ctx context.Context, _ *kernel.Call, params api.Params) (any, error) {
-		var p P
-		if params != nil {
-			if err := params.Decode(&p); err != nil {
-				if api.CodeOf(err) == api.CodeInternal {
-					return nil, api.Errorf(api.CodeInvalidArgument, "params: %v", err)
-				}
-				return nil, err
-			}
-		}
-		return fn(ctx, p)
-	}
+	return kernel.Typed(func(ctx context.Context, _ *kernel.Call, p P) (any, error) { return fn(ctx, p) })
 }
 
 func checkPeerID(field, id string) error {

@@ -15,26 +15,46 @@ func (k *Kernel) execute(ctx context.Context, s *session, p api.ExecuteParams) (
 	if err := api.CheckName("command", p.Command, api.MaxCommandNameLen); err != nil {
 		return nil, err
 	}
-	cmd := k.cmds.Get(p.Command)
-	if cmd == nil {
-		return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list)", p.Command)
-	}
-	route, err := commands.Decide(cmd.Info.NaturalScope, p.Scope)
-	if err != nil {
-		return nil, err
-	}
-	if route == commands.RouteGrid {
-		return nil, api.Errorf(api.CodeNoMatchingPeer, "no peer offers %q: this install has no grid links yet", p.Command).
-			WithData(map[string]any{"considered": []string{}})
-	}
 	if p.TimeoutMs < 0 {
 		return nil, api.Errorf(api.CodeInvalidArgument, "field \"timeoutMs\" must not be negative")
+	}
+	cmd := k.cmds.Get(p.Command)
+	var route commands.Route
+	if cmd == nil {
+		// A command this install does not have can still run on a peer,
+		// when the caller asks for the grid, or when it names no scope and a
+		// peer offers it.
+		var target api.Scope
+		if p.Scope != nil {
+			target = p.Scope.Target
+		}
+		asked := p.Scope != nil && (target == api.ScopeGrid || p.Scope.PeerID != "" || p.Scope.Capability != "")
+		switch {
+		case target != "" && target != api.ScopeGrid:
+			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q on this install, and scope.target %q keeps it here", p.Command, target)
+		case !asked && !k.offeredOnGrid(p.Command):
+			return nil, api.Errorf(api.CodeUnknownMethod, "no command named %q (continuum commands list shows them; method commands/list; scope.target grid runs it on a peer)", p.Command)
+		}
+		route = commands.RouteGrid
+	} else {
+		var err error
+		if route, err = commands.Decide(cmd.Info.NaturalScope, p.Scope); err != nil {
+			return nil, err
+		}
 	}
 	if p.TimeoutMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(p.TimeoutMs)*time.Millisecond)
 		defer cancel()
 	}
+	if route == commands.RouteGrid {
+		res, err := k.executeGrid(ctx, s, cmd, p)
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && p.TimeoutMs > 0 && api.CodeOf(err) != api.CodeDeadlineExceeded {
+			return nil, api.Errorf(api.CodeDeadlineExceeded, "command %q did not finish on the grid within %d ms", p.Command, p.TimeoutMs)
+		}
+		return res, err
+	}
+	var err error
 	var res any
 	if cmd.Handler != nil {
 		res, err = cmd.Handler(ctx, s, api.ValueParams{V: p.Params})
@@ -94,8 +114,23 @@ func (k *Kernel) register(_ context.Context, s *session, p api.RegisterParams) (
 	if closed {
 		return nil, api.Errorf(api.CodeUnavailable, "connection closed")
 	}
+	if p.Capability != "" || p.Terms != nil {
+		if scope != api.ScopeGrid {
+			return nil, api.Errorf(api.CodeInvalidArgument, "capability and terms are for grid commands; %q is %s", p.Name, scope)
+		}
+		if err := api.CheckName("capability", p.Capability, api.MaxCommandNameLen); p.Capability != "" && err != nil {
+			return nil, err
+		}
+		if t := p.Terms; t != nil && (t.Price < 0 || t.EstLatencyMs < 0 || t.MaxConcurrent < 0 || len(t.Currency) > 16) {
+			return nil, api.Errorf(api.CodeInvalidArgument, "field \"terms\": price, estLatencyMs and maxConcurrent must not be negative, currency at most 16 bytes")
+		}
+	}
+	capability := p.Capability
+	if scope == api.ScopeGrid && capability == "" {
+		capability = p.Name
+	}
 	err := k.cmds.Add(&commands.Command[*session]{
-		Info:  api.CommandInfo{Name: p.Name, NaturalScope: scope, Description: p.Description, Idempotent: p.Idempotent, Provider: s.id},
+		Info:  api.CommandInfo{Name: p.Name, NaturalScope: scope, Description: p.Description, Idempotent: p.Idempotent, Provider: s.id, Capability: capability, Terms: p.Terms},
 		Owner: s,
 	})
 	if err != nil {
@@ -109,6 +144,9 @@ func (k *Kernel) register(_ context.Context, s *session, p api.RegisterParams) (
 		return nil, api.Errorf(api.CodeUnavailable, "connection closed")
 	}
 	s.mu.Unlock()
+	if scope == api.ScopeGrid {
+		k.offersChanged()
+	}
 	return api.Empty{}, nil
 }
 
@@ -116,5 +154,34 @@ func (k *Kernel) unregister(_ context.Context, s *session, p api.NameParams) (an
 	if !k.cmds.Remove(p.Name, s) {
 		return nil, api.Errorf(api.CodeNotFound, "this client does not provide %q", p.Name)
 	}
+	k.offersChanged()
 	return api.Empty{}, nil
+}
+
+// executeGrid hands a grid-routed command to the grid's router. Commands
+// whose natural scope is local (kernel) or environment (a local client)
+// never leave this machine, whatever the caller asks.
+func (k *Kernel) executeGrid(ctx context.Context, s *session, cmd *commands.Command[*session], p api.ExecuteParams) (any, error) {
+	req := GridRequest{Command: p.Command, Params: p.Params, ForwardedBy: ForwardedBy(ctx), CallerID: s.id}
+	if cmd != nil {
+		switch cmd.Info.NaturalScope {
+		case api.ScopeLocal:
+			return nil, api.Errorf(api.CodePermissionDenied, "%q is a local command: it never leaves the kernel, so it cannot run on the grid", p.Command)
+		case api.ScopeEnvironment:
+			return nil, api.Errorf(api.CodePermissionDenied, "%q is an environment command: it never leaves this machine, so it cannot run on the grid", p.Command)
+		}
+		req.Known, req.Idempotent = true, cmd.Info.Idempotent
+	}
+	sc := api.ScopeParams{}
+	if p.Scope != nil {
+		sc = *p.Scope
+	}
+	sc.Target = api.ScopeGrid
+	req.Scope = &sc
+	r := k.router()
+	if r == nil {
+		return nil, api.Errorf(api.CodeNoMatchingPeer, "no peer offers %q: this install has no grid", p.Command).
+			WithData(map[string]any{"considered": []string{}})
+	}
+	return r.Dispatch(ctx, req)
 }

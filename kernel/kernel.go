@@ -65,6 +65,8 @@ type Kernel struct {
 
 	quicAddrs atomic.Pointer[[]string] // where the grid listens, for kernel/info
 
+	gridRouter atomic.Pointer[gridRouterBox] // set by the grid service (gridroute.go)
+
 	idPrefix  string
 	nextID    atomic.Uint64
 	nextSess  atomic.Uint64

@@ -65,6 +65,7 @@ func (s *session) Close() {
 	s.mu.Unlock()
 
 	s.k.cmds.RemoveOwner(s)
+	s.k.offersChanged()
 	for _, sub := range subs {
 		sub.Close()
 	}

@@ -9,6 +9,10 @@
 #                Python clients (scripts/bench-clients.sh).
 #   3. inference generation through continuumd against node-llama-cpp on the
 #                same libraries and model (scripts/bench-inference.sh).
+#   4. grid      a grid command's round trip (A → B's provider) at 1 and 16
+#                callers against the local provided command, the raw quic-go
+#                round trip and msgrpc over a link; remote against local
+#                generate on the tiny model (Go benchmarks in grid/, grid/link).
 # Every measuring program these run is in the bench/ module (bench/cmd/...,
 # bench/node-llama); the scripts only build and start them.
 #
@@ -22,7 +26,7 @@
 # fails is reported and the others still run; the exit status is then 1.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-parts=${BENCH_PARTS:-bus clients inference}
+parts=${BENCH_PARTS:-bus clients inference grid}
 failed=()
 
 bus() {
@@ -42,13 +46,20 @@ inference() {
 	BENCH_INFERENCE_MD="$root/bench/results/inference.md" "$root/scripts/bench-inference.sh"
 }
 
+grid() {
+	cd "$root"
+	CONTINUUM_LLAMA_LIB_DIR="${CONTINUUM_LLAMA_LIB_DIR:-$root/.cache/llama/cpu}" \
+		go test ./grid/link ./grid -run '^$' -bench 'RawQUICRoundTrip$|LinkMsgrpcRoundTrip$|GridCommand|GridGenerate' -benchtime "${BENCH_GRID_TIME:-3s}"
+}
+
 for part in $parts; do
 	case $part in
 	bus) title="continuumd vs NATS (bench/cmd/busbench)" ;;
 	clients) title="client round trips (scripts/bench-clients.sh)" ;;
 	inference) title="inference through continuumd vs node-llama-cpp (scripts/bench-inference.sh)" ;;
+	grid) title="grid dispatch vs local and raw QUIC (go test -bench in grid/)" ;;
 	*)
-		echo "bench: unknown part $part (bus, clients, inference)" >&2
+		echo "bench: unknown part $part (bus, clients, inference, grid)" >&2
 		exit 2
 		;;
 	esac

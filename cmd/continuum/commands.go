@@ -60,6 +60,7 @@ printed on stdout (time, caller, params; one JSON object per line with --json).
 The reply is the call's params (--echo, the default), or a fixed JSON value
 (--reply-json). Call it from another terminal with 'continuum exec NAME'.`,
 	example: `continuum commands serve demo/echo --description "echo the params"
+continuum commands serve demo/echo --scope grid --price 1   # offered to trusted peers
 # in another terminal:
 continuum exec demo/echo --param text=hi`,
 	minArgs: 1,
@@ -71,7 +72,14 @@ continuum exec demo/echo --param text=hi`,
 		scope := fs.String("scope", string(api.ScopeEnvironment), "natural scope: environment or grid")
 		idempotent := fs.Bool("idempotent", false, "mark the command safe to retry")
 		delay := fs.Duration("delay", 0, "wait this long before answering (to try deadlines and cancellation)")
+		capability := fs.String("capability", "", "grid: the capability it offers (default the command name)")
+		price := fs.Float64("price", 0, "grid: the price per call it offers")
+		latency := fs.Float64("latency-ms", 0, "grid: its own estimate of a call's latency, ms")
 		return func(ctx context.Context, e *env, args []string) error {
+			var terms *api.Terms
+			if fs.Changed("price") || fs.Changed("latency-ms") {
+				terms = &api.Terms{Price: *price, EstLatencyMs: *latency}
+			}
 			var reply any
 			if *replyJSON != "" {
 				if *echo {
@@ -91,6 +99,8 @@ continuum exec demo/echo --param text=hi`,
 				NaturalScope: api.Scope(*scope),
 				Description:  *desc,
 				Idempotent:   *idempotent,
+				Capability:   *capability,
+				Terms:        terms,
 			}, *replyJSON != "", reply, *delay)
 		}
 	},

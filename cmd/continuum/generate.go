@@ -26,6 +26,11 @@ argument: a loaded model's name (continuum model list) or a GGUF file, loaded
 on first use (with a progress bar on stderr). The prompt is the remaining
 arguments joined by spaces; "-" or none reads it from stdin.
 
+A model name this install has not loaded, that a trusted peer offers
+(llm:NAME in continuum grid routes), runs on the grid (always, with --grid):
+the peer picked by the policy generates, and its
+tokens stream back through both daemons as inference:tokens events here.
+
 Temperature 0 (the default) is greedy decoding: the same prompt gives the same
 text. --chat sends the prompt as a user message through the model's chat
 template (chatml when it has none); --system adds a system message and implies
@@ -52,6 +57,7 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 		noStream := fs.Bool("no-stream", false, "print the text once it is complete")
 		stats := fs.Bool("stats", false, "print tokens, tokens/s and time to first token on stderr")
 		maxTime := fs.Duration("max-time", 0, "stop generating after this long; 0 for no limit")
+		onGrid := fs.Bool("grid", false, "run it on a peer that offers the model (default: when this install has not loaded it)")
 		return func(ctx context.Context, e *env, args []string) error {
 			if *model == "" {
 				if len(args) == 0 {
@@ -98,11 +104,22 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 			defer c.Close()
 			ctx, cancel := withMaxTime(ctx, *maxTime)
 			defer cancel()
+			call := func(ctx context.Context, p api.GenerateParams, res *api.GenerateResult) error {
+				return c.Call(ctx, api.MethodInferenceGenerate, p, res)
+			}
+			if *onGrid || (!filepath.IsAbs(p.Model) && !modelLoaded(ctx, c, p.Model) && gridOffers(ctx, c, "llm:"+p.Model)) {
+				// Not here: a peer that offers llm:NAME runs it, and its
+				// tokens come back through both daemons as events here.
+				call = func(ctx context.Context, p api.GenerateParams, res *api.GenerateResult) error {
+					return c.Execute(ctx, api.ExecuteParams{Command: api.MethodInferenceGenerate, Params: p,
+						Scope: &api.ScopeParams{Target: api.ScopeGrid, Capability: "llm:" + p.Model}}, res)
+				}
+			}
 			var res api.GenerateResult
 			if p.Stream {
-				res, err = streamGenerate(ctx, e, c, p)
+				res, err = streamGenerate(ctx, e, c, p, call)
 			} else {
-				err = c.Call(ctx, api.MethodInferenceGenerate, p, &res)
+				err = call(ctx, p, &res)
 			}
 			if err != nil {
 				return err
@@ -130,7 +147,7 @@ continuum generate llama --system "Answer in one word" --chat "Capital of France
 // writes each piece of this request as its event arrives. The reply can
 // overtake the last events, so after it comes the pieces are awaited until
 // every token's has been written (or a short grace period passes).
-func streamGenerate(ctx context.Context, e *env, c *client.Client, p api.GenerateParams) (api.GenerateResult, error) {
+func streamGenerate(ctx context.Context, e *env, c *client.Client, p api.GenerateParams, call func(context.Context, api.GenerateParams, *api.GenerateResult) error) (api.GenerateResult, error) {
 	// A file not loaded yet is loaded under its path before the first
 	// token: then the load's progress events are wanted too, on the same
 	// subscription, so that they arrive in order before the tokens.
@@ -158,7 +175,7 @@ func streamGenerate(ctx context.Context, e *env, c *client.Client, p api.Generat
 	replies := make(chan reply, 1)
 	go func() {
 		var r reply
-		r.err = c.Call(ctx, api.MethodInferenceGenerate, p, &r.res)
+		r.err = call(ctx, p, &r.res)
 		replies <- r
 	}()
 	var (
@@ -212,6 +229,35 @@ loop:
 		fmt.Fprintln(e.stderr, "warning: some streamed tokens were lost; the text above was completed from the final result")
 	}
 	return *res, nil
+}
+
+// modelLoaded reports whether this install has loaded a model called name
+// (false when it cannot say: then the grid is asked).
+func modelLoaded(ctx context.Context, c *client.Client, name string) bool {
+	var models []api.LoadedModel
+	if err := c.Call(ctx, api.MethodInferenceModels, api.Empty{}, &models); err != nil {
+		return false
+	}
+	for _, m := range models {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// gridOffers reports whether a live, linked peer offers capability.
+func gridOffers(ctx context.Context, c *client.Client, capability string) bool {
+	var r api.RoutesResult
+	if err := c.Call(ctx, api.MethodGridRoutes, api.RoutesParams{Capability: capability}, &r); err != nil {
+		return false
+	}
+	for _, rt := range r.Routes {
+		if rt.State == "live" && rt.LinkUp {
+			return true
+		}
+	}
+	return false
 }
 
 func randomHex(n int) string {

@@ -14,7 +14,7 @@ import (
 
 var gridGroup = &group{
 	name:    "grid",
-	summary: "link this install to others: invite, join, trust, untrust, peers, status",
+	summary: "link this install to others: invite, join, trust, untrust, peers, status, routes, policy-reload",
 	commands: []*command{
 		gridInviteCommand,
 		gridJoinCommand,
@@ -22,6 +22,81 @@ var gridGroup = &group{
 		gridUntrustCommand,
 		gridPeersCommand,
 		gridStatusCommand,
+		gridRoutesCommand,
+		gridPolicyReloadCommand,
+	},
+}
+
+var gridRoutesCommand = &command{
+	name:    "routes",
+	summary: "show the capability index: which peers offer what",
+	help: `Calls grid/routes: every capability a trusted peer's manifest offers, with
+the command that serves it, the peer, the circle this install trusts it in,
+its terms (price, latency estimate, concurrency), its load, whether its
+manifest is live or stale, and whether a link to it is up (routing needs a
+live manifest and a link). --capability shows one capability.`,
+	example: "continuum grid routes\ncontinuum grid routes --capability llm:tiny --json",
+	maxArgs: 0,
+	flags: func(fs *flag.FlagSet) action {
+		capability := fs.String("capability", "", "only this capability")
+		return func(ctx context.Context, e *env, _ []string) error {
+			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
+				var r api.RoutesResult
+				if err := c.Call(ctx, api.MethodGridRoutes, api.RoutesParams{Capability: *capability}, &r); err != nil {
+					return err
+				}
+				if e.jsonOut() {
+					return printJSON(e.stdout, r, false)
+				}
+				rows := make([][]string, 0, len(r.Routes))
+				for _, rt := range r.Routes {
+					link := "down"
+					if rt.LinkUp {
+						link = fmt.Sprintf("up %.2fms", rt.RTTMs)
+					}
+					price := fmt.Sprintf("%g", rt.Terms.Price)
+					if rt.Terms.Currency != "" {
+						price += " " + rt.Terms.Currency
+					}
+					rows = append(rows, []string{rt.Capability, rt.Command, rt.PeerID, rt.Circle, price,
+						fmt.Sprintf("%gms", rt.Terms.EstLatencyMs), fmt.Sprintf("%.2f", rt.Load), rt.State, link})
+				}
+				return table(e.stdout, []string{"CAPABILITY", "COMMAND", "PEER", "CIRCLE", "PRICE", "EST", "LOAD", "MANIFEST", "LINK"}, rows)
+			})
+		}
+	},
+}
+
+var gridPolicyReloadCommand = &command{
+	name:    "policy-reload",
+	summary: "read the grid policy file again (as SIGHUP does)",
+	help: `Calls grid/policy-reload: continuumd reads policy.json in its state
+directory, validates it and runs its tests section; a policy that passes is
+swapped in whole, anything else keeps the policy in force and the reason is
+printed (and the command fails). A missing or empty file means the defaults
+(household only). docs/GRID.md describes the file.`,
+	example: "continuum grid policy-reload",
+	maxArgs: 0,
+	flags: func(fs *flag.FlagSet) action {
+		return func(ctx context.Context, e *env, _ []string) error {
+			return e.withClient(ctx, func(ctx context.Context, c *client.Client) error {
+				var r api.PolicyReloadResult
+				if err := c.Call(ctx, api.MethodGridPolicyReload, api.Empty{}, &r); err != nil {
+					return err
+				}
+				if e.jsonOut() {
+					if err := printJSON(e.stdout, r, false); err != nil {
+						return err
+					}
+				} else if r.Loaded {
+					fmt.Fprintf(e.stdout, "policy loaded from %s (%s), %d tests passed\n", r.Path, r.Source, r.Tests)
+				}
+				if !r.Loaded {
+					return api.Errorf(api.CodeInvalidArgument, "policy kept: %s", r.Reason)
+				}
+				return nil
+			})
+		}
 	},
 }
 

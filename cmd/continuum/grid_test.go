@@ -99,3 +99,36 @@ func TestGridInviteJoinPeersStatusUntrust(t *testing.T) {
 		t.Errorf("bad circle: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// The issue's "done when": a command served on b with --scope grid runs
+// from a with exec --grid, and grid routes on a shows it.
+func TestGridExecAndRoutesThroughTheCLI(t *testing.T) {
+	sa, _ := startGridDaemon(t)
+	sb, idb := startGridDaemon(t)
+	token := strings.TrimSpace(cli(t, sa, "grid", "invite", "--circle", "household").ok(t).stdout)
+	cli(t, sb, "grid", "join", token).ok(t)
+	_, _, stop := background(t, sb, "commands", "serve", "demo/echo", "--scope", "grid", "--price", "2", "--latency-ms", "3")
+	defer stop()
+	waitFor(t, "a's index shows demo/echo at b", func() bool {
+		out := decode[api.RoutesResult](t, cli(t, sa, "grid", "routes", "--json").ok(t).stdout)
+		return len(out.Routes) == 1 && out.Routes[0].PeerID == idb && out.Routes[0].LinkUp && out.Routes[0].State == "live"
+	})
+	r := cli(t, sa, "grid", "routes").ok(t)
+	for _, want := range []string{"demo/echo", idb, "household", "live", "up"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("grid routes lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = cli(t, sa, "exec", "demo/echo", "--grid", "--param", "text=over the grid").ok(t)
+	if !strings.Contains(r.stdout, `"text": "over the grid"`) {
+		t.Errorf("exec --grid printed %q", r.stdout)
+	}
+	// Nobody offers it: the typed error, exit 1.
+	r = cli(t, sa, "exec", "demo/none", "--grid")
+	if r.code != exitError || !strings.Contains(r.stderr, "no_matching_peer") {
+		t.Errorf("exec --grid of nothing: exit %d %q", r.code, r.stderr)
+	}
+	if r := cli(t, sa, "grid", "policy-reload").ok(t); !strings.Contains(r.stdout, "defaults") {
+		t.Errorf("policy-reload without a file: %q", r.stdout)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/daemon"
+	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/kernel"
 	"github.com/continuum-grid/continuum/llama/gguf"
@@ -201,4 +202,76 @@ func withoutInferenceClasses(list []map[string]any) []map[string]any {
 		}
 	}
 	return out
+}
+
+// The showcase: generate on an install that has not loaded the model runs
+// on the peer that offers it, tokens streaming back through both daemons.
+func TestGenerateOnThePeerThatHasTheModel(t *testing.T) {
+	lib := os.Getenv(inference.EnvLibDir)
+	if lib == "" {
+		_, file, _, _ := runtime.Caller(0)
+		lib = filepath.Join(filepath.Dir(file), "..", "..", ".cache", "llama", "cpu")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		t.Fatalf("llama.cpp libraries not found at %s: run `make llama-libs` or set %s", lib, inference.EnvLibDir)
+	}
+	start := func() string {
+		dir, err := os.MkdirTemp("", "cgen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		sock := filepath.Join(dir, "d.sock")
+		d, err := daemon.Start(daemon.Config{
+			Socket: sock, Kernel: kernel.Config{StateDir: filepath.Join(dir, "state")},
+			Inference: inference.Options{LlamaLibDir: lib, AllowCPU: true, NThreads: 1, NCtx: 256},
+			Grid:      grid.Options{ListenQUIC: "127.0.0.1:0"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			d.Shutdown(ctx)
+		})
+		return sock
+	}
+	sa, sb := start(), start()
+	token := strings.TrimSpace(cli(t, sa, "grid", "invite", "--circle", "household").ok(t).stdout)
+	cli(t, sb, "grid", "join", token).ok(t)
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	if err := gguf.WriteTinyModelFile(path, gguf.DefaultTinyConfig()); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, sb, "model", "load", path, "--name", "tiny").ok(t)
+	local := decode[api.GenerateResult](t, cli(t, sb, "generate", "tiny", "hello world", "--max-tokens", "24", "--json").ok(t).stdout)
+	waitFor(t, "a's index offers llm:tiny", func() bool {
+		r := decode[api.RoutesResult](t, cli(t, sa, "grid", "routes", "--capability", "llm:tiny", "--json").ok(t).stdout)
+		return len(r.Routes) == 1 && r.Routes[0].LinkUp && r.Routes[0].Command == api.MethodInferenceGenerate
+	})
+	// Streamed on a: every token's piece arrived as an event on a (the CLI
+	// warns when it had to complete the text from the result).
+	r := cli(t, sa, "generate", "--model", "tiny", "hello world", "--max-tokens", "24", "--stats").ok(t)
+	if strings.TrimSuffix(r.stdout, "\n") != local.Text || strings.Contains(r.stderr, "lost") || !strings.Contains(r.stderr, "24 tokens") {
+		t.Fatalf("remote generate printed %q (stderr %q), want %q as on b", r.stdout, r.stderr, local.Text)
+	}
+	// Not streamed (--json): no events to wait for, so no wait for them.
+	began := time.Now()
+	remote := decode[api.GenerateResult](t, cli(t, sa, "generate", "tiny", "hello world", "--max-tokens", "24", "--json").ok(t).stdout)
+	if remote.Text != local.Text || len(remote.Tokens) != 24 || remote.Model != "tiny" {
+		t.Errorf("remote --json: %+v", remote)
+	}
+	if took := time.Since(began); took > 900*time.Millisecond {
+		t.Errorf("a remote generate without stream took %s (waiting for events that never come?)", took)
+	}
+	// Once b unloads it, the offer goes (withdrawn) and a answers as before.
+	cli(t, sb, "model", "unload", "tiny").ok(t)
+	waitFor(t, "llm:tiny withdrawn from a's index", func() bool {
+		r := decode[api.RoutesResult](t, cli(t, sa, "grid", "routes", "--capability", "llm:tiny", "--json").ok(t).stdout)
+		return len(r.Routes) == 0
+	})
+	if r := cli(t, sa, "generate", "tiny", "hi"); r.code != exitError || !strings.Contains(r.stderr, "not_found") {
+		t.Errorf("after unload: %+v", r)
+	}
 }

@@ -135,7 +135,16 @@ func run(args []string, stderr io.Writer) error {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				logger.Info("SIGHUP: nothing to reload yet")
+				// SIGHUP reloads the grid policy (docs/GRID.md "Policy"):
+				// swapped in whole, or the old one kept with the reason.
+				if g := d.Grid(); g != nil {
+					r := g.ReloadPolicy()
+					if r.Loaded {
+						logger.Info("SIGHUP: grid policy reloaded", "path", r.Path, "source", r.Source, "tests", r.Tests)
+					} else {
+						logger.Error("SIGHUP: grid policy kept", "path", r.Path, "reason", r.Reason)
+					}
+				}
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String())

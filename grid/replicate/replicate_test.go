@@ -156,25 +156,7 @@ func TestRestartResumes(t *testing.T) {
 // back from B, so its next events continue its chains (no fork) and reach B.
 func TestRestoredPeerResyncs(t *testing.T) {
 	a, b := newNode(t, "a", Options{}), newNode(t, "b", Options{})
-	a.emit("general", 50)
-	a.close()
-	snapshot := filepath.Join(t.TempDir(), "snapshot")
-	if out, err := exec.Command("cp", "-a", a.dir, snapshot).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
-	}
-	a.open()
-	a.emit("general", 50)
-	l := connect(t, a, b, "household")
-	eventually(t, 10*time.Second, "first link", func() bool { return b.vec()["general"][a.id()] == 100 })
-	l.close()
-	a.close()
-	if err := os.RemoveAll(a.dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(snapshot, a.dir); err != nil {
-		t.Fatal(err)
-	}
-	a.open()
+	restoreOlderCopy(t, a, b, 50, 50)
 	if h := a.k.Log().Head(); h != 50 {
 		t.Fatalf("the restored copy has head %d", h)
 	}
@@ -265,25 +247,7 @@ func TestReceivedEventsDurableAndReplay(t *testing.T) {
 // beyond its own chains, and bumps its epoch.
 func TestRestoredPeerFoundByVectors(t *testing.T) {
 	a, b := newNode(t, "a", Options{}), newNode(t, "b", Options{})
-	a.emit("general", 20)
-	a.close()
-	snapshot := filepath.Join(t.TempDir(), "snapshot")
-	if out, err := exec.Command("cp", "-a", a.dir, snapshot).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
-	}
-	a.open()
-	a.emit("general", 20)
-	l := connect(t, a, b, "household")
-	eventually(t, 10*time.Second, "first link", func() bool { return b.vec()["general"][a.id()] == 40 })
-	l.close()
-	a.close()
-	if err := os.RemoveAll(a.dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(snapshot, a.dir); err != nil {
-		t.Fatal(err)
-	}
-	a.open()
+	restoreOlderCopy(t, a, b, 20, 20)
 	// B's record of how far it pulled in A's log, gone.
 	if err := b.k.DB().Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucket)
@@ -304,4 +268,30 @@ func TestRestoredPeerFoundByVectors(t *testing.T) {
 	if f, err := b.k.Log().ForkedOrigins(); err != nil || len(f) != 0 {
 		t.Fatalf("B flagged forks %v (%v)", f, err)
 	}
+}
+
+// restoreOlderCopy emits before events on a, copies a's state dir, emits
+// after more, lets b take them all over a link, closes it and puts the copy
+// back: a is then an older copy of itself, which b knows better.
+func restoreOlderCopy(t *testing.T, a, b *node, before, after int) {
+	t.Helper()
+	a.emit("general", before)
+	a.close()
+	snapshot := filepath.Join(t.TempDir(), "snapshot")
+	if out, err := exec.Command("cp", "-a", a.dir, snapshot).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	a.open()
+	a.emit("general", after)
+	l := connect(t, a, b, "household")
+	eventually(t, 10*time.Second, "first link", func() bool { return b.vec()["general"][a.id()] == uint64(before+after) })
+	l.close()
+	a.close()
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(snapshot, a.dir); err != nil {
+		t.Fatal(err)
+	}
+	a.open()
 }

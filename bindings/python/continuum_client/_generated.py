@@ -1191,6 +1191,10 @@ class RegisterParams:
     "what it does"
     idempotent: bool = False
     "safe to retry on another provider"
+    capability: str = ""
+    "grid: the capability it offers (default the command name)"
+    terms: Optional["Terms"] = None
+    "grid: the terms it offers it on"
 
     @classmethod
     def from_wire(cls, d: Any) -> "RegisterParams":
@@ -1201,6 +1205,8 @@ class RegisterParams:
             natural_scope=_enum(Scope, d.get("naturalScope") or ""),
             description=d.get("description") or "",
             idempotent=bool(d.get("idempotent")),
+            capability=d.get("capability") or "",
+            terms=(lambda _v: None if _v is None else Terms.from_wire(_v))(d.get("terms")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -1213,6 +1219,47 @@ class RegisterParams:
             out["description"] = _to_wire(self.description)
         if self.idempotent:
             out["idempotent"] = _to_wire(self.idempotent)
+        if self.capability:
+            out["capability"] = _to_wire(self.capability)
+        if self.terms:
+            out["terms"] = _to_wire(self.terms)
+        return out
+
+
+@dataclasses.dataclass
+class Terms:
+    """Go type api.Terms."""
+
+    price: float = 0.0
+    "price per call in currency (0: free)"
+    currency: str = ""
+    "currency of price"
+    est_latency_ms: float = 0.0
+    "the provider's own estimate of one call's latency, ms"
+    max_concurrent: int = 0
+    "calls it takes at once (0: the install's inbound limit)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Terms":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            price=float(d.get("price") or 0),
+            currency=d.get("currency") or "",
+            est_latency_ms=float(d.get("estLatencyMs") or 0),
+            max_concurrent=d.get("maxConcurrent") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.price is not None:
+            out["price"] = _to_wire(self.price)
+        if self.currency:
+            out["currency"] = _to_wire(self.currency)
+        if self.est_latency_ms is not None:
+            out["estLatencyMs"] = _to_wire(self.est_latency_ms)
+        if self.max_concurrent is not None:
+            out["maxConcurrent"] = _to_wire(self.max_concurrent)
         return out
 
 
@@ -1230,6 +1277,10 @@ class CommandInfo:
     "safe to retry"
     provider: str = ""
     "kernel, or the id of the client that registered it"
+    capability: str = ""
+    "grid: the capability it offers"
+    terms: Optional["Terms"] = None
+    "grid: the terms it offers it on"
 
     @classmethod
     def from_wire(cls, d: Any) -> "CommandInfo":
@@ -1241,6 +1292,8 @@ class CommandInfo:
             description=d.get("description") or "",
             idempotent=bool(d.get("idempotent")),
             provider=d.get("provider") or "",
+            capability=d.get("capability") or "",
+            terms=(lambda _v: None if _v is None else Terms.from_wire(_v))(d.get("terms")),
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -1255,6 +1308,10 @@ class CommandInfo:
             out["idempotent"] = _to_wire(self.idempotent)
         if self.provider is not None:
             out["provider"] = _to_wire(self.provider)
+        if self.capability:
+            out["capability"] = _to_wire(self.capability)
+        if self.terms:
+            out["terms"] = _to_wire(self.terms)
         return out
 
 
@@ -1991,6 +2048,164 @@ class GridStatus:
 
 
 @dataclasses.dataclass
+class RoutesParams:
+    """Go type api.RoutesParams."""
+
+    capability: str = ""
+    "only this capability (default all)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "RoutesParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            capability=d.get("capability") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.capability:
+            out["capability"] = _to_wire(self.capability)
+        return out
+
+
+@dataclasses.dataclass
+class RoutesResult:
+    """Go type api.RoutesResult."""
+
+    routes: List["GridRoute"] = dataclasses.field(default_factory=list)
+    "by capability, then peer id"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "RoutesResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            routes=[GridRoute.from_wire(_x) for _x in d.get("routes") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.routes is not None:
+            out["routes"] = _to_wire(self.routes)
+        return out
+
+
+@dataclasses.dataclass
+class GridRoute:
+    """Go type api.GridRoute."""
+
+    capability: str = ""
+    "the capability"
+    command: str = ""
+    "the command that serves it"
+    peer_id: str = ""
+    "the peer offering it"
+    circle: str = ""
+    "the circle this install trusts it in"
+    idempotent: bool = False
+    "safe to retry elsewhere"
+    terms: "Terms" = dataclasses.field(default_factory=lambda: Terms())
+    "its terms"
+    load: float = 0.0
+    "its load from its last manifest"
+    state: str = ""
+    "live, or stale (no manifest for the stale interval; not routed to)"
+    link_up: bool = False
+    "whether a link to it is up now (routing needs one)"
+    rtt_ms: float = 0.0
+    "the link's round trip, ms"
+    advertised_at_ms: int = 0
+    "when its last manifest was sent, unix ms"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GridRoute":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            capability=d.get("capability") or "",
+            command=d.get("command") or "",
+            peer_id=d.get("peerId") or "",
+            circle=d.get("circle") or "",
+            idempotent=bool(d.get("idempotent")),
+            terms=Terms.from_wire(d.get("terms")),
+            load=float(d.get("load") or 0),
+            state=d.get("state") or "",
+            link_up=bool(d.get("linkUp")),
+            rtt_ms=float(d.get("rttMs") or 0),
+            advertised_at_ms=d.get("advertisedAtMs") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.capability is not None:
+            out["capability"] = _to_wire(self.capability)
+        if self.command is not None:
+            out["command"] = _to_wire(self.command)
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.circle is not None:
+            out["circle"] = _to_wire(self.circle)
+        if self.idempotent is not None:
+            out["idempotent"] = _to_wire(self.idempotent)
+        if self.terms is not None:
+            out["terms"] = _to_wire(self.terms)
+        if self.load is not None:
+            out["load"] = _to_wire(self.load)
+        if self.state is not None:
+            out["state"] = _to_wire(self.state)
+        if self.link_up is not None:
+            out["linkUp"] = _to_wire(self.link_up)
+        if self.rtt_ms is not None:
+            out["rttMs"] = _to_wire(self.rtt_ms)
+        if self.advertised_at_ms is not None:
+            out["advertisedAtMs"] = _to_wire(self.advertised_at_ms)
+        return out
+
+
+@dataclasses.dataclass
+class PolicyReloadResult:
+    """Go type api.PolicyReloadResult."""
+
+    loaded: bool = False
+    "true when the new policy is in force; false keeps the old one"
+    path: str = ""
+    "the policy file read"
+    reason: str = ""
+    "why the old policy was kept"
+    tests: int = 0
+    "the policy's own tests that ran (and passed, when loaded)"
+    source: str = ""
+    "file, or defaults when there is no file"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PolicyReloadResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            loaded=bool(d.get("loaded")),
+            path=d.get("path") or "",
+            reason=d.get("reason") or "",
+            tests=d.get("tests") or 0,
+            source=d.get("source") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.loaded is not None:
+            out["loaded"] = _to_wire(self.loaded)
+        if self.path is not None:
+            out["path"] = _to_wire(self.path)
+        if self.reason:
+            out["reason"] = _to_wire(self.reason)
+        if self.tests is not None:
+            out["tests"] = _to_wire(self.tests)
+        if self.source is not None:
+            out["source"] = _to_wire(self.source)
+        return out
+
+
+@dataclasses.dataclass
 class AlloyVerifyParams:
     """Go type api.AlloyVerifyParams."""
 
@@ -2658,7 +2873,7 @@ def _commands_execute_result(v: Any) -> Any:
     return v
 
 
-def _commands_register_params(*, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None) -> Dict[str, Any]:
+def _commands_register_params(*, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None, capability: Optional[str] = None, terms: Optional[Union["Terms", Dict[str, Any]]] = None) -> Dict[str, Any]:
     p: Dict[str, Any] = {"name": name}
     if natural_scope is not None:
         p["naturalScope"] = natural_scope
@@ -2666,6 +2881,10 @@ def _commands_register_params(*, name: str, natural_scope: Optional[Union[Scope,
         p["description"] = description
     if idempotent is not None:
         p["idempotent"] = idempotent
+    if capability is not None:
+        p["capability"] = capability
+    if terms is not None:
+        p["terms"] = _to_wire(terms)
     return p
 
 
@@ -2791,6 +3010,26 @@ def _grid_status_params() -> Dict[str, Any]:
 
 def _grid_status_result(v: Any) -> "GridStatus":
     return GridStatus.from_wire(v)
+
+
+def _grid_routes_params(*, capability: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    if capability is not None:
+        p["capability"] = capability
+    return p
+
+
+def _grid_routes_result(v: Any) -> "RoutesResult":
+    return RoutesResult.from_wire(v)
+
+
+def _grid_policy_reload_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _grid_policy_reload_result(v: Any) -> "PolicyReloadResult":
+    return PolicyReloadResult.from_wire(v)
 
 
 def _alloy_verify_params(*, alloy: Any, artifacts: Optional[List["AlloyArtifact"]] = None, expect: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
@@ -2941,9 +3180,9 @@ class _CommandsMethods:
         "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."
         return _commands_execute_result(self._c.call("commands/execute", _commands_execute_params(command=command, params=params, scope=scope, timeout_ms=timeout_ms)))
 
-    def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None) -> None:
+    def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None, capability: Optional[str] = None, terms: Optional[Union["Terms", Dict[str, Any]]] = None) -> None:
         "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."
-        self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent))
+        self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent, capability=capability, terms=terms))
 
     def unregister(self, *, name: str) -> None:
         "Stop providing a command this client registered."
@@ -3017,6 +3256,14 @@ class _GridMethods:
     def status(self) -> "GridStatus":
         "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
         return _grid_status_result(self._c.call("grid/status", _grid_status_params()))
+
+    def routes(self, *, capability: Optional[str] = None) -> "RoutesResult":
+        "The capability index: which live peers offer what, with terms, load and circle."
+        return _grid_routes_result(self._c.call("grid/routes", _grid_routes_params(capability=capability)))
+
+    def policy_reload(self) -> "PolicyReloadResult":
+        "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."
+        return _grid_policy_reload_result(self._c.call("grid/policy-reload", _grid_policy_reload_params()))
 
 
 class _AlloyMethods:
@@ -3144,9 +3391,9 @@ class _AsyncCommandsMethods:
         "Run a command where its scope says: in the kernel, in the client that registered it, or on a peer."
         return _commands_execute_result(await self._c.call("commands/execute", _commands_execute_params(command=command, params=params, scope=scope, timeout_ms=timeout_ms)))
 
-    async def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None) -> None:
+    async def register(self, *, name: str, natural_scope: Optional[Union[Scope, str]] = None, description: Optional[str] = None, idempotent: Optional[bool] = None, capability: Optional[str] = None, terms: Optional[Union["Terms", Dict[str, Any]]] = None) -> None:
         "Provide a command from this client; the kernel sends it commands/handle requests. It goes away with the connection."
-        await self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent))
+        await self._c.call("commands/register", _commands_register_params(name=name, natural_scope=natural_scope, description=description, idempotent=idempotent, capability=capability, terms=terms))
 
     async def unregister(self, *, name: str) -> None:
         "Stop providing a command this client registered."
@@ -3220,6 +3467,14 @@ class _AsyncGridMethods:
     async def status(self) -> "GridStatus":
         "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."
         return _grid_status_result(await self._c.call("grid/status", _grid_status_params()))
+
+    async def routes(self, *, capability: Optional[str] = None) -> "RoutesResult":
+        "The capability index: which live peers offer what, with terms, load and circle."
+        return _grid_routes_result(await self._c.call("grid/routes", _grid_routes_params(capability=capability)))
+
+    async def policy_reload(self) -> "PolicyReloadResult":
+        "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."
+        return _grid_policy_reload_result(await self._c.call("grid/policy-reload", _grid_policy_reload_params()))
 
 
 class _AsyncAlloyMethods:
@@ -3314,6 +3569,8 @@ METHODS = [
     {"name": "grid/untrust", "kind": "request", "naturalScope": "local", "description": "Stop trusting a peer: its live link closes at once and it is refused from then on."},
     {"name": "grid/peers", "kind": "request", "naturalScope": "local", "description": "List the trusted peers with their link state, round trip and when last seen."},
     {"name": "grid/status", "kind": "request", "naturalScope": "local", "description": "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters."},
+    {"name": "grid/routes", "kind": "request", "naturalScope": "local", "description": "The capability index: which live peers offer what, with terms, load and circle."},
+    {"name": "grid/policy-reload", "kind": "request", "naturalScope": "local", "description": "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why."},
     {"name": "alloy/verify", "kind": "request", "naturalScope": "local", "description": "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."},
     {"name": "alloy/get", "kind": "request", "naturalScope": "local", "description": "Return a stored alloy by its hash (or a unique prefix)."},
     {"name": "alloy/list", "kind": "request", "naturalScope": "local", "description": "List stored alloys, newest first."},

@@ -95,6 +95,35 @@ def test_events_racing_the_subscribe_reply(client, daemon):
         t.join()
 
 
+def test_closed_subscriptions_leave_nothing_behind(client, daemon):
+    # Events still in flight for a subscription this client closed are
+    # dropped, not kept as early events for a subscription to come: kept,
+    # they grew without bound (and crowded out the next one's early events).
+    stop = threading.Event()
+
+    def flood():
+        with Client(daemon.socket) as em:
+            i = 0
+            while not stop.is_set():
+                em.events.emit(name="py:leak:tick", payload={"i": i})
+                i += 1
+
+    t = threading.Thread(target=flood)
+    t.start()
+    try:
+        for _ in range(30):
+            s = client.events.subscribe(pattern="py:leak:*")
+            s.get(timeout=5)
+            s.close()
+        time.sleep(0.3)  # what was in flight has arrived
+        with client._lock:
+            left = sum(len(v) for v in client._early.values())
+        assert left == 0 and client._early_n == 0, (left, client._early_n)
+    finally:
+        stop.set()
+        t.join()
+
+
 def test_provider(client, daemon):
     seen = []
 

@@ -229,6 +229,8 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "grid/untrust", kind: "request", naturalScope: "local", description: "Stop trusting a peer: its live link closes at once and it is refused from then on." },
   { name: "grid/peers", kind: "request", naturalScope: "local", description: "List the trusted peers with their link state, round trip and when last seen." },
   { name: "grid/status", kind: "request", naturalScope: "local", description: "This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters." },
+  { name: "grid/routes", kind: "request", naturalScope: "local", description: "The capability index: which live peers offer what, with terms, load and circle." },
+  { name: "grid/policy-reload", kind: "request", naturalScope: "local", description: "Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why." },
   { name: "alloy/verify", kind: "request", naturalScope: "local", description: "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds." },
   { name: "alloy/get", kind: "request", naturalScope: "local", description: "Return a stored alloy by its hash (or a unique prefix)." },
   { name: "alloy/list", kind: "request", naturalScope: "local", description: "List stored alloys, newest first." },
@@ -402,6 +404,16 @@ export class GridMethods {
   /** This install on the grid: peer id, QUIC addresses, epoch, per-channel origin vectors and counters. */
   status(params: {} = {}): Promise<T.GridStatus> {
     return this.core.call("grid/status", params);
+  }
+
+  /** The capability index: which live peers offer what, with terms, load and circle. */
+  routes(params: T.RoutesParamsInput = {}): Promise<T.RoutesResult> {
+    return this.core.call("grid/routes", params);
+  }
+
+  /** Read the policy file again, validate it and run its tests; swap it in atomically or keep the old one and say why. */
+  policyReload(params: {} = {}): Promise<T.PolicyReloadResult> {
+    return this.core.call("grid/policy-reload", params);
   }
 }
 

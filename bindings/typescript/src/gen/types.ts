@@ -362,6 +362,18 @@ export interface ExecuteParams {
   timeoutMs?: Int64;
 }
 
+/** Go type api.Terms. */
+export interface Terms {
+  /** price per call in currency (0: free) */
+  price: number;
+  /** currency of price */
+  currency?: string;
+  /** the provider's own estimate of one call's latency, ms */
+  estLatencyMs: number;
+  /** calls it takes at once (0: the install's inbound limit) */
+  maxConcurrent: number;
+}
+
 /** Go type api.RegisterParams. */
 export interface RegisterParams {
   /** command name, group/name-with-dashes */
@@ -372,6 +384,10 @@ export interface RegisterParams {
   description?: string;
   /** safe to retry on another provider */
   idempotent?: boolean;
+  /** grid: the capability it offers (default the command name) */
+  capability?: string;
+  /** grid: the terms it offers it on */
+  terms?: Terms;
 }
 
 /** Go type api.CommandInfo. */
@@ -386,6 +402,10 @@ export interface CommandInfo {
   idempotent: boolean;
   /** kernel, or the id of the client that registered it */
   provider: string;
+  /** grid: the capability it offers */
+  capability?: string;
+  /** grid: the terms it offers it on */
+  terms?: Terms;
 }
 
 /** Go type api.HandleParams. */
@@ -622,6 +642,58 @@ export interface GridStatus {
   counters: {[key: string]: number} | null;
 }
 
+/** Go type api.RoutesParams. */
+export interface RoutesParams {
+  /** only this capability (default all) */
+  capability?: string;
+}
+
+/** Go type api.GridRoute. */
+export interface GridRoute {
+  /** the capability */
+  capability: string;
+  /** the command that serves it */
+  command: string;
+  /** the peer offering it */
+  peerId: string;
+  /** the circle this install trusts it in */
+  circle: string;
+  /** safe to retry elsewhere */
+  idempotent: boolean;
+  /** its terms */
+  terms: Terms;
+  /** its load from its last manifest */
+  load: number;
+  /** live, or stale (no manifest for the stale interval; not routed to) */
+  state: string;
+  /** whether a link to it is up now (routing needs one) */
+  linkUp: boolean;
+  /** the link's round trip, ms */
+  rttMs: number;
+  /** when its last manifest was sent, unix ms */
+  advertisedAtMs: Int64;
+}
+
+/** Go type api.RoutesResult. */
+export interface RoutesResult {
+  /** by capability, then peer id */
+  routes: GridRoute[] | null;
+}
+
+/** Go type api.PolicyReloadResult. */
+export interface PolicyReloadResult {
+  /** true when the new policy is in force; false keeps the old one */
+  loaded: boolean;
+  /** the policy file read */
+  path: string;
+  /** why the old policy was kept */
+  reason?: string;
+  /** the policy's own tests that ran (and passed, when loaded) */
+  tests: number;
+  /** file, or defaults when there is no file */
+  source: string;
+}
+
 /** Go type api.AlloyArtifact. */
 export interface AlloyArtifact {
   /** the stage whose output it is; default the last stage */
@@ -811,6 +883,7 @@ export type InviteParamsInput = Partial<InviteParams> & Pick<InviteParams, "circ
 export type JoinParamsInput = Partial<JoinParams> & Pick<JoinParams, "token">;
 export type TrustParamsInput = Partial<TrustParams> & Pick<TrustParams, "peerId" | "circle">;
 export type UntrustParamsInput = Partial<UntrustParams> & Pick<UntrustParams, "peerId">;
+export type RoutesParamsInput = Partial<RoutesParams>;
 export type AlloyVerifyParamsInput = Partial<AlloyVerifyParams> & Pick<AlloyVerifyParams, "alloy">;
 export type AlloyHashParamsInput = Partial<AlloyHashParams> & Pick<AlloyHashParams, "hash">;
 export type AlloyListParamsInput = Partial<AlloyListParams>;
