@@ -333,3 +333,36 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		t.Errorf("after restart: %+v", h.Messages)
 	}
 }
+
+// A state dir that already holds chat:posted under another contract (from
+// before the daemon declared it) still starts: the old class is kept, and
+// chat/send posts under it instead of failing the daemon.
+func TestOlderConflictingClassKeepsTheDaemonUp(t *testing.T) {
+	dir := shortDir(t)
+	k, err := kernel.Open(kernel.Config{StateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, err := client.NewInProcess(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c0.DeclareClass(ctxT(t), api.ClassConfig{Name: "chat:posted", SchemaVersion: "v0", Broadcast: true, Channel: api.ChannelByRoomID}); err != nil {
+		t.Fatal(err)
+	}
+	c0.Close()
+	if err := k.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	d := startDaemon(t, dir)
+	c := dial(t, d)
+	r := send(t, c, api.ChatSendParams{RoomID: "general", Text: "still works"})
+	h := history(t, c, api.ChatHistoryParams{RoomID: "general"})
+	if texts(h.Messages) != "still works" || h.Messages[0].ID != r.ID {
+		t.Errorf("history under the older class: %+v", h.Messages)
+	}
+	if cl, err := c.GetClass(ctxT(t), api.EventChatPosted); err != nil || cl == nil || cl.SchemaVersion != "v0" {
+		t.Errorf("the older class was not kept: %+v %v", cl, err)
+	}
+}
