@@ -353,3 +353,21 @@ def test_call_timeout_is_typed(client, daemon):
                 other.call("commands/execute", {"command": "pytest/slow"}, timeout=0.2)
             assert time.monotonic() - t0 < 0.9
             assert other.kernel.ping().ts > 0
+
+
+def test_chat_send_and_history(client, daemon):
+    # The daemon declares chat:posted itself (package chat); a room is its channel.
+    room = "py-chat-room"
+    with Client(daemon.socket) as other:
+        first = client.chat.send(room_id=room, text="hello from python")
+        assert first.id and first.seq > 0 and first.channel == room
+        other.chat.send(room_id=room, text="an answer", reply_to=first.id, mentions=["someone"])
+        h = other.chat.history(room_id=room)
+        assert isinstance(h, cc.ChatHistoryResult) and h.next is None and h.cursor >= first.seq
+        assert [m.text for m in h.messages] == ["hello from python", "an answer"]
+        assert h.messages[0].id == first.id and h.messages[0].sender != h.messages[1].sender
+        assert h.messages[1].reply_to == first.id and h.messages[1].mentions == ["someone"]
+        with pytest.raises(cc.InvalidArgumentError):
+            client.chat.send(room_id=room, text="   ")
+        with pytest.raises(cc.InvalidArgumentError):
+            client.chat.history(room_id=room, limit=501)
