@@ -81,12 +81,20 @@ type chatView struct {
 	e    *env
 	room string
 
-	mu    sync.Mutex
-	seen  map[string]bool   // ids printed, so the history and the live part overlap harmlessly
-	mine  map[string]bool   // ids this session sent, to learn its own sender id
-	me    string            // this session's sender id, once known
-	short map[string]string // message id → its line's label, for replies
+	mu sync.Mutex
+	// seen holds the ids printed from the history, so that a message in
+	// both the history and the live part prints once. Live messages come in
+	// seq order, so once one is past the history's last seq no repeat can
+	// follow and seen is dropped: a session left open for days stays small.
+	seen    map[string]bool
+	histMax uint64            // the highest seq in the history
+	mine    map[string]bool   // ids this session sent, to learn its own sender id
+	me      string            // this session's sender id, once known
+	short   map[string]string // message id → its line's label, for replies
 }
+
+// maxReplyLabels bounds the messages a reply can name by sender.
+const maxReplyLabels = 4096
 
 func newChatView(e *env, room string) *chatView {
 	return &chatView{e: e, room: room, seen: map[string]bool{}, mine: map[string]bool{}, short: map[string]string{}}
@@ -102,12 +110,21 @@ func (v *chatView) sent(id string) {
 func (v *chatView) show(m api.ChatEntry) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.seen[m.ID] {
+	switch {
+	case v.seen == nil:
+	case m.Seq > v.histMax:
+		v.seen = nil
+	case v.seen[m.ID]:
 		return nil
+	default:
+		v.seen[m.ID] = true
 	}
-	v.seen[m.ID] = true
 	if v.mine[m.ID] {
 		v.me = m.Sender
+		delete(v.mine, m.ID)
+	}
+	if len(v.short) >= maxReplyLabels {
+		v.short = map[string]string{} // replies to older messages show the id instead
 	}
 	if v.e.jsonOut() {
 		return printJSON(v.e.stdout, m, true)
@@ -235,6 +252,9 @@ func chatSession(ctx context.Context, e *env, room string, limit int) error {
 			older = " (older ones: --history)"
 		}
 		v.note("chat in %s at %s: %d earlier messages%s; type a line and Enter to send, /quit or Ctrl-D to leave", room, e.socketPath(), len(h.Messages), older)
+	}
+	for _, m := range h.Messages {
+		v.histMax = max(v.histMax, m.Seq)
 	}
 	for _, m := range h.Messages {
 		if err := v.show(m); err != nil {

@@ -284,3 +284,29 @@ func TestChatInTmux(t *testing.T) {
 		t.Errorf("transcript after the sessions has %d messages:\n%s", n, r.stdout)
 	}
 }
+
+// A message in both the history and the live part prints once; once the
+// live part is past the history, nothing more is remembered.
+func TestChatViewPrintsEachMessageOnce(t *testing.T) {
+	var out syncBuffer
+	v := newChatView(&env{stdout: &out, stderr: io.Discard, output: "text"}, "general")
+	hist := []api.ChatEntry{{ID: "a", Seq: 1, Text: "one", Sender: "x/c1"}, {ID: "b", Seq: 2, Text: "two", Sender: "y/c2"}}
+	v.histMax = 2
+	for _, m := range hist {
+		if err := v.show(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.sent("c")
+	for _, m := range []api.ChatEntry{hist[1], {ID: "c", Seq: 3, Text: "three", Sender: "me/c9", ReplyTo: "b"}} {
+		if err := v.show(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v.seen != nil {
+		t.Error("seen outlived the overlap")
+	}
+	if got := out.String(); strings.Count(got, "two") != 1 || !strings.Contains(got, "you (to y): three") {
+		t.Errorf("printed:\n%s", got)
+	}
+}
