@@ -36,7 +36,11 @@ sent. Lines read from a pipe are sent the same way, so a script can post:
 each message as a JSON object per line (the chat/history entry).
 
 Nothing is missed between the history and the live part: the live part is a
-subscription to the log from the point the history was read.`,
+subscription to the log from the point the history was read. When continuumd
+stops or restarts, the session says so, waits for it to come back and goes on
+after the last message shown, so what was posted meanwhile still shows; a
+line typed while it is away is not sent (it says so). --no-reconnect exits
+with status 1 instead.`,
 	example: `continuum chat general
 continuum chat general --send "hello, room"
 continuum chat general --history 200 --json < /dev/null`,
@@ -46,6 +50,7 @@ continuum chat general --history 200 --json < /dev/null`,
 		limit := fs.Int("history", 50, "how many past messages to show on open (0 for none, at most 500)")
 		send := fs.String("send", "", "post this one message and exit")
 		replyTo := fs.String("reply-to", "", "with --send: the id of the message answered")
+		noReconnect := fs.Bool("no-reconnect", false, "exit with unavailable when the connection to continuumd goes, instead of waiting for it to come back")
 		return func(ctx context.Context, e *env, args []string) error {
 			room := args[0]
 			if err := api.CheckName("ROOM", room, api.MaxChannelLen); err != nil || strings.TrimSpace(room) == "" {
@@ -70,7 +75,7 @@ continuum chat general --history 200 --json < /dev/null`,
 			if *replyTo != "" {
 				return usagef("chat", "--reply-to goes with --send")
 			}
-			return chatSession(ctx, e, room, *limit)
+			return chatSession(ctx, e, room, *limit, !*noReconnect)
 		}
 	},
 }
@@ -204,12 +209,13 @@ func terminalSafe(s string) string {
 
 // chatSession runs the interactive chat until /quit, the end of input, or
 // Ctrl-C.
-func chatSession(ctx context.Context, e *env, room string, limit int) error {
+func chatSession(ctx context.Context, e *env, room string, limit int, reconnect bool) error {
 	c, err := e.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	cur := &currentClient{c: c}
+	defer cur.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	v := newChatView(e, room)
@@ -236,13 +242,16 @@ func chatSession(ctx context.Context, e *env, room string, limit int) error {
 		}
 		h.Cursor = st.Head
 	}
-	from := api.FromSeq(h.Cursor)
-	if h.Cursor == 0 {
-		from = api.FromStart // an empty log: "after seq 0" would read as "now"
+	subscribe := func(c *client.Client, after uint64) (*client.Subscription, error) {
+		from := api.FromSeq(after)
+		if after == 0 {
+			from = api.FromStart // an empty log: "after seq 0" would read as "now"
+		}
+		sctx, scancel := e.callCtx(ctx)
+		defer scancel()
+		return c.Subscribe(sctx, api.SubscribeParams{Pattern: api.EventChatPosted, Channel: room, From: from})
 	}
-	sctx, scancel := e.callCtx(ctx)
-	sub, err := c.Subscribe(sctx, api.SubscribeParams{Pattern: api.EventChatPosted, Channel: room, From: from})
-	scancel()
+	sub, err := subscribe(c, h.Cursor)
 	if err != nil {
 		return err
 	}
@@ -272,16 +281,38 @@ func chatSession(ctx context.Context, e *env, room string, limit int) error {
 	}()
 	go func() {
 		defer close(liveDone)
+		after := h.Cursor // the last seq followed, where a new subscription resumes
 		for {
 			ev, err := sub.Next(ctx)
-			if err != nil {
+			if err == nil {
+				after = max(after, ev.Seq)
+				if err := v.show(api.ChatEntryOf(&ev)); err != nil {
+					live <- err
+					return
+				}
+				continue
+			}
+			if ctx.Err() != nil || !reconnect || !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
 				live <- err
 				return
 			}
-			if err := v.show(api.ChatEntryOf(&ev)); err != nil {
-				live <- err
-				return
+			// The daemon went (a restart): dial until it is back, and
+			// follow the room again after the last message shown, so that
+			// what was posted meanwhile still shows.
+			v.note("lost the connection to continuumd at %s; reconnecting until it is back (Ctrl-C to stop)", e.socketPath())
+			for {
+				nc := (&follower{e: e}).redial(ctx)
+				if nc == nil {
+					live <- ctx.Err()
+					return
+				}
+				if sub, err = subscribe(nc, after); err == nil {
+					cur.set(nc)
+					break
+				}
+				nc.Close()
 			}
+			v.note("reconnected")
 		}
 	}()
 
@@ -331,11 +362,15 @@ func chatSession(ctx context.Context, e *env, room string, limit int) error {
 			id := newMessageID()
 			v.sent(id)
 			cctx, ccancel := e.callCtx(ctx)
-			err := c.Call(cctx, api.MethodChatSend, api.ChatSendParams{RoomID: room, Text: text, ID: id}, nil)
+			err := cur.get().Call(cctx, api.MethodChatSend, api.ChatSendParams{RoomID: room, Text: text, ID: id}, nil)
 			ccancel()
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
+				}
+				if reconnect && errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+					v.note("not sent: continuumd is away; type it again once reconnected")
+					continue
 				}
 				if ae := api.AsError(err); ae != nil && ae.Code == api.CodeInvalidArgument {
 					// The line is refused (too long...): say why, stay.
@@ -347,6 +382,28 @@ func chatSession(ctx context.Context, e *env, room string, limit int) error {
 		}
 	}
 }
+
+// currentClient is the session's connection, replaced when it reconnects.
+type currentClient struct {
+	mu sync.Mutex
+	c  *client.Client
+}
+
+func (cc *currentClient) get() *client.Client {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.c
+}
+
+func (cc *currentClient) set(c *client.Client) {
+	cc.mu.Lock()
+	old := cc.c
+	cc.c = c
+	cc.mu.Unlock()
+	old.Close()
+}
+
+func (cc *currentClient) close() { cc.get().Close() }
 
 // newMessageID is a fresh message id: 16 random bytes in hex.
 func newMessageID() string {

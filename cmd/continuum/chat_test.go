@@ -104,7 +104,8 @@ func TestChatUsageAndErrors(t *testing.T) {
 	}
 }
 
-// A session whose daemon stops ends with unavailable instead of hanging.
+// With --no-reconnect, a session whose daemon stops ends with unavailable
+// instead of hanging.
 func TestChatEndsWhenDaemonStops(t *testing.T) {
 	sock, d := startDaemonHandle(t)
 	pr, pw := io.Pipe()
@@ -112,7 +113,7 @@ func TestChatEndsWhenDaemonStops(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(context.Background(), []string{"chat", "general", "--socket", sock}, pr, &out, &errb)
+		done <- run(context.Background(), []string{"chat", "general", "--no-reconnect", "--socket", sock}, pr, &out, &errb)
 	}()
 	waitFor(t, "the session to open", func() bool { return strings.Contains(errb.String(), "earlier messages") })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -127,6 +128,45 @@ func TestChatEndsWhenDaemonStops(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the chat session outlived its daemon")
+	}
+}
+
+// A session outlives a daemon restart: it says so, comes back, and shows
+// what was posted after the last message it had shown, including what came
+// while it was reconnecting.
+func TestChatReconnects(t *testing.T) {
+	r := newRestartable(t)
+	cli(t, r.sock, "chat", "general", "--send", "before the restart").ok(t)
+	pr, pw := io.Pipe()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"chat", "general", "--socket", r.sock}, pr, &out, &errb)
+	}()
+	waitFor(t, "the session to open", func() bool { return strings.Contains(out.String(), "before the restart") })
+	r.stop(t)
+	waitFor(t, "the session to notice", func() bool { return strings.Contains(errb.String(), "reconnecting") })
+	r.start(t)
+	cli(t, r.sock, "chat", "general", "--send", "after the restart").ok(t)
+	waitFor(t, "the session to reconnect", func() bool { return strings.Contains(errb.String(), "reconnected") })
+	waitFor(t, "the message posted across the restart", func() bool { return strings.Contains(out.String(), "after the restart") })
+	if _, err := io.WriteString(pw, "typed after reconnecting\n/quit\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d, stderr %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end on /quit")
+	}
+	if n := strings.Count(out.String(), "before the restart"); n != 1 {
+		t.Errorf("a message shown %d times after the reconnect:\n%s", n, out.String())
+	}
+	res := cliIn(t, r.sock, "", "chat", "general", "--history", "1").ok(t)
+	if !strings.Contains(res.stdout, "typed after reconnecting") {
+		t.Errorf("the line typed after reconnecting was not sent: %s", res.stdout)
 	}
 }
 
