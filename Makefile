@@ -8,13 +8,28 @@ LLAMA_DIR := .cache/llama
 FUZZTIME  ?= 10s
 
 .PHONY: all build run test test-go test-fuzz check-fmt vet gen check-gen deps \
-        llama-libs llama-libs-cuda bench clean test-bindings
+        llama-libs llama-libs-cuda bench clean test-bindings install
+
+## install: binaries to $(DESTDIR)$(PREFIX)/bin, systemd units to
+## $(DESTDIR)$(PREFIX)/lib/systemd/{user,system} (docs/SERVICE.md).
+PREFIX    ?= /usr/local
+DESTDIR   ?=
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/continuumd ./cmd/continuumd
 	$(GO) build -o $(BIN)/continuum ./cmd/continuum
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/user \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/continuum
+	install -m 0755 $(BIN)/continuumd $(BIN)/continuum $(DESTDIR)$(PREFIX)/bin/
+	for k in user system; do for u in continuumd.service continuumd.socket; do \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g; s|/usr/local/share/doc|$(PREFIX)/share/doc|g' \
+			packaging/systemd/$$k/$$u > $(DESTDIR)$(PREFIX)/lib/systemd/$$k/$$u && \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/$$k/$$u || exit 1; done; done
+	install -m 0644 docs/SERVICE.md $(DESTDIR)$(PREFIX)/share/doc/continuum/
 
 ## run: build and start continuumd in the foreground with the default paths.
 run: build llama-libs

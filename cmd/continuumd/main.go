@@ -131,6 +131,9 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	_ = daemon.NotifyReady()
+	wdCtx, wdStop := context.WithCancel(context.Background())
+	defer wdStop()
+	go daemon.RunWatchdog(wdCtx, nil)
 	for {
 		select {
 		case sig := <-sigs:
@@ -149,6 +152,7 @@ func run(args []string, stderr io.Writer) error {
 			}
 			logger.Info("shutting down", "signal", sig.String())
 			_ = daemon.NotifyStopping()
+			wdStop()
 			ctx, cancel := context.WithTimeout(context.Background(), *drain)
 			err := d.Shutdown(ctx)
 			cancel()
