@@ -40,6 +40,7 @@ func run(args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
+	configFile := fs.String("config", "", "file of settings SIGHUP reloads (key = value a line; today: log-level); read at start too, where it wins over the flags")
 	version := fs.Bool("version", false, "print the version and exit")
 	listenQUIC := fs.String("listen-quic", "", "accept grid links (QUIC) on this UDP host:port, e.g. 0.0.0.0:7946 or 127.0.0.1:0 for any free port; off when empty")
 	replicateList := fs.String("replicate", "", "channels to replicate with every trusted peer, comma-separated (global always); empty: global with every peer and every channel with household peers")
@@ -72,9 +73,19 @@ func run(args []string, stderr io.Writer) error {
 		fmt.Println(kernel.Version)
 		return nil
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	level := new(slog.LevelVar)
+	logger, err := newLogger(stderr, *logLevel, *logFormat, level)
 	if err != nil {
 		return err
+	}
+	if *configFile != "" {
+		r, err := readReloadable(*configFile)
+		if err != nil {
+			return err
+		}
+		if r.LogLevel != "" {
+			_ = level.UnmarshalText([]byte(r.LogLevel)) // checked by readReloadable
+		}
 	}
 	if *maxMsg < 1024 {
 		return fmt.Errorf("--max-message-size %d is too small (at least 1024)", *maxMsg)
@@ -138,6 +149,13 @@ func run(args []string, stderr io.Writer) error {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
+				if *configFile != "" {
+					if r, err := readReloadable(*configFile); err != nil {
+						logger.Error("SIGHUP: settings kept", "reason", err.Error())
+					} else {
+						r.apply(level, logger, *configFile)
+					}
+				}
 				// SIGHUP reloads the grid policy (docs/GRID.md "Policy"):
 				// swapped in whole, or the old one kept with the reason.
 				if g := d.Grid(); g != nil {
@@ -166,11 +184,13 @@ func run(args []string, stderr io.Writer) error {
 	}
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
+// newLogger writes at level (set into lv, which SIGHUP may change later).
+func newLogger(w io.Writer, level, format string, lv *slog.LevelVar) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
+	lv.Set(l)
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
