@@ -21,6 +21,7 @@ var topGroup = &group{
 		execCommand,
 		generateCommand,
 		chatCommand,
+		doctorCommand,
 	},
 }
 

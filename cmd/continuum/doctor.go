@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/continuum-grid/continuum/api/paths"
+	"github.com/continuum-grid/continuum/inference"
+	"github.com/continuum-grid/continuum/ipc/client"
+	flag "github.com/spf13/pflag"
+)
+
+// errDoctorFailed makes continuum doctor exit non-zero after it printed its
+// lines; the lines already say what failed and the fix.
+var errDoctorFailed = errors.New("doctor: at least one check failed")
+
+// check is one line of continuum doctor: ok, warn or fail, what was seen,
+// and the fix when it is not ok.
+type check struct {
+	Status string `json:"status"`
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+var doctorCommand = &command{
+	name:    "doctor",
+	summary: "check the set-up: paths, permissions, socket, state file, llama.cpp libraries, GPU",
+	help: `Checks what continuumd needs and prints one line per check, ok, warn or fail,
+with the fix for each that is not ok. Exits non-zero when any check fails.
+The first thing to run when something does not work.`,
+	example: "continuum doctor\ncontinuum doctor --llama-lib-dir .cache/llama/cpu -o json",
+	maxArgs: 0,
+	flags: func(fs *flag.FlagSet) action {
+		stateDir := fs.String("state-dir", paths.StateDir(), "continuumd's state folder")
+		libDir := fs.String("llama-lib-dir", inference.DefaultLibDir(), "folder of the llama.cpp libraries")
+		return func(ctx context.Context, e *env, _ []string) error {
+			cs := doctorChecks(ctx, e, *stateDir, *libDir)
+			failed := false
+			for _, c := range cs {
+				failed = failed || c.Status == "fail"
+			}
+			if e.jsonOut() {
+				if err := printJSON(e.stdout, cs, false); err != nil {
+					return err
+				}
+			} else {
+				for _, c := range cs {
+					fmt.Fprintf(e.stdout, "%-4s  %-16s %s\n", c.Status, c.Name, c.Detail)
+					if c.Fix != "" {
+						fmt.Fprintf(e.stdout, "      %-16s fix: %s\n", "", c.Fix)
+					}
+				}
+			}
+			if failed {
+				return errDoctorFailed
+			}
+			return nil
+		}
+	},
+}
+
+func doctorChecks(ctx context.Context, e *env, stateDir, libDir string) []check {
+	var cs []check
+	add := func(status, name, detail, fix string) {
+		cs = append(cs, check{Status: status, Name: name, Detail: detail, Fix: fix})
+	}
+	sock := e.socketPath()
+	sockDir := filepath.Dir(sock)
+
+	// Paths and permissions: continuumd refuses a socket folder others can enter.
+	if err := paths.CheckPrivate(sockDir); err != nil && !os.IsNotExist(errors.Unwrap(err)) {
+		add("fail", "socket folder", err.Error(), fmt.Sprintf("chmod 700 %s", sockDir))
+	} else if err != nil {
+		add("warn", "socket folder", sockDir+" does not exist (continuumd makes it at start)", "start continuumd: systemctl --user start continuumd.socket, or make run")
+	} else {
+		add("ok", "socket folder", sockDir+" is private", "")
+	}
+	if st, err := os.Stat(sock); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			add("fail", "socket file", sock+" is not a socket", "remove it: rm "+sock)
+		} else if st.Mode().Perm()&0o077 != 0 {
+			add("fail", "socket file", fmt.Sprintf("%s has mode %04o; others may connect", sock, st.Mode().Perm()), "chmod 600 "+sock+" (continuumd makes it 0600; systemd: SocketMode=0600)")
+		} else {
+			add("ok", "socket file", fmt.Sprintf("%s mode %04o", sock, st.Mode().Perm()), "")
+		}
+	}
+	// Socket reachable.
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if c, err := client.Dial(dctx, sock); err != nil {
+		add("fail", "daemon", err.Error(), "start it: systemctl --user start continuumd.socket, or make run")
+	} else {
+		info, err := c.Info(dctx)
+		c.Close()
+		if err != nil {
+			add("fail", "daemon", "kernel/info failed: "+err.Error(), "see continuumd's log: journalctl --user -u continuumd")
+		} else {
+			add("ok", "daemon", fmt.Sprintf("continuumd %s answers at %s", info.Version, sock), "")
+		}
+	}
+	// State folder and file.
+	if err := paths.CheckPrivate(stateDir); err != nil && !os.IsNotExist(errors.Unwrap(err)) {
+		add("fail", "state folder", err.Error(), "chmod 700 "+stateDir)
+	} else if err != nil {
+		add("warn", "state folder", stateDir+" does not exist yet (continuumd makes it at the first start)", "")
+	} else if st, err := os.Stat(filepath.Join(stateDir, paths.StateFile)); err != nil {
+		add("warn", "state file", "no "+paths.StateFile+" in "+stateDir+" yet", "")
+	} else if st.Size() == 0 {
+		add("fail", "state file", filepath.Join(stateDir, paths.StateFile)+" is empty", "move it aside; continuumd makes a new one")
+	} else {
+		add("ok", "state file", fmt.Sprintf("%s, %d bytes", filepath.Join(stateDir, paths.StateFile), st.Size()), "")
+	}
+	// llama.cpp libraries, and which backend they bring.
+	need := []string{"libllama*.so*", "libggml.*", "libggml-base.so*"}
+	var missing []string
+	for _, pat := range need {
+		if m, _ := filepath.Glob(filepath.Join(libDir, pat)); len(m) == 0 {
+			missing = append(missing, pat)
+		}
+	}
+	switch {
+	case !isDirPath(libDir):
+		add("fail", "llama.cpp libs", "no folder "+libDir, "make llama-libs (CPU) or make llama-libs-cuda, or pass --llama-lib-dir to continuumd")
+	case len(missing) > 0:
+		add("fail", "llama.cpp libs", fmt.Sprintf("%s lacks %v", libDir, missing), "make llama-libs (CPU) or make llama-libs-cuda")
+	default:
+		add("ok", "llama.cpp libs", "found in "+libDir, "")
+		if m, _ := filepath.Glob(filepath.Join(libDir, "libggml-cuda*.so*")); len(m) > 0 {
+			add("ok", "GPU backend", filepath.Base(m[0]), "")
+		} else {
+			add("warn", "GPU backend", "none in "+libDir+": inference answers gpu_unavailable unless continuumd runs with --allow-cpu", "make llama-libs-cuda (needs an NVIDIA driver), or --allow-cpu for development")
+		}
+	}
+	return cs
+}
+
+func isDirPath(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
