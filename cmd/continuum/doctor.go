@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api/paths"
-	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/client"
 	flag "github.com/spf13/pflag"
 )
@@ -37,7 +36,7 @@ The first thing to run when something does not work.`,
 	maxArgs: 0,
 	flags: func(fs *flag.FlagSet) action {
 		stateDir := fs.String("state-dir", paths.StateDir(), "continuumd's state folder")
-		libDir := fs.String("llama-lib-dir", inference.DefaultLibDir(), "folder of the llama.cpp libraries")
+		libDir := fs.String("llama-lib-dir", defaultLibDir(), "folder of the llama.cpp libraries continuumd uses (default $CONTINUUM_LLAMA_LIB_DIR, else ./.cache/llama/cpu)")
 		return func(ctx context.Context, e *env, _ []string) error {
 			cs := doctorChecks(ctx, e, *stateDir, *libDir)
 			failed := false
@@ -142,4 +141,20 @@ func doctorChecks(ctx context.Context, e *env, stateDir, libDir string) []check 
 func isDirPath(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
+}
+
+// defaultLibDir is continuumd's default --llama-lib-dir as far as a client can
+// tell it: $CONTINUUM_LLAMA_LIB_DIR, else .cache/llama/cpu here. The CLI may
+// not import inference (arch_test.go), so this repeats the first two steps of
+// inference.DefaultLibDir; a daemon started elsewhere is checked with
+// --llama-lib-dir.
+func defaultLibDir() string {
+	d := os.Getenv("CONTINUUM_LLAMA_LIB_DIR")
+	if d == "" {
+		d = filepath.Join(".cache", "llama", "cpu")
+	}
+	if abs, err := filepath.Abs(d); err == nil {
+		return abs
+	}
+	return d
 }
