@@ -359,6 +359,10 @@ const (
 	MethodAlloyVerify = "alloy/verify"
 	MethodAlloyGet    = "alloy/get"
 	MethodAlloyList   = "alloy/list"
+
+	// Hosted by the chat service (package chat).
+	MethodChatSend    = "chat/send"
+	MethodChatHistory = "chat/history"
 )
 
 // Methods is every method of the protocol, in the order kernel/info lists them.
@@ -400,6 +404,8 @@ var Methods = []MethodSpec{
 	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
 	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
 	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),
+	method[ChatSendParams, EmitResult](MethodChatSend, "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."),
+	method[ChatHistoryParams, ChatHistoryResult](MethodChatHistory, "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."),
 }
 
 // Lookup returns the spec of a protocol method.

@@ -97,7 +97,9 @@ while IFS= read -r line; do
 		wait_for "$tmp/bg$n.err" "watching|following|serving"
 		;;
 	*)
-		if ! (cd "$tour" && bash -c "$cmd") >"$tmp/fg$n.out" 2>&1; then
+		# stdin is not the tour: a line that reads input (continuum chat)
+		# would swallow the lines after it. It gets end of input instead.
+		if ! (cd "$tour" && bash -c "$cmd") </dev/null >"$tmp/fg$n.out" 2>&1; then
 			echo "README tour line failed: $cmd" >&2
 			cat "$tmp/fg$n.out" >&2
 			exit 1

@@ -593,7 +593,8 @@ func TestEmitChecksStoreNothing(t *testing.T) {
 	logs := &lockedLog{}
 	d := start(t, func(c *daemon.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	c := dialBig(t, d)
-	declare(t, c, api.ClassConfig{Name: "chat:posted", Broadcast: true, Channel: api.ChannelByRoomID, SchemaVersion: "v2"})
+	// Not chat:posted: the daemon declares that one itself (package chat) at v1.
+	declare(t, c, api.ClassConfig{Name: "room:posted", Broadcast: true, Channel: api.ChannelByRoomID, SchemaVersion: "v2"})
 	declare(t, c, api.ClassConfig{Name: "note:added", Broadcast: true, Channel: api.ChannelGlobal, SchemaVersion: "v3", OnUnknownSchema: api.SchemaWarn})
 	declare(t, c, api.ClassConfig{Name: "game:moved", Broadcast: true, Channel: api.ChannelCustom})
 	declare(t, c, api.ClassConfig{Name: "peer:pinged", Broadcast: true, Channel: api.ChannelByPeerID})
@@ -608,14 +609,14 @@ func TestEmitChecksStoreNothing(t *testing.T) {
 		p    api.EmitParams
 		code api.Code
 	}{
-		{"wrong schema, fail", api.EmitParams{Name: "chat:posted", SchemaVersion: "v1", Payload: map[string]any{"roomId": "r"}}, api.CodeSchemaMismatch},
-		{"byRoomId without roomId", api.EmitParams{Name: "chat:posted", Payload: map[string]any{"text": "hi"}}, api.CodeMissingPayloadField},
-		{"byRoomId with a numeric roomId", api.EmitParams{Name: "chat:posted", Payload: map[string]any{"roomId": 7}}, api.CodeMissingPayloadField},
-		{"byRoomId with an empty roomId", api.EmitParams{Name: "chat:posted", Payload: map[string]any{"roomId": ""}}, api.CodeMissingPayloadField},
-		{"byRoomId with no payload", api.EmitParams{Name: "chat:posted"}, api.CodeMissingPayloadField},
+		{"wrong schema, fail", api.EmitParams{Name: "room:posted", SchemaVersion: "v1", Payload: map[string]any{"roomId": "r"}}, api.CodeSchemaMismatch},
+		{"byRoomId without roomId", api.EmitParams{Name: "room:posted", Payload: map[string]any{"text": "hi"}}, api.CodeMissingPayloadField},
+		{"byRoomId with a numeric roomId", api.EmitParams{Name: "room:posted", Payload: map[string]any{"roomId": 7}}, api.CodeMissingPayloadField},
+		{"byRoomId with an empty roomId", api.EmitParams{Name: "room:posted", Payload: map[string]any{"roomId": ""}}, api.CodeMissingPayloadField},
+		{"byRoomId with no payload", api.EmitParams{Name: "room:posted"}, api.CodeMissingPayloadField},
 		{"byPeerId without peerId", api.EmitParams{Name: "peer:pinged", Payload: map[string]any{"roomId": "r"}}, api.CodeMissingPayloadField},
 		{"custom without a channel", api.EmitParams{Name: "game:moved"}, api.CodeMissingPayloadField},
-		{"a channel for a byRoomId class", api.EmitParams{Name: "chat:posted", Channel: "r", Payload: map[string]any{"roomId": "r"}}, api.CodeInvalidArgument},
+		{"a channel for a byRoomId class", api.EmitParams{Name: "room:posted", Channel: "r", Payload: map[string]any{"roomId": "r"}}, api.CodeInvalidArgument},
 		{"a channel for an undeclared class", api.EmitParams{Name: "nobody:declared", Channel: "custom-1"}, api.CodeInvalidArgument},
 		{"blank name", api.EmitParams{Name: " "}, api.CodeInvalidArgument},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/continuum-grid/continuum/alloysvc"
 	"github.com/continuum-grid/continuum/api/paths"
+	"github.com/continuum-grid/continuum/chat"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
@@ -153,6 +154,13 @@ func Start(cfg Config) (*Daemon, error) {
 	if d.grid, err = grid.Host(k, cfg.Grid); err != nil {
 		d.infer.Close()
 		k.Close(context.Background())
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if _, err = chat.Host(k, chat.Options{Logger: logger.With("component", "chat")}); err != nil {
+		_ = d.Shutdown(context.Background())
 		if ln != nil {
 			ln.Close()
 		}

@@ -3,7 +3,7 @@
 # exactly which command to run. Go modules and npm packages are fetched by the
 # go and npm commands themselves.
 set -euo pipefail
-pkgs=(python3-msgpack python3-pytest python3-venv python3-setuptools chromium)
+pkgs=(python3-msgpack python3-pytest python3-venv python3-setuptools chromium tmux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

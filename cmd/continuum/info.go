@@ -20,6 +20,7 @@ var topGroup = &group{
 		pingCommand,
 		execCommand,
 		generateCommand,
+		chatCommand,
 	},
 }
 

@@ -172,25 +172,26 @@ func TestInfoAndPing(t *testing.T) {
 
 func TestDeclareListGet(t *testing.T) {
 	sock := startDaemon(t)
-	r := cli(t, sock, "events", "declare", "chat:posted", "--schema-version", "v1", "--broadcast", "--channel", "byRoomId", "--description", "a chat message").ok(t)
-	if !strings.Contains(r.stdout, "declared chat:posted") || !strings.Contains(r.stdout, "byRoomId") {
+	r := cli(t, sock, "events", "declare", "forum:posted", "--schema-version", "v1", "--broadcast", "--channel", "byRoomId", "--description", "a chat message").ok(t)
+	if !strings.Contains(r.stdout, "declared forum:posted") || !strings.Contains(r.stdout, "byRoomId") {
 		t.Errorf("declare output: %s", r.stdout)
 	}
 	cli(t, sock, "events", "declare", "ui:clicked", "--schema-version", "v1", "--on-unknown-schema", "warn").ok(t)
 	// The same contract again is a no-op.
-	cli(t, sock, "events", "declare", "chat:posted", "--schema-version", "v1", "--broadcast", "--channel", "byRoomId").ok(t)
+	cli(t, sock, "events", "declare", "forum:posted", "--schema-version", "v1", "--broadcast", "--channel", "byRoomId").ok(t)
 
 	r = cli(t, sock, "events", "list").ok(t)
+	// chat:posted is the daemon's own (package chat), listed first.
 	lines := withoutInference(strings.Split(strings.TrimSpace(r.stdout), "\n"))
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "chat:posted") || !strings.HasPrefix(lines[2], "ui:clicked") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "chat:posted") || !strings.HasPrefix(lines[2], "forum:posted") || !strings.HasPrefix(lines[3], "ui:clicked") {
 		t.Errorf("events list:\n%s", r.stdout)
 	}
 	list := withoutInferenceClasses(decode[[]map[string]any](t, cli(t, sock, "events", "list", "--json").ok(t).stdout))
-	if len(list) != 2 || list[0]["name"] != "chat:posted" || list[0]["channel"] != "byRoomId" || list[0]["broadcast"] != true {
+	if len(list) != 3 || list[1]["name"] != "forum:posted" || list[1]["channel"] != "byRoomId" || list[1]["broadcast"] != true {
 		t.Errorf("events list --json: %v", list)
 	}
 
-	got := decode[map[string]any](t, cli(t, sock, "events", "get", "chat:posted", "--json").ok(t).stdout)
+	got := decode[map[string]any](t, cli(t, sock, "events", "get", "forum:posted", "--json").ok(t).stdout)
 	if got["schemaVersion"] != "v1" || got["description"] != "a chat message" || got["onUnknownSchema"] != "fail" {
 		t.Errorf("events get --json: %v", got)
 	}
@@ -199,8 +200,8 @@ func TestDeclareListGet(t *testing.T) {
 		t.Errorf("events get: %s", r.stdout)
 	}
 
-	r = cli(t, sock, "events", "declare", "chat:posted", "--schema-version", "v2", "--broadcast", "--channel", "byRoomId")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: conflicting_redeclaration: ") || !strings.Contains(r.stderr, "chat:posted") {
+	r = cli(t, sock, "events", "declare", "forum:posted", "--schema-version", "v2", "--broadcast", "--channel", "byRoomId")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: conflicting_redeclaration: ") || !strings.Contains(r.stderr, "forum:posted") {
 		t.Errorf("conflicting redeclare: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = cli(t, sock, "events", "declare", "bad:one", "--schema-version", "v1", "--broadcast")
@@ -267,22 +268,22 @@ func TestEmitAndTail(t *testing.T) {
 
 func TestExec(t *testing.T) {
 	sock := startDaemon(t)
-	cli(t, sock, "events", "declare", "chat:posted", "--schema-version", "v1").ok(t)
+	cli(t, sock, "events", "declare", "forum:posted", "--schema-version", "v1").ok(t)
 
 	list := withoutInferenceClasses(decode[[]map[string]any](t, cli(t, sock, "exec", "events/list-classes").ok(t).stdout))
-	if len(list) != 1 || list[0]["name"] != "chat:posted" {
+	if len(list) != 2 || list[0]["name"] != "chat:posted" || list[1]["name"] != "forum:posted" {
 		t.Errorf("exec events/list-classes: %v", list)
 	}
-	got := decode[map[string]any](t, cli(t, sock, "exec", "events/get-class", "--param", "name=chat:posted").ok(t).stdout)
+	got := decode[map[string]any](t, cli(t, sock, "exec", "events/get-class", "--param", "name=forum:posted").ok(t).stdout)
 	if got["schemaVersion"] != "v1" {
 		t.Errorf("exec --param: %v", got)
 	}
-	r := cli(t, sock, "exec", "events/get-class", "--json", `{"name":"chat:posted"}`, "--output", "json").ok(t)
+	r := cli(t, sock, "exec", "events/get-class", "--json", `{"name":"forum:posted"}`, "--output", "json").ok(t)
 	if strings.Count(strings.TrimSpace(r.stdout), "\n") != 0 {
 		t.Errorf("--output json should be one line: %q", r.stdout)
 	}
 	decode[map[string]any](t, r.stdout)
-	r = cliIn(t, sock, `{"name":"chat:posted"}`, "exec", "events/get-class", "--json", "-").ok(t)
+	r = cliIn(t, sock, `{"name":"forum:posted"}`, "exec", "events/get-class", "--json", "-").ok(t)
 	decode[map[string]any](t, r.stdout)
 	r = cli(t, sock, "exec", "events/get-class", "--param", "name=no:such").ok(t)
 	if strings.TrimSpace(r.stdout) != "null" {

@@ -2854,6 +2854,174 @@ class AlloyListParams:
         return out
 
 
+@dataclasses.dataclass
+class ChatSendParams:
+    """Go type api.ChatSendParams."""
+
+    room_id: str = ""
+    "the room (a channel name: at most 256 bytes, no control characters)"
+    text: str = ""
+    "the message: not blank, at most 16 KiB"
+    reply_to: str = ""
+    "id of the message this one answers"
+    mentions: List[str] = dataclasses.field(default_factory=list)
+    "ids of the clients or personas addressed (at most 32)"
+    id: str = ""
+    "the message's event id; supply one to make a retry idempotent (as for events/emit)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ChatSendParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            room_id=d.get("roomId") or "",
+            text=d.get("text") or "",
+            reply_to=d.get("replyTo") or "",
+            mentions=[_x or "" for _x in d.get("mentions") or ()],
+            id=d.get("id") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.room_id is not None:
+            out["roomId"] = _to_wire(self.room_id)
+        if self.text is not None:
+            out["text"] = _to_wire(self.text)
+        if self.reply_to:
+            out["replyTo"] = _to_wire(self.reply_to)
+        if self.mentions:
+            out["mentions"] = _to_wire(self.mentions)
+        if self.id:
+            out["id"] = _to_wire(self.id)
+        return out
+
+
+@dataclasses.dataclass
+class ChatHistoryParams:
+    """Go type api.ChatHistoryParams."""
+
+    room_id: str = ""
+    "the room"
+    before: Optional[str] = None
+    "page cursor (the next of the page before): older messages; omit for the newest page"
+    limit: int = 0
+    "at most this many messages (max 500, default 50)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ChatHistoryParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            room_id=d.get("roomId") or "",
+            before=(lambda _v: None if _v is None else _v or "")(d.get("before")),
+            limit=d.get("limit") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.room_id is not None:
+            out["roomId"] = _to_wire(self.room_id)
+        if self.before:
+            out["before"] = _to_wire(self.before)
+        if self.limit:
+            out["limit"] = _to_wire(self.limit)
+        return out
+
+
+@dataclasses.dataclass
+class ChatHistoryResult:
+    """Go type api.ChatHistoryResult."""
+
+    messages: List["ChatEntry"] = dataclasses.field(default_factory=list)
+    "messages in transcript (lamport, id) order, oldest first"
+    next: Optional[str] = None
+    "cursor for the page of older messages (pass it as before); nil at the start of the room"
+    cursor: int = 0
+    "the log head read before the page: subscribe from this seq to see every later message"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ChatHistoryResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            messages=[ChatEntry.from_wire(_x) for _x in d.get("messages") or ()],
+            next=(lambda _v: None if _v is None else _v or "")(d.get("next")),
+            cursor=d.get("cursor") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.messages is not None:
+            out["messages"] = _to_wire(self.messages)
+        if self.next is not None:
+            out["next"] = _to_wire(self.next)
+        if self.cursor is not None:
+            out["cursor"] = _to_wire(self.cursor)
+        return out
+
+
+@dataclasses.dataclass
+class ChatEntry:
+    """Go type api.ChatEntry."""
+
+    id: str = ""
+    "the event id"
+    sender: str = ""
+    "the client or persona that posted it"
+    text: str = ""
+    "the message"
+    ts: int = 0
+    "unix milliseconds at the origin"
+    lamport: int = 0
+    "lamport time: the transcript's order"
+    seq: int = 0
+    "this install's log position"
+    origin: str = ""
+    "peer id of the install that first logged it"
+    reply_to: str = ""
+    "id of the message it answers"
+    mentions: List[str] = dataclasses.field(default_factory=list)
+    "ids it addresses"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ChatEntry":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            id=d.get("id") or "",
+            sender=d.get("sender") or "",
+            text=d.get("text") or "",
+            ts=d.get("ts") or 0,
+            lamport=d.get("lamport") or 0,
+            seq=d.get("seq") or 0,
+            origin=d.get("origin") or "",
+            reply_to=d.get("replyTo") or "",
+            mentions=[_x or "" for _x in d.get("mentions") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = _to_wire(self.id)
+        if self.sender is not None:
+            out["sender"] = _to_wire(self.sender)
+        if self.text is not None:
+            out["text"] = _to_wire(self.text)
+        if self.ts is not None:
+            out["ts"] = _to_wire(self.ts)
+        if self.lamport is not None:
+            out["lamport"] = _to_wire(self.lamport)
+        if self.seq is not None:
+            out["seq"] = _to_wire(self.seq)
+        if self.origin is not None:
+            out["origin"] = _to_wire(self.origin)
+        if self.reply_to:
+            out["replyTo"] = _to_wire(self.reply_to)
+        if self.mentions:
+            out["mentions"] = _to_wire(self.mentions)
+        return out
+
+
 def _kernel_info_params() -> Dict[str, Any]:
     p: Dict[str, Any] = {}
     return p
@@ -3202,6 +3370,34 @@ def _alloy_list_result(v: Any) -> List["AlloySummary"]:
     return [AlloySummary.from_wire(_x) for _x in v or ()]
 
 
+def _chat_send_params(*, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"roomId": room_id, "text": text}
+    if reply_to is not None:
+        p["replyTo"] = reply_to
+    if mentions is not None:
+        p["mentions"] = _to_wire(mentions)
+    if id is not None:
+        p["id"] = id
+    return p
+
+
+def _chat_send_result(v: Any) -> "EmitResult":
+    return EmitResult.from_wire(v)
+
+
+def _chat_history_params(*, room_id: str, before: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"roomId": room_id}
+    if before is not None:
+        p["before"] = _to_wire(before)
+    if limit is not None:
+        p["limit"] = limit
+    return p
+
+
+def _chat_history_result(v: Any) -> "ChatHistoryResult":
+    return ChatHistoryResult.from_wire(v)
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -3398,6 +3594,23 @@ class _AlloyMethods:
     def list(self, *, limit: Optional[int] = None) -> List["AlloySummary"]:
         "List stored alloys, newest first."
         return _alloy_list_result(self._c.call("alloy/list", _alloy_list_params(limit=limit)))
+
+
+class _ChatMethods:
+    """The chat/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def send(self, *, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> "EmitResult":
+        "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."
+        return _chat_send_result(self._c.call("chat/send", _chat_send_params(room_id=room_id, text=text, reply_to=reply_to, mentions=mentions, id=id)))
+
+    def history(self, *, room_id: str, before: Optional[str] = None, limit: Optional[int] = None) -> "ChatHistoryResult":
+        "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."
+        return _chat_history_result(self._c.call("chat/history", _chat_history_params(room_id=room_id, before=before, limit=limit)))
 
 
 class _AsyncKernelMethods:
@@ -3598,6 +3811,23 @@ class _AsyncAlloyMethods:
         return _alloy_list_result(await self._c.call("alloy/list", _alloy_list_params(limit=limit)))
 
 
+class _AsyncChatMethods:
+    """The chat/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def send(self, *, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> "EmitResult":
+        "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."
+        return _chat_send_result(await self._c.call("chat/send", _chat_send_params(room_id=room_id, text=text, reply_to=reply_to, mentions=mentions, id=id)))
+
+    async def history(self, *, room_id: str, before: Optional[str] = None, limit: Optional[int] = None) -> "ChatHistoryResult":
+        "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."
+        return _chat_history_result(await self._c.call("chat/history", _chat_history_params(room_id=room_id, before=before, limit=limit)))
+
+
 SYNC_GROUPS = {
     "kernel": _KernelMethods,
     "events": _EventsMethods,
@@ -3606,6 +3836,7 @@ SYNC_GROUPS = {
     "inference": _InferenceMethods,
     "grid": _GridMethods,
     "alloy": _AlloyMethods,
+    "chat": _ChatMethods,
 }
 
 ASYNC_GROUPS = {
@@ -3616,6 +3847,7 @@ ASYNC_GROUPS = {
     "inference": _AsyncInferenceMethods,
     "grid": _AsyncGridMethods,
     "alloy": _AsyncAlloyMethods,
+    "chat": _AsyncChatMethods,
 }
 
 METHODS = [
@@ -3656,6 +3888,8 @@ METHODS = [
     {"name": "alloy/verify", "kind": "request", "naturalScope": "local", "description": "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."},
     {"name": "alloy/get", "kind": "request", "naturalScope": "local", "description": "Return a stored alloy by its hash (or a unique prefix)."},
     {"name": "alloy/list", "kind": "request", "naturalScope": "local", "description": "List stored alloys, newest first."},
+    {"name": "chat/send", "kind": "request", "naturalScope": "local", "description": "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."},
+    {"name": "chat/history", "kind": "request", "naturalScope": "local", "description": "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."},
 ]
 
 NOTIFICATIONS = {

@@ -95,6 +95,35 @@ def test_events_racing_the_subscribe_reply(client, daemon):
         t.join()
 
 
+def test_closed_subscriptions_leave_nothing_behind(client, daemon):
+    # Events still in flight for a subscription this client closed are
+    # dropped, not kept as early events for a subscription to come: kept,
+    # they grew without bound (and crowded out the next one's early events).
+    stop = threading.Event()
+
+    def flood():
+        with Client(daemon.socket) as em:
+            i = 0
+            while not stop.is_set():
+                em.events.emit(name="py:leak:tick", payload={"i": i})
+                i += 1
+
+    t = threading.Thread(target=flood)
+    t.start()
+    try:
+        for _ in range(30):
+            s = client.events.subscribe(pattern="py:leak:*")
+            s.get(timeout=5)
+            s.close()
+        time.sleep(0.3)  # what was in flight has arrived
+        with client._lock:
+            left = sum(len(v) for v in client._early.values())
+        assert left == 0 and client._early_n == 0, (left, client._early_n)
+    finally:
+        stop.set()
+        t.join()
+
+
 def test_provider(client, daemon):
     seen = []
 
@@ -324,3 +353,21 @@ def test_call_timeout_is_typed(client, daemon):
                 other.call("commands/execute", {"command": "pytest/slow"}, timeout=0.2)
             assert time.monotonic() - t0 < 0.9
             assert other.kernel.ping().ts > 0
+
+
+def test_chat_send_and_history(client, daemon):
+    # The daemon declares chat:posted itself (package chat); a room is its channel.
+    room = "py-chat-room"
+    with Client(daemon.socket) as other:
+        first = client.chat.send(room_id=room, text="hello from python")
+        assert first.id and first.seq > 0 and first.channel == room
+        other.chat.send(room_id=room, text="an answer", reply_to=first.id, mentions=["someone"])
+        h = other.chat.history(room_id=room)
+        assert isinstance(h, cc.ChatHistoryResult) and h.next is None and h.cursor >= first.seq
+        assert [m.text for m in h.messages] == ["hello from python", "an answer"]
+        assert h.messages[0].id == first.id and h.messages[0].sender != h.messages[1].sender
+        assert h.messages[1].reply_to == first.id and h.messages[1].mentions == ["someone"]
+        with pytest.raises(cc.InvalidArgumentError):
+            client.chat.send(room_id=room, text="   ")
+        with pytest.raises(cc.InvalidArgumentError):
+            client.chat.history(room_id=room, limit=501)

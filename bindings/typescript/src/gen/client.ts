@@ -235,6 +235,8 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "alloy/verify", kind: "request", naturalScope: "local", description: "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds." },
   { name: "alloy/get", kind: "request", naturalScope: "local", description: "Return a stored alloy by its hash (or a unique prefix)." },
   { name: "alloy/list", kind: "request", naturalScope: "local", description: "List stored alloys, newest first." },
+  { name: "chat/send", kind: "request", naturalScope: "local", description: "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk." },
+  { name: "chat/history", kind: "request", naturalScope: "local", description: "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start." },
 ];
 
 /** The kernel/ methods. */
@@ -441,6 +443,21 @@ export class AlloyMethods {
   }
 }
 
+/** The chat/ methods. */
+export class ChatMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk. */
+  send(params: T.ChatSendParamsInput): Promise<T.EmitResult> {
+    return this.core.call("chat/send", params);
+  }
+
+  /** Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start. */
+  history(params: T.ChatHistoryParamsInput): Promise<T.ChatHistoryResult> {
+    return this.core.call("chat/history", params);
+  }
+}
+
 /** The generated method groups, one property per group. */
 export class Methods {
   readonly kernel: KernelMethods;
@@ -450,6 +467,7 @@ export class Methods {
   readonly inference: InferenceMethods;
   readonly grid: GridMethods;
   readonly alloy: AlloyMethods;
+  readonly chat: ChatMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
@@ -458,5 +476,6 @@ export class Methods {
     this.inference = new InferenceMethods(core);
     this.grid = new GridMethods(core);
     this.alloy = new AlloyMethods(core);
+    this.chat = new ChatMethods(core);
   }
 }

@@ -906,6 +906,62 @@ export interface AlloyListParams {
   limit?: number;
 }
 
+/** Go type api.ChatSendParams. */
+export interface ChatSendParams {
+  /** the room (a channel name: at most 256 bytes, no control characters) */
+  roomId: string;
+  /** the message: not blank, at most 16 KiB */
+  text: string;
+  /** id of the message this one answers */
+  replyTo?: string;
+  /** ids of the clients or personas addressed (at most 32) */
+  mentions?: string[];
+  /** the message's event id; supply one to make a retry idempotent (as for events/emit) */
+  id?: string;
+}
+
+/** Go type api.ChatHistoryParams. */
+export interface ChatHistoryParams {
+  /** the room */
+  roomId: string;
+  /** page cursor (the next of the page before): older messages; omit for the newest page */
+  before?: string;
+  /** at most this many messages (max 500, default 50) */
+  limit?: number;
+}
+
+/** Go type api.ChatEntry. */
+export interface ChatEntry {
+  /** the event id */
+  id: string;
+  /** the client or persona that posted it */
+  sender: string;
+  /** the message */
+  text: string;
+  /** unix milliseconds at the origin */
+  ts: Int64;
+  /** lamport time: the transcript's order */
+  lamport: Uint64;
+  /** this install's log position */
+  seq: Uint64;
+  /** peer id of the install that first logged it */
+  origin: string;
+  /** id of the message it answers */
+  replyTo?: string;
+  /** ids it addresses */
+  mentions?: string[];
+}
+
+/** Go type api.ChatHistoryResult. */
+export interface ChatHistoryResult {
+  /** messages in transcript (lamport, id) order, oldest first */
+  messages: ChatEntry[] | null;
+  /** cursor for the page of older messages (pass it as before); nil at the start of the room */
+  next: string | null;
+  /** the log head read before the page: subscribe from this seq to see every later message */
+  cursor: Uint64;
+}
+
 // Params as a caller writes them: required fields from the api:"required" tags.
 export type ClassConfigInput = Partial<ClassConfig> & Pick<ClassConfig, "name" | "schemaVersion">;
 export type NameParamsInput = Partial<NameParams> & Pick<NameParams, "name">;
@@ -927,6 +983,8 @@ export type RoutesParamsInput = Partial<RoutesParams>;
 export type AlloyVerifyParamsInput = Partial<AlloyVerifyParams> & Pick<AlloyVerifyParams, "alloy">;
 export type AlloyHashParamsInput = Partial<AlloyHashParams> & Pick<AlloyHashParams, "hash">;
 export type AlloyListParamsInput = Partial<AlloyListParams>;
+export type ChatSendParamsInput = Partial<ChatSendParams> & Pick<ChatSendParams, "roomId" | "text">;
+export type ChatHistoryParamsInput = Partial<ChatHistoryParams> & Pick<ChatHistoryParams, "roomId">;
 
 /** Params of the notifications the daemon sends, by method. */
 export interface Notifications {
