@@ -318,6 +318,7 @@ func notification[P any](name, desc string) MethodSpec {
 const (
 	MethodKernelInfo     = "kernel/info"
 	MethodKernelPing     = "kernel/ping"
+	MethodKernelMetrics  = "kernel/metrics"
 	MethodDeclareClass   = "events/declare-class"
 	MethodGetClass       = "events/get-class"
 	MethodListClasses    = "events/list-classes"
@@ -368,6 +369,7 @@ const (
 var Methods = []MethodSpec{
 	method[Empty, InfoResult](MethodKernelInfo, "Describe the daemon and every method, with params and result, for clients and generators."),
 	method[Empty, PingResult](MethodKernelPing, "Answer at once; for health checks and latency measurement."),
+	method[Empty, Metrics](MethodKernelMetrics, "The daemon's counters: connections, calls by method and code with latency, events per class, subscriber lag, log commits, inference tokens and grid counters (docs/METRICS.md)."),
 	method[ClassConfig, ClassConfig](MethodDeclareClass, "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config."),
 	method[NameParams, *ClassConfig](MethodGetClass, "Return a class's config, or nil when undeclared."),
 	method[Empty, []ClassConfig](MethodListClasses, "List every declared class, sorted by name."),

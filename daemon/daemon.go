@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 
@@ -51,6 +52,9 @@ type Config struct {
 	// Grid configures the grid service: QUIC links to trusted peers
 	// (ListenQUIC is --listen-quic), trust and invites; see docs/GRID.md.
 	Grid grid.Options
+	// MetricsListen, when set, serves GET /metrics (Prometheus text) on this
+	// loopback host:port (--metrics-listen); see docs/METRICS.md.
+	MetricsListen string
 }
 
 // WebSocketConfig configures the optional WebSocket listener.
@@ -73,9 +77,12 @@ type Daemon struct {
 	srv    *server.Server
 	ws     *websocket.Server
 	wsAddr string
-	ln     net.Listener
-	path   string
-	log    *slog.Logger
+
+	metricsSrv  *http.Server
+	metricsAddr string
+	ln          net.Listener
+	path        string
+	log         *slog.Logger
 
 	serveErr chan error
 	once     sync.Once
@@ -159,6 +166,16 @@ func Start(cfg Config) (*Daemon, error) {
 		}
 		return nil, err
 	}
+	d.addMetricsSources()
+	if cfg.MetricsListen != "" {
+		if err := d.startMetrics(cfg.MetricsListen); err != nil {
+			_ = d.Shutdown(context.Background())
+			if ln != nil {
+				ln.Close()
+			}
+			return nil, err
+		}
+	}
 	// The WebSocket listener (and its token file) comes up before the socket
 	// is served, so that "continuumd listening" means everything is ready.
 	if cfg.WebSocket.Addr != "" {
@@ -233,6 +250,9 @@ func (d *Daemon) Done() <-chan error { return d.serveErr }
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	var err error
 	d.once.Do(func() {
+		if e := d.stopMetrics(ctx); e != nil && !errors.Is(e, context.Canceled) {
+			err = errors.Join(err, fmt.Errorf("metrics server: %w", e))
+		}
 		if d.ws != nil {
 			if e := d.ws.Shutdown(ctx); e != nil && !errors.Is(e, context.Canceled) {
 				err = errors.Join(err, fmt.Errorf("websocket server: %w", e))

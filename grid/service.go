@@ -301,6 +301,16 @@ func (s *Service) peers(context.Context, api.Empty) (any, error) {
 	return out, nil
 }
 
+// Metrics returns the links up now and the counters grid/status reports.
+func (s *Service) Metrics() (api.GridMetrics, error) {
+	st, err := s.status(context.Background(), api.Empty{})
+	if err != nil {
+		return api.GridMetrics{}, err
+	}
+	g := st.(api.GridStatus)
+	return api.GridMetrics{PeersUp: g.Links, Counters: g.Counters}, nil
+}
+
 func (s *Service) status(context.Context, api.Empty) (any, error) {
 	hw, err := s.k.Log().HighWater()
 	if err != nil {

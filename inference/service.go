@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
@@ -102,6 +103,10 @@ type Service struct {
 	k    *kernel.Kernel
 	opts Options
 	log  *slog.Logger
+
+	// tokens and genNanos count generation for kernel/metrics (Stats).
+	tokens   atomic.Uint64
+	genNanos atomic.Uint64
 
 	libMu  sync.Mutex
 	lib    *llama.Library
@@ -484,6 +489,8 @@ func (s *Service) generate(ctx context.Context, call *kernel.Call, p api.Generat
 	if err != nil {
 		return nil, apiError(err)
 	}
+	s.tokens.Add(uint64(len(res.Tokens)))
+	s.genNanos.Add(uint64(time.Since(started)))
 	release()
 	run, err := s.runAlloy(e, p, res, started, time.Now())
 	if err != nil {
@@ -533,4 +540,14 @@ func (s *Service) Close() error {
 		}
 	}
 	return nil
+}
+
+// Stats returns the tokens generated since the service started and the
+// time spent generating them (kernel/metrics).
+func (s *Service) Stats() api.InferenceMetrics {
+	m := api.InferenceMetrics{Tokens: s.tokens.Load(), GenerateSecs: time.Duration(s.genNanos.Load()).Seconds()}
+	if m.GenerateSecs > 0 {
+		m.TokensPerSecs = float64(m.Tokens) / m.GenerateSecs
+	}
+	return m
 }

@@ -73,6 +73,7 @@ func (k *Kernel) builtins() map[string]commands.Handler[*session] {
 		api.MethodAck:            typed(k.ack),
 		api.MethodReplay:         typed(k.replay),
 		api.MethodLogStats:       typed(k.logStats),
+		api.MethodKernelMetrics:  typed(func(context.Context, *session, api.Empty) (any, error) { return k.Metrics(), nil }),
 		api.MethodExecute:        typed(k.execute),
 		api.MethodRegister:       typed(k.register),
 		api.MethodUnregister:     typed(k.unregister),
@@ -278,7 +279,7 @@ func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams)
 		return nil, err
 	}
 	id := "s" + strconv.FormatUint(k.nextID.Add(1), 36)
-	sink := &subscriptionSink{peer: s.peer, id: id, log: k.log}
+	sink := &subscriptionSink{peer: s.peer, id: id, log: k.log, metrics: k.metrics}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

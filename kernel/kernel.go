@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/continuum-grid/continuum/kernel/classes"
 	"github.com/continuum-grid/continuum/kernel/commands"
 	"github.com/continuum-grid/continuum/kernel/identity"
+	"github.com/continuum-grid/continuum/kernel/metrics"
 	"github.com/continuum-grid/continuum/kernel/store"
 )
 
@@ -60,6 +62,10 @@ type Kernel struct {
 	classes *classes.Registry
 	bus     *bus.Bus
 	cmds    *commands.Registry[*session]
+
+	metrics  *metrics.Registry
+	sourceMu sync.Mutex
+	sources  []func(*api.Metrics) // AddMetricsSource
 
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
 
@@ -102,13 +108,15 @@ func Open(cfg Config) (*Kernel, error) {
 		st.Close()
 		return nil, err
 	}
+	mreg := metrics.New()
 	k := &Kernel{
+		metrics:  mreg,
 		cfg:      cfg,
 		log:      logger,
 		store:    st,
 		id:       id,
 		classes:  reg,
-		bus:      bus.New(),
+		bus:      bus.NewCounted(mreg),
 		cmds:     commands.NewRegistry[*session](),
 		idPrefix: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sessions: map[*session]struct{}{},
@@ -120,6 +128,7 @@ func Open(cfg Config) (*Kernel, error) {
 		Retention:        cfg.Retention,
 		DefaultRetention: cfg.DefaultRetention,
 		OnCommit:         k.onCommit,
+		Metrics:          mreg,
 		// Negative would mean "never" to the log; the daemon has no caller
 		// of ApplyRetention, so keep the default instead.
 		RetentionInterval: max(cfg.RetentionInterval, 0),
@@ -199,6 +208,31 @@ func (k *Kernel) Open(peer api.Peer, caller api.Caller) (api.Session, error) {
 	k.sessMu.Lock()
 	k.sessions[s] = struct{}{}
 	k.sessMu.Unlock()
+	k.metrics.ConnectionsOpened.Add(1)
 	k.log.Debug("session opened", "client", s.id, "transport", caller.Transport, "uid", caller.UID, "pid", caller.PID)
 	return s, nil
+}
+
+// AddMetricsSource adds fn to what kernel/metrics (and the daemon's /metrics)
+// reports: it fills the parts of api.Metrics the kernel cannot see, such as
+// the grid's and inference's counters. fn runs on every scrape; it must be
+// quick and must not call the kernel back.
+func (k *Kernel) AddMetricsSource(fn func(*api.Metrics)) {
+	k.sourceMu.Lock()
+	k.sources = append(k.sources, fn)
+	k.sourceMu.Unlock()
+}
+
+// Metrics returns the counters now (kernel/metrics).
+func (k *Kernel) Metrics() *api.Metrics {
+	m := &api.Metrics{}
+	k.metrics.Snapshot(m)
+	m.Subscriptions, m.SubscriberLag = k.bus.Queued()
+	k.sourceMu.Lock()
+	sources := slices.Clone(k.sources)
+	k.sourceMu.Unlock()
+	for _, fn := range sources {
+		fn(m)
+	}
+	return m
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/metrics"
 )
 
 // errProviderGone is the cancel cause of invocations whose provider's
@@ -32,8 +34,10 @@ func (s *session) ID() string { return s.id }
 
 // Handle serves one request by name: a built-in or hosted method runs in the
 // kernel, a command a client registered is relayed to it.
-func (s *session) Handle(ctx context.Context, method string, params api.Params) (any, error) {
+func (s *session) Handle(ctx context.Context, method string, params api.Params) (res any, err error) {
 	k := s.k
+	calls, start := k.metrics.Call(method), time.Now()
+	defer func() { calls.Done(time.Since(start), err) }()
 	if k.draining.Load() {
 		return nil, api.Errorf(api.CodeUnavailable, "continuumd is shutting down")
 	}
@@ -75,6 +79,7 @@ func (s *session) Close() {
 	s.k.sessMu.Lock()
 	delete(s.k.sessions, s)
 	s.k.sessMu.Unlock()
+	s.k.metrics.ConnectionsClosed.Add(1)
 	s.k.log.Debug("session closed", "client", s.id)
 }
 
@@ -97,9 +102,10 @@ func (s *session) removeInvocation(id string) {
 
 // subscriptionSink delivers a subscription's events to its session's peer.
 type subscriptionSink struct {
-	peer api.Peer
-	id   string
-	log  *slog.Logger
+	peer    api.Peer
+	id      string
+	log     *slog.Logger
+	metrics *metrics.Registry
 }
 
 // Deliver hands the peer the shared event with this subscription's id around
@@ -114,6 +120,7 @@ type subscriptionSink struct {
 func (d *subscriptionSink) Deliver(ev *api.SharedEvent) error {
 	err := d.peer.Notify(api.NotifyEvent, &api.EventDelivery{Subscription: d.id, Event: ev})
 	if err == nil {
+		d.metrics.Class(ev.Class).Delivered.Add(1)
 		return nil
 	}
 	if _, encErr := ev.Encoded(); encErr != nil || api.CodeOf(err) == api.CodeMessageTooLarge {

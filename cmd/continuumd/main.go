@@ -44,6 +44,7 @@ func run(args []string, stderr io.Writer) error {
 	version := fs.Bool("version", false, "print the version and exit")
 	listenQUIC := fs.String("listen-quic", "", "accept grid links (QUIC) on this UDP host:port, e.g. 0.0.0.0:7946 or 127.0.0.1:0 for any free port; off when empty")
 	replicateList := fs.String("replicate", "", "channels to replicate with every trusted peer, comma-separated (global always); empty: global with every peer and every channel with household peers")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus /metrics on this loopback host:port (127.0.0.1:9464); off when empty")
 	listenWS := fs.String("listen-ws", "", "also serve on a loopback WebSocket at host:port (127.0.0.1:7777); off when empty")
 	wsTokenFile := fs.String("ws-token-file", "", "file with the WebSocket token, made 0600 when absent (default: ws-token in the state dir)")
 	wsOrigins := fs.StringArray("ws-allow-origin", nil, "origin of a page allowed to open the WebSocket, e.g. http://127.0.0.1:8080 (repeatable)")
@@ -114,6 +115,7 @@ func run(args []string, stderr io.Writer) error {
 		Socket:         *socket,
 		MaxMessageSize: *maxMsg,
 		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
+		MetricsListen:  *metricsListen,
 		Logger:         logger,
 		Grid:           grid.Options{ListenQUIC: *listenQUIC, Replicate: replicateOptions(*replicateList)},
 		Inference: inference.Options{

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/continuum-grid/continuum/api"
 
@@ -93,6 +94,7 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 	// Only the commit goroutine changes unindexed, so it reads it unlocked.
 	waiting := l.unindexed
 	flush = flush || len(waiting)+len(lazy) >= indexEvery
+	began := time.Now()
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		if f := l.failCommit.Load(); f != nil {
 			if err := (*f)(); err != nil {
@@ -110,6 +112,15 @@ func (l *Log) commitBatch(batch []*item, cursors map[string]cursorUpdate) bool {
 	if err != nil {
 		l.failBatch(batch, cursors, err)
 		return false
+	}
+	if m := l.opts.Metrics; m != nil {
+		took, size := time.Since(began), 0
+		for _, it := range batch {
+			if it.kind == kindEvent {
+				size += len(it.value)
+			}
+		}
+		m.Commit(events, size, took)
 	}
 	l.head.Store(head)
 	l.lamport.Store(lamport)

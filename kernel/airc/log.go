@@ -11,6 +11,7 @@ import (
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel/identity"
+	"github.com/continuum-grid/continuum/kernel/metrics"
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
 )
@@ -78,6 +79,9 @@ type Options struct {
 	// so subscribers send those: an emit is encoded once, and a live
 	// subscriber gets the same bytes as one reading the log.
 	OnCommit func(events []*api.SharedEvent)
+	// Metrics, when set, counts each group commit (events, bytes, the
+	// transaction's time with its fsync).
+	Metrics *metrics.Registry
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 	// MaxRejections bounds the rejections bucket (0 = 10000); the oldest

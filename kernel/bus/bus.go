@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/metrics"
 )
 
 // DefaultQueueLen bounds each subscription's queue.
@@ -85,13 +86,31 @@ func (p Pattern) Match(class string) bool {
 
 // Bus fans events out to subscriptions.
 type Bus struct {
-	mu   sync.RWMutex
-	subs map[*Subscription]struct{}
-	wg   sync.WaitGroup
+	mu      sync.RWMutex
+	subs    map[*Subscription]struct{}
+	wg      sync.WaitGroup
+	metrics *metrics.Registry // nil counts nothing
 }
 
 // New returns an empty bus.
 func New() *Bus { return &Bus{subs: map[*Subscription]struct{}{}} }
+
+// NewCounted returns an empty bus that counts each class's published and
+// dropped events in m.
+func NewCounted(m *metrics.Registry) *Bus {
+	return &Bus{subs: map[*Subscription]struct{}{}, metrics: m}
+}
+
+// Queued returns the live subscriptions and the events waiting in their
+// queues now (the subscribers' lag).
+func (b *Bus) Queued() (subs int, queued uint64) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.subs {
+		queued += uint64(len(s.queue))
+	}
+	return len(b.subs), queued
+}
 
 // Subscription is one live subscription.
 type Subscription struct {
@@ -148,6 +167,9 @@ func (s *Subscription) wants(class, channel string, seq uint64) bool {
 // Publish offers ev to every matching subscription without blocking. ev must
 // not be changed afterwards: all subscribers share it.
 func (b *Bus) Publish(ev *api.Event) {
+	if b.metrics != nil {
+		b.metrics.Class(ev.Class).Emitted.Add(1)
+	}
 	var shared *api.SharedEvent // made on the first match only
 	b.mu.RLock()
 	for s := range b.subs {
@@ -164,6 +186,9 @@ func (b *Bus) Publish(ev *api.Event) {
 // PublishShared is Publish of an event already shared (for example read
 // from the log as its stored bytes).
 func (b *Bus) PublishShared(ev *api.SharedEvent) {
+	if b.metrics != nil {
+		b.metrics.Class(ev.Class).Emitted.Add(1)
+	}
 	b.mu.RLock()
 	for s := range b.subs {
 		if s.wants(ev.Class, ev.Channel, ev.Seq) {
@@ -178,6 +203,9 @@ func (s *Subscription) offer(ev *api.SharedEvent) {
 	case s.queue <- ev:
 	default:
 		s.dropped.Add(1)
+		if m := s.bus.metrics; m != nil {
+			m.Class(ev.Class).Dropped.Add(1)
+		}
 	}
 }
 

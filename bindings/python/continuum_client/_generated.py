@@ -516,6 +516,302 @@ class PingResult:
 
 
 @dataclasses.dataclass
+class Metrics:
+    """Go type api.Metrics."""
+
+    uptime_seconds: float = 0.0
+    "seconds since the kernel opened"
+    connections: "ConnectionMetrics" = dataclasses.field(default_factory=lambda: ConnectionMetrics())
+    "client sessions, every transport"
+    calls: List["MethodMetrics"] = dataclasses.field(default_factory=list)
+    "per method: calls by result code and latency"
+    events: List["ClassMetrics"] = dataclasses.field(default_factory=list)
+    "per event class: emitted, delivered, dropped"
+    subscriptions: int = 0
+    "live subscriptions now"
+    subscriber_lag: int = 0
+    "events queued for live subscribers and not yet delivered, now"
+    log: "LogMetrics" = dataclasses.field(default_factory=lambda: LogMetrics())
+    "airc log group commits"
+    inference: "InferenceMetrics" = dataclasses.field(default_factory=lambda: InferenceMetrics())
+    "tokens generated"
+    grid: "GridMetrics" = dataclasses.field(default_factory=lambda: GridMetrics())
+    "links and replication (grid/status counters)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Metrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            uptime_seconds=float(d.get("uptimeSeconds") or 0),
+            connections=ConnectionMetrics.from_wire(d.get("connections")),
+            calls=[MethodMetrics.from_wire(_x) for _x in d.get("calls") or ()],
+            events=[ClassMetrics.from_wire(_x) for _x in d.get("events") or ()],
+            subscriptions=d.get("subscriptions") or 0,
+            subscriber_lag=d.get("subscriberLag") or 0,
+            log=LogMetrics.from_wire(d.get("log")),
+            inference=InferenceMetrics.from_wire(d.get("inference")),
+            grid=GridMetrics.from_wire(d.get("grid")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.uptime_seconds is not None:
+            out["uptimeSeconds"] = _to_wire(self.uptime_seconds)
+        if self.connections is not None:
+            out["connections"] = _to_wire(self.connections)
+        if self.calls is not None:
+            out["calls"] = _to_wire(self.calls)
+        if self.events is not None:
+            out["events"] = _to_wire(self.events)
+        if self.subscriptions is not None:
+            out["subscriptions"] = _to_wire(self.subscriptions)
+        if self.subscriber_lag is not None:
+            out["subscriberLag"] = _to_wire(self.subscriber_lag)
+        if self.log is not None:
+            out["log"] = _to_wire(self.log)
+        if self.inference is not None:
+            out["inference"] = _to_wire(self.inference)
+        if self.grid is not None:
+            out["grid"] = _to_wire(self.grid)
+        return out
+
+
+@dataclasses.dataclass
+class ConnectionMetrics:
+    """Go type api.ConnectionMetrics."""
+
+    open: int = 0
+    "sessions open now"
+    total: int = 0
+    "sessions opened since start"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ConnectionMetrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            open=d.get("open") or 0,
+            total=d.get("total") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.open is not None:
+            out["open"] = _to_wire(self.open)
+        if self.total is not None:
+            out["total"] = _to_wire(self.total)
+        return out
+
+
+@dataclasses.dataclass
+class MethodMetrics:
+    """Go type api.MethodMetrics."""
+
+    method: str = ""
+    "method or command name (_other past the label limit)"
+    codes: Dict[str, int] = dataclasses.field(default_factory=dict)
+    "calls by result: ok or an error code"
+    latency: "Histogram" = dataclasses.field(default_factory=lambda: Histogram())
+    "call latency, seconds"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "MethodMetrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            method=d.get("method") or "",
+            codes={_k: _x or 0 for _k, _x in (d.get("codes") or {}).items()},
+            latency=Histogram.from_wire(d.get("latency")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.method is not None:
+            out["method"] = _to_wire(self.method)
+        if self.codes is not None:
+            out["codes"] = _to_wire(self.codes)
+        if self.latency is not None:
+            out["latency"] = _to_wire(self.latency)
+        return out
+
+
+@dataclasses.dataclass
+class Histogram:
+    """Go type api.Histogram."""
+
+    bounds: List[float] = dataclasses.field(default_factory=list)
+    "bucket upper bounds, ascending"
+    counts: List[int] = dataclasses.field(default_factory=list)
+    "observations per bucket (not cumulative); one more than bounds, the last is +Inf"
+    count: int = 0
+    "observations"
+    sum: float = 0.0
+    "sum of observations"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Histogram":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            bounds=[float(_x or 0) for _x in d.get("bounds") or ()],
+            counts=[_x or 0 for _x in d.get("counts") or ()],
+            count=d.get("count") or 0,
+            sum=float(d.get("sum") or 0),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.bounds is not None:
+            out["bounds"] = _to_wire(self.bounds)
+        if self.counts is not None:
+            out["counts"] = _to_wire(self.counts)
+        if self.count is not None:
+            out["count"] = _to_wire(self.count)
+        if self.sum is not None:
+            out["sum"] = _to_wire(self.sum)
+        return out
+
+
+@dataclasses.dataclass
+class ClassMetrics:
+    """Go type api.ClassMetrics."""
+
+    class_: str = ""
+    "class name (_other past the label limit)"
+    emitted: int = 0
+    "events published to the bus (emitted locally or received from peers)"
+    delivered: int = 0
+    "deliveries to live subscribers"
+    dropped: int = 0
+    "deliveries dropped because a subscriber's queue was full"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ClassMetrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            class_=d.get("class") or "",
+            emitted=d.get("emitted") or 0,
+            delivered=d.get("delivered") or 0,
+            dropped=d.get("dropped") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.class_ is not None:
+            out["class"] = _to_wire(self.class_)
+        if self.emitted is not None:
+            out["emitted"] = _to_wire(self.emitted)
+        if self.delivered is not None:
+            out["delivered"] = _to_wire(self.delivered)
+        if self.dropped is not None:
+            out["dropped"] = _to_wire(self.dropped)
+        return out
+
+
+@dataclasses.dataclass
+class LogMetrics:
+    """Go type api.LogMetrics."""
+
+    commits: int = 0
+    "group commits (one bbolt transaction and fsync each)"
+    events: int = 0
+    "events committed"
+    bytes: int = 0
+    "encoded event bytes committed"
+    commit_latency: "Histogram" = dataclasses.field(default_factory=lambda: Histogram())
+    "time of one commit, fsync included, seconds"
+    events_per_commit: "Histogram" = dataclasses.field(default_factory=lambda: Histogram())
+    "events in one commit"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "LogMetrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            commits=d.get("commits") or 0,
+            events=d.get("events") or 0,
+            bytes=d.get("bytes") or 0,
+            commit_latency=Histogram.from_wire(d.get("commitLatency")),
+            events_per_commit=Histogram.from_wire(d.get("eventsPerCommit")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.commits is not None:
+            out["commits"] = _to_wire(self.commits)
+        if self.events is not None:
+            out["events"] = _to_wire(self.events)
+        if self.bytes is not None:
+            out["bytes"] = _to_wire(self.bytes)
+        if self.commit_latency is not None:
+            out["commitLatency"] = _to_wire(self.commit_latency)
+        if self.events_per_commit is not None:
+            out["eventsPerCommit"] = _to_wire(self.events_per_commit)
+        return out
+
+
+@dataclasses.dataclass
+class InferenceMetrics:
+    """Go type api.InferenceMetrics."""
+
+    tokens: int = 0
+    "tokens generated since start"
+    generate_seconds: float = 0.0
+    "seconds spent generating them"
+    tokens_per_second: float = 0.0
+    "tokens over generating seconds (0 before any)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "InferenceMetrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            tokens=d.get("tokens") or 0,
+            generate_seconds=float(d.get("generateSeconds") or 0),
+            tokens_per_second=float(d.get("tokensPerSecond") or 0),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.tokens is not None:
+            out["tokens"] = _to_wire(self.tokens)
+        if self.generate_seconds is not None:
+            out["generateSeconds"] = _to_wire(self.generate_seconds)
+        if self.tokens_per_second is not None:
+            out["tokensPerSecond"] = _to_wire(self.tokens_per_second)
+        return out
+
+
+@dataclasses.dataclass
+class GridMetrics:
+    """Go type api.GridMetrics."""
+
+    peers_up: int = 0
+    "links up now"
+    counters: Dict[str, int] = dataclasses.field(default_factory=dict)
+    "grid/status counters by name"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "GridMetrics":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peers_up=d.get("peersUp") or 0,
+            counters={_k: _x or 0 for _k, _x in (d.get("counters") or {}).items()},
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peers_up is not None:
+            out["peersUp"] = _to_wire(self.peers_up)
+        if self.counters is not None:
+            out["counters"] = _to_wire(self.counters)
+        return out
+
+
+@dataclasses.dataclass
 class ClassConfig:
     """Go type api.ClassConfig."""
 
@@ -2744,6 +3040,15 @@ def _kernel_ping_result(v: Any) -> "PingResult":
     return PingResult.from_wire(v)
 
 
+def _kernel_metrics_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _kernel_metrics_result(v: Any) -> "Metrics":
+    return Metrics.from_wire(v)
+
+
 def _events_declare_class_params(*, name: str, schema_version: str, broadcast: Optional[bool] = None, channel: Optional[Union[ChannelStrategy, str]] = None, on_unknown_schema: Optional[Union[OnUnknownSchema, str]] = None, description: Optional[str] = None) -> Dict[str, Any]:
     p: Dict[str, Any] = {"name": name, "schemaVersion": schema_version}
     if broadcast is not None:
@@ -3109,6 +3414,10 @@ class _KernelMethods:
         "Answer at once; for health checks and latency measurement."
         return _kernel_ping_result(self._c.call("kernel/ping", _kernel_ping_params()))
 
+    def metrics(self) -> "Metrics":
+        "The daemon's counters: connections, calls by method and code with latency, events per class, subscriber lag, log commits, inference tokens and grid counters (docs/METRICS.md)."
+        return _kernel_metrics_result(self._c.call("kernel/metrics", _kernel_metrics_params()))
+
 
 class _EventsMethods:
     """The events/ methods."""
@@ -3319,6 +3628,10 @@ class _AsyncKernelMethods:
     async def ping(self) -> "PingResult":
         "Answer at once; for health checks and latency measurement."
         return _kernel_ping_result(await self._c.call("kernel/ping", _kernel_ping_params()))
+
+    async def metrics(self) -> "Metrics":
+        "The daemon's counters: connections, calls by method and code with latency, events per class, subscriber lag, log commits, inference tokens and grid counters (docs/METRICS.md)."
+        return _kernel_metrics_result(await self._c.call("kernel/metrics", _kernel_metrics_params()))
 
 
 class _AsyncEventsMethods:
@@ -3540,6 +3853,7 @@ ASYNC_GROUPS = {
 METHODS = [
     {"name": "kernel/info", "kind": "request", "naturalScope": "local", "description": "Describe the daemon and every method, with params and result, for clients and generators."},
     {"name": "kernel/ping", "kind": "request", "naturalScope": "local", "description": "Answer at once; for health checks and latency measurement."},
+    {"name": "kernel/metrics", "kind": "request", "naturalScope": "local", "description": "The daemon's counters: connections, calls by method and code with latency, events per class, subscriber lag, log commits, inference tokens and grid counters (docs/METRICS.md)."},
     {"name": "events/declare-class", "kind": "request", "naturalScope": "local", "description": "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config."},
     {"name": "events/get-class", "kind": "request", "naturalScope": "local", "description": "Return a class's config, or nil when undeclared."},
     {"name": "events/list-classes", "kind": "request", "naturalScope": "local", "description": "List every declared class, sorted by name."},

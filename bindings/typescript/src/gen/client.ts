@@ -200,6 +200,7 @@ export function errorFromWire(e: any): ContinuumError {
 export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notification" | "callback"; naturalScope: T.Scope; description: string }> = [
   { name: "kernel/info", kind: "request", naturalScope: "local", description: "Describe the daemon and every method, with params and result, for clients and generators." },
   { name: "kernel/ping", kind: "request", naturalScope: "local", description: "Answer at once; for health checks and latency measurement." },
+  { name: "kernel/metrics", kind: "request", naturalScope: "local", description: "The daemon's counters: connections, calls by method and code with latency, events per class, subscriber lag, log commits, inference tokens and grid counters (docs/METRICS.md)." },
   { name: "events/declare-class", kind: "request", naturalScope: "local", description: "Declare an event class; idempotent when the wire contract matches, conflicting_redeclaration otherwise. Returns the resolved config." },
   { name: "events/get-class", kind: "request", naturalScope: "local", description: "Return a class's config, or nil when undeclared." },
   { name: "events/list-classes", kind: "request", naturalScope: "local", description: "List every declared class, sorted by name." },
@@ -250,6 +251,11 @@ export class KernelMethods {
   /** Answer at once; for health checks and latency measurement. */
   ping(params: {} = {}): Promise<T.PingResult> {
     return this.core.call("kernel/ping", params);
+  }
+
+  /** The daemon's counters: connections, calls by method and code with latency, events per class, subscriber lag, log commits, inference tokens and grid counters (docs/METRICS.md). */
+  metrics(params: {} = {}): Promise<T.Metrics> {
+    return this.core.call("kernel/metrics", params);
   }
 }
 

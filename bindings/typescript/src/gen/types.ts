@@ -144,6 +144,102 @@ export interface PingResult {
   ts: Int64;
 }
 
+/** Go type api.GridMetrics. */
+export interface GridMetrics {
+  /** links up now */
+  peersUp: number;
+  /** grid/status counters by name */
+  counters: {[key: string]: number} | null;
+}
+
+/** Go type api.InferenceMetrics. */
+export interface InferenceMetrics {
+  /** tokens generated since start */
+  tokens: Uint64;
+  /** seconds spent generating them */
+  generateSeconds: number;
+  /** tokens over generating seconds (0 before any) */
+  tokensPerSecond: number;
+}
+
+/** Go type api.LogMetrics. */
+export interface LogMetrics {
+  /** group commits (one bbolt transaction and fsync each) */
+  commits: Uint64;
+  /** events committed */
+  events: Uint64;
+  /** encoded event bytes committed */
+  bytes: Uint64;
+  /** time of one commit, fsync included, seconds */
+  commitLatency: Histogram;
+  /** events in one commit */
+  eventsPerCommit: Histogram;
+}
+
+/** Go type api.ClassMetrics. */
+export interface ClassMetrics {
+  /** class name (_other past the label limit) */
+  class: string;
+  /** events published to the bus (emitted locally or received from peers) */
+  emitted: Uint64;
+  /** deliveries to live subscribers */
+  delivered: Uint64;
+  /** deliveries dropped because a subscriber's queue was full */
+  dropped: Uint64;
+}
+
+/** Go type api.Histogram. */
+export interface Histogram {
+  /** bucket upper bounds, ascending */
+  bounds: number[] | null;
+  /** observations per bucket (not cumulative); one more than bounds, the last is +Inf */
+  counts: number[] | null;
+  /** observations */
+  count: Uint64;
+  /** sum of observations */
+  sum: number;
+}
+
+/** Go type api.MethodMetrics. */
+export interface MethodMetrics {
+  /** method or command name (_other past the label limit) */
+  method: string;
+  /** calls by result: ok or an error code */
+  codes: {[key: string]: number} | null;
+  /** call latency, seconds */
+  latency: Histogram;
+}
+
+/** Go type api.ConnectionMetrics. */
+export interface ConnectionMetrics {
+  /** sessions open now */
+  open: Uint64;
+  /** sessions opened since start */
+  total: Uint64;
+}
+
+/** Go type api.Metrics. */
+export interface Metrics {
+  /** seconds since the kernel opened */
+  uptimeSeconds: number;
+  /** client sessions, every transport */
+  connections: ConnectionMetrics;
+  /** per method: calls by result code and latency */
+  calls: MethodMetrics[] | null;
+  /** per event class: emitted, delivered, dropped */
+  events: ClassMetrics[] | null;
+  /** live subscriptions now */
+  subscriptions: number;
+  /** events queued for live subscribers and not yet delivered, now */
+  subscriberLag: Uint64;
+  /** airc log group commits */
+  log: LogMetrics;
+  /** tokens generated */
+  inference: InferenceMetrics;
+  /** links and replication (grid/status counters) */
+  grid: GridMetrics;
+}
+
 /** Go type api.ClassConfig. */
 export interface ClassConfig {
   /** class name, domain:collection:op */
