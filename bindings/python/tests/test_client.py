@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -69,48 +70,44 @@ def test_subscribe_emit(client, daemon):
     assert list(sub) == []
 
 
-def test_events_racing_the_subscribe_reply(client, daemon):
-    # An emitter floods while we subscribe: events may come before or after the
-    # reply; none that arrive may be lost or land on the wrong subscription.
+@contextlib.contextmanager
+def flooding(daemon, name):
+    """Another client emits events of class name as fast as it can meanwhile."""
     stop = threading.Event()
 
     def flood():
         with Client(daemon.socket) as em:
             i = 0
             while not stop.is_set():
-                em.events.emit(name="py:race:tick", payload={"i": i})
+                em.events.emit(name=name, payload={"i": i})
                 i += 1
 
     t = threading.Thread(target=flood)
     t.start()
     try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_events_racing_the_subscribe_reply(client, daemon):
+    # An emitter floods while we subscribe: events may come before or after the
+    # reply; none that arrive may be lost or land on the wrong subscription.
+    with flooding(daemon, "py:race:tick"):
         subs = [client.events.subscribe(pattern="py:race:*") for _ in range(20)]
         for s in subs:
             ev = s.get(timeout=5)
             assert ev.class_ == "py:race:tick"
         for s in subs:
             s.close()
-    finally:
-        stop.set()
-        t.join()
 
 
 def test_closed_subscriptions_leave_nothing_behind(client, daemon):
     # Events still in flight for a subscription this client closed are
     # dropped, not kept as early events for a subscription to come: kept,
     # they grew without bound (and crowded out the next one's early events).
-    stop = threading.Event()
-
-    def flood():
-        with Client(daemon.socket) as em:
-            i = 0
-            while not stop.is_set():
-                em.events.emit(name="py:leak:tick", payload={"i": i})
-                i += 1
-
-    t = threading.Thread(target=flood)
-    t.start()
-    try:
+    with flooding(daemon, "py:leak:tick"):
         for _ in range(30):
             s = client.events.subscribe(pattern="py:leak:*")
             s.get(timeout=5)
@@ -119,9 +116,6 @@ def test_closed_subscriptions_leave_nothing_behind(client, daemon):
         with client._lock:
             left = sum(len(v) for v in client._early.values())
         assert left == 0 and client._early_n == 0, (left, client._early_n)
-    finally:
-        stop.set()
-        t.join()
 
 
 def test_provider(client, daemon):
