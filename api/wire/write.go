@@ -24,14 +24,6 @@ import (
 // AppendNil appends nil.
 func AppendNil(b []byte) []byte { return append(b, 0xc0) }
 
-// AppendBool appends a boolean.
-func AppendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 0xc3)
-	}
-	return append(b, 0xc2)
-}
-
 // AppendUint appends an unsigned integer: positive fixint, uint8, uint16,
 // uint32 or uint64, whichever is smallest.
 func AppendUint(b []byte, v uint64) []byte {
