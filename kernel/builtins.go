@@ -159,7 +159,7 @@ func (k *Kernel) info(context.Context, *session, api.Empty) (any, error) {
 	for _, m := range k.services {
 		methods = append(methods, m.Info())
 	}
-	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), QUICAddrs: k.quicAddrList(), Methods: methods}, nil
+	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), QUICAddrs: k.quicAddrList(), WebSocket: k.webSocket.Load(), Methods: methods}, nil
 }
 
 func (k *Kernel) getClass(_ context.Context, _ *session, p api.NameParams) (any, error) {

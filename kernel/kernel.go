@@ -69,7 +69,8 @@ type Kernel struct {
 
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
 
-	quicAddrs atomic.Pointer[[]string] // where the grid listens, for kernel/info
+	quicAddrs atomic.Pointer[[]string]          // where the grid listens, for kernel/info
+	webSocket atomic.Pointer[api.WebSocketInfo] // the WebSocket listener, for kernel/info
 
 	gridRouter atomic.Pointer[gridRouterBox] // set by the grid service (gridroute.go)
 
