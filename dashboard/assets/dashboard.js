@@ -2379,13 +2379,14 @@ function el(tag2, attrs = {}, ...kids) {
 }
 function table(cols, rows, empty) {
   if (rows.length === 0) return el("p", { class: "muted" }, empty);
-  const head = el("tr", {}, ...cols.map((c) => el("th", {}, c.head)));
+  const head = el("tr", {}, ...cols.map((c) => el("th", c.num ? { class: "num" } : {}, c.head)));
   const body = rows.map(
     (r) => el(
       "tr",
       {},
       ...cols.map((c) => {
-        const td = el("td", c.num ? { class: "num" } : {}, c.cell(r));
+        const cls = [c.num ? "num" : "", c.cls ?? ""].join(" ").trim();
+        const td = el("td", cls ? { class: cls } : {}, c.cell(r));
         const t = c.title?.(r);
         if (t) td.title = t;
         return td;
@@ -2456,7 +2457,7 @@ var classes = {
       { head: "channel", cell: (r) => r.channel },
       { head: "schema", cell: (r) => r.schemaVersion },
       { head: "on unknown", cell: (r) => r.onUnknownSchema },
-      { head: "description", cell: (r) => clip(r.description, 80), title: (r) => r.description }
+      { head: "description", cell: (r) => clip(r.description, 80), title: (r) => r.description, cls: "desc" }
     ];
     return { node: table(cols, rows, "no event classes declared yet"), count: rows.length };
   }
@@ -2478,7 +2479,7 @@ var commands = {
       { head: "scope", cell: (r) => r.naturalScope },
       { head: "runs in", cell: where },
       { head: "idempotent", cell: (r) => r.idempotent ? "yes" : "" },
-      { head: "description", cell: (r) => clip(r.description, 70), title: (r) => r.description }
+      { head: "description", cell: (r) => clip(r.description, 70), title: (r) => r.description, cls: "desc" }
     ];
     const fromClients = rows.filter((r) => r.provider !== "kernel").length;
     const node = el("div", {}, el("p", { class: "muted" }, `${fromClients} provided by clients, ${rows.length - fromClients} by the kernel`), table(cols, rows, "no commands"));
@@ -2782,7 +2783,6 @@ var Dashboard = class {
   }
   /** (Re)subscribes the tail with pattern; a refused pattern is shown, the old subscription kept. */
   async follow(pattern) {
-    const gen = ++this.generation;
     const ferr = $("filter-error");
     let sub;
     try {
@@ -2793,6 +2793,7 @@ var Dashboard = class {
       return;
     }
     ferr.hidden = true;
+    const gen = ++this.generation;
     const old = this.sub;
     this.sub = sub;
     await old?.close();

@@ -116,7 +116,6 @@ class Dashboard {
 
   /** (Re)subscribes the tail with pattern; a refused pattern is shown, the old subscription kept. */
   async follow(pattern: string): Promise<void> {
-    const gen = ++this.generation;
     const ferr = $("filter-error");
     let sub: Subscription;
     try {
@@ -127,6 +126,8 @@ class Dashboard {
       return;
     }
     ferr.hidden = true;
+    // Only now does the old pump stop: a refused pattern keeps it going.
+    const gen = ++this.generation;
     const old = this.sub;
     this.sub = sub;
     await old?.close();

@@ -21,18 +21,21 @@ export interface Column<T> {
   cell: (row: T) => Kid;
   num?: boolean;
   title?: (row: T) => string;
+  /** A class for its cells ("desc": one line, cut with an ellipsis). */
+  cls?: string;
 }
 
 /** Renders rows as a table, or a one-line note when there are none. */
 export function table<T>(cols: Column<T>[], rows: readonly T[], empty: string): HTMLElement {
   if (rows.length === 0) return el("p", { class: "muted" }, empty);
-  const head = el("tr", {}, ...cols.map((c) => el("th", {}, c.head)));
+  const head = el("tr", {}, ...cols.map((c) => el("th", c.num ? { class: "num" } : {}, c.head)));
   const body = rows.map((r) =>
     el(
       "tr",
       {},
       ...cols.map((c) => {
-        const td = el("td", c.num ? { class: "num" } : {}, c.cell(r));
+        const cls = [c.num ? "num" : "", c.cls ?? ""].join(" ").trim();
+        const td = el("td", cls ? { class: cls } : {}, c.cell(r));
         const t = c.title?.(r);
         if (t) td.title = t;
         return td;

@@ -35,7 +35,7 @@ const classes: Panel = {
       { head: "channel", cell: (r) => r.channel },
       { head: "schema", cell: (r) => r.schemaVersion },
       { head: "on unknown", cell: (r) => r.onUnknownSchema },
-      { head: "description", cell: (r) => clip(r.description, 80), title: (r) => r.description },
+      { head: "description", cell: (r) => clip(r.description, 80), title: (r) => r.description, cls: "desc" },
     ];
     return { node: table(cols, rows, "no event classes declared yet"), count: rows.length };
   },
@@ -61,7 +61,7 @@ const commands: Panel = {
       { head: "scope", cell: (r) => r.naturalScope },
       { head: "runs in", cell: where },
       { head: "idempotent", cell: (r) => (r.idempotent ? "yes" : "") },
-      { head: "description", cell: (r) => clip(r.description, 70), title: (r) => r.description },
+      { head: "description", cell: (r) => clip(r.description, 70), title: (r) => r.description, cls: "desc" },
     ];
     const fromClients = rows.filter((r) => r.provider !== "kernel").length;
     const node = el("div", {}, el("p", { class: "muted" }, `${fromClients} provided by clients, ${rows.length - fromClients} by the kernel`), table(cols, rows, "no commands"));
