@@ -186,6 +186,18 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     // The first tab kept its token (sessionStorage): a reload is still live.
     await page.reload();
     await page.waitForFunction(() => document.body.dataset.state === "live", null, { timeout: 30000 });
+
+    // The daemon restarts (same state, port and token): the page says it
+    // lost the connection, comes back by itself, and its tail goes on.
+    await d.stop();
+    await page.waitForFunction(() => document.body.dataset.state === "reconnecting", null, { timeout: 15000 });
+    assert.match((await page.textContent("#error"))!, /Lost the connection to continuumd.*reconnecting/);
+    await d.start();
+    await page.waitForFunction(() => document.body.dataset.state === "live", null, { timeout: 30000 });
+    const after = await c.events.emit({ name: "dash:demo:posted", payload: { text: "after the restart" } });
+    await page.waitForSelector(`#events tr[data-id="${after.id}"]`, { timeout: 15000 });
+    assert.equal(await page.evaluate(() => document.getElementById("error")!.hidden), true, "the error stays up after reconnecting");
+    assert.deepEqual(problems.filter((p) => !/WebSocket connection to .* failed/.test(p)), [], "console errors");
   } finally {
     await ctx?.close();
     await c?.close();
