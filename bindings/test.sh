@@ -12,8 +12,10 @@
 # Between 2 and 3 the dashboard bundle is rebuilt and compared with the
 # checked-in one (scripts/build-dashboard.sh --check).
 # Needs go, node/npm, /usr/bin/python3 with python3-msgpack, python3-pytest,
-# python3-venv and python3-setuptools, and /usr/bin/chromium (`make deps`
-# installs the Debian packages as root). SKIP_BROWSER=1 leaves out step 5.
+# python3-venv and python3-setuptools, /usr/bin/chromium (`make deps`
+# installs the Debian packages as root), and for the dashboard test the
+# llama.cpp CPU libraries (`make llama-libs`, or $CONTINUUM_LLAMA_LIB_DIR).
+# SKIP_BROWSER=1 leaves out step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)

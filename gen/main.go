@@ -9,6 +9,7 @@
 //	go run ./gen            # rewrite the generated files under the repository root
 //	go run ./gen -check     # regenerate into a temp dir; exit 1 naming stale files
 //	                        # (and a stale dashboard bundle, see dashboard.go)
+//	go run ./gen -dashboard-sum  # record the dashboard bundle's sums (scripts/build-dashboard.sh runs it)
 //
 // The files it owns are the keys of Generate's result; everything else under bindings/ (the
 // transports, the client runtime, the tests) is written by hand and imports the

@@ -50,6 +50,10 @@ function cliBinary(): string {
 }
 
 const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found: apt-get install chromium (make deps does it when run as root)`;
+// The models panel shows a real model: the tiny GGUF the CLI writes, loaded
+// by llama.cpp on the CPU (--allow-cpu), as the inference tests do.
+const LLAMA = process.env.CONTINUUM_LLAMA_LIB_DIR ?? join(REPO, ".cache", "llama", "cpu");
+const noLlama = existsSync(LLAMA) ? undefined : `llama.cpp libraries not found at ${LLAMA}: run \`make llama-libs\` or set CONTINUUM_LLAMA_LIB_DIR`;
 
 /** The text of the tail's rows, newest first. */
 const tailRows = (page: Page) =>
@@ -57,8 +61,9 @@ const tailRows = (page: Page) =>
 
 test("the dashboard shows classes, commands, the log and a live, filtered event tail; a wrong token is refused clearly", { timeout: 120000 }, async (t) => {
   assert.equal(missing, undefined, missing);
+  assert.equal(noLlama, undefined, noLlama);
   const wsPort = await freePort();
-  const d = new Daemon([]);
+  const d = new Daemon(["--allow-cpu", "--llama-lib-dir", LLAMA]);
   const tokenFile = join(d.root, "ws-token");
   (d.extra as string[]).push("--listen-ws", `127.0.0.1:${wsPort}`, "--ws-token-file", tokenFile);
   const profile = mkdtempSync(join(tmpdir(), "continuum-chromium-"));
@@ -67,7 +72,8 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
   let ctx: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
   try {
     await d.start();
-    const printed = spawnSync(cliBinary(), ["dashboard", "--socket", d.socket], { encoding: "utf8" });
+    const cli = cliBinary();
+    const printed = spawnSync(cli, ["dashboard", "--socket", d.socket], { encoding: "utf8" });
     assert.equal(printed.status, 0, `continuum dashboard: ${printed.stderr}`);
     const url = printed.stdout.trim();
     assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:${wsPort}/dashboard/#token=[0-9a-f]{64}$`));
@@ -75,6 +81,10 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     c = await Client.connect({ socketPath: d.socket });
     await c.events.declareClass({ name: "dash:demo:posted", schemaVersion: "v1", broadcast: true, channel: "global", description: "what the dashboard test emits" });
     await c.events.declareClass({ name: "dash:demo:local", schemaVersion: "v1", description: "a class that stays on this machine" });
+    const gguf = join(d.root, "tiny.gguf");
+    const wrote = spawnSync(cli, ["model", "tiny", gguf], { encoding: "utf8" });
+    assert.equal(wrote.status, 0, `continuum model tiny: ${wrote.stderr}`);
+    await c.inference.load({ path: gguf, name: "tiny" });
     await c.commands.provide("dash/hello", (p) => ({ hello: p?.name ?? "world" }), { description: "a command the test provides", idempotent: true });
 
     ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1100 } });
@@ -119,6 +129,15 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
 
     // The log panel follows the broadcast emit (it refreshes on events).
     await page.waitForFunction(() => (document.querySelector("#panel-log tbody")?.textContent ?? "").startsWith("global1"), null, { timeout: 15000 });
+
+    // The loaded model, on the CPU, idle.
+    const models = await page.evaluate(() =>
+      [...document.querySelectorAll("#panel-models tbody tr")].map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+    );
+    assert.equal(models.length, 1, JSON.stringify(models));
+    assert.equal(models[0][0], "tiny");
+    assert.match(models[0][2]!, /\d+(\.\d)? (B|KiB|MiB)/);
+    assert.deepEqual(models[0].slice(3), ["CPU", "0", "0"]);
 
     // Optional panels show exactly when the daemon has their methods.
     const methods = new Set(((await c.kernel.info()).methods ?? []).map((m) => m.name));
