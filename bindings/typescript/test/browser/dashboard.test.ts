@@ -63,7 +63,11 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
   assert.equal(missing, undefined, missing);
   assert.equal(noLlama, undefined, noLlama);
   const wsPort = await freePort();
-  const d = new Daemon(["--allow-cpu", "--llama-lib-dir", LLAMA]);
+  const d = new Daemon(["--allow-cpu", "--llama-lib-dir", LLAMA, "--listen-quic", "127.0.0.1:0"]);
+  // A second install, linked to the first over QUIC on loopback: the peers
+  // and routes panels show it and the command it offers.
+  const peer = new Daemon(["--listen-quic", "127.0.0.1:0"]);
+  let pc: Client | undefined;
   const tokenFile = join(d.root, "ws-token");
   (d.extra as string[]).push("--listen-ws", `127.0.0.1:${wsPort}`, "--ws-token-file", tokenFile);
   const profile = mkdtempSync(join(tmpdir(), "continuum-chromium-"));
@@ -85,6 +89,13 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     const wrote = spawnSync(cli, ["model", "tiny", gguf], { encoding: "utf8" });
     assert.equal(wrote.status, 0, `continuum model tiny: ${wrote.stderr}`);
     await c.inference.load({ path: gguf, name: "tiny" });
+    await peer.start();
+    pc = await Client.connect({ socketPath: peer.socket });
+    const { token: invite } = await c.grid.invite({ circle: "household" });
+    const joined = await pc.grid.join({ token: invite });
+    await pc.commands.provide("dash/remote", (p) => p, { naturalScope: "grid", description: "offered to trusted peers" });
+    const peerId = (await pc.kernel.info()).peerId;
+    assert.equal(joined.circle, "household");
     await c.commands.provide("dash/hello", (p) => ({ hello: p?.name ?? "world" }), { description: "a command the test provides", idempotent: true });
 
     ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 1100 } });
@@ -122,13 +133,24 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     await page.waitForSelector(`#events tr[data-id="${first.id}"]`, { timeout: 15000 });
     const second = await c.events.emit({ name: "dash:demo:local", payload: { text: "a local one", big: 2n ** 60n } });
     await page.waitForSelector(`#events tr[data-id="${second.id}"]`, { timeout: 15000 });
-    let rows = await tailRows(page);
+    // (The tail follows "*", so the grid's manifests show up in it too.)
+    let rows = (await tailRows(page)).filter((r) => r.cls.startsWith("dash:"));
     assert.deepEqual(rows.slice(0, 2).map((r) => r.id), [second.id, first.id], "newest first");
     assert.match(rows[1].text, /dash:demo:postedglobal\d+.*"text":"hello from the test"/);
     assert.match(rows[0].text, /dash:demo:locallocal–.*"big":"1152921504606846976"/);
 
     // The log panel follows the broadcast emit (it refreshes on events).
-    await page.waitForFunction(() => (document.querySelector("#panel-log tbody")?.textContent ?? "").startsWith("global1"), null, { timeout: 15000 });
+    const logCaughtUp = (seq: number) =>
+      page.waitForFunction(
+        (seq) => {
+          const text = document.querySelector("#panel-log")?.textContent ?? "";
+          const head = /head seq\s*(\d+)/.exec(text);
+          return head !== null && Number(head[1]) >= seq && (document.querySelector("#panel-log tbody")?.textContent ?? "").startsWith("global");
+        },
+        seq,
+        { timeout: 15000 },
+      );
+    await logCaughtUp(Number(first.seq));
 
     // The loaded model, on the CPU, idle.
     const models = await page.evaluate(() =>
@@ -139,6 +161,21 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     assert.match(models[0][2]!, /\d+(\.\d)? (B|KiB|MiB)/);
     assert.deepEqual(models[0].slice(3), ["CPU", "0", "0"]);
 
+    // The linked peer, up, and the command it offers as a route.
+    await page.waitForFunction(
+      (id) => {
+        const peers = document.querySelector("#panel-peers tbody")?.textContent ?? "";
+        const routes = document.querySelector("#panel-routes tbody")?.textContent ?? "";
+        return peers.includes(id.slice(0, 12)) && peers.includes("up") && routes.includes("dash/remote");
+      },
+      peerId,
+      { timeout: 30000 },
+    );
+    const route = await page.evaluate(() => [...document.querySelectorAll("#panel-routes tbody tr td")].map((td) => td.textContent));
+    assert.deepEqual(route.slice(0, 2), ["dash/remote", "dash/remote"]);
+    assert.equal(route[3], "household");
+    assert.equal(route[4], "live");
+
     // Optional panels show exactly when the daemon has their methods.
     const methods = new Set(((await c.kernel.info()).methods ?? []).map((m) => m.name));
     for (const [panel, method] of [["peers", "grid/peers"], ["routes", "grid/routes"], ["models", "inference/models"], ["personas", "persona/list"]]) {
@@ -147,12 +184,13 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     }
 
     // A few more, so that the screenshot shows a tail.
+    let more = first;
     for (const [i, text] of ["the grid is quiet", "a persona would post here", "and the log keeps it"].entries()) {
-      await c.events.emit({ name: "dash:demo:posted", payload: { text, n: i + 2 } });
+      more = await c.events.emit({ name: "dash:demo:posted", payload: { text, n: i + 2 } });
     }
-    await page.waitForFunction(() => document.querySelectorAll("#events tr[data-id]").length === 5, null, { timeout: 15000 });
+    await page.waitForSelector(`#events tr[data-id="${more.id}"]`, { timeout: 15000 });
     // The log panel catches up on its own (it refreshes after events).
-    await page.waitForFunction(() => /head seq\s*4(?!\d)/.test(document.querySelector("#panel-log")?.textContent ?? ""), null, { timeout: 15000 });
+    await logCaughtUp(Number(more.seq));
     const shot = join(shots, "dashboard.png");
     await page.screenshot({ path: shot, fullPage: true, animations: "disabled" });
     t.diagnostic(`screenshot: ${shot}`);
@@ -220,6 +258,8 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
   } finally {
     await ctx?.close();
     await c?.close();
+    await pc?.close();
+    await peer.dispose();
     await d.dispose();
     rmSync(profile, { recursive: true, force: true });
     if (process.env.KEEP_SCREENSHOTS !== "1") rmSync(shots, { recursive: true, force: true });
