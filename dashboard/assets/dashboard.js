@@ -2715,17 +2715,20 @@ function takeToken() {
 }
 var codeOf = (e) => e instanceof ContinuumError ? e.code : "";
 var messageOf = (e) => e instanceof ContinuumError ? `${e.code}: ${e.detail}` : String(e?.message ?? e);
+function refused() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  setState("unauthenticated", "token refused");
+  showError(
+    "continuumd refused this page's token (unauthenticated).\nRun `continuum dashboard` and open the URL it prints: the token after #token= must be the one in the file continuumd's --ws-token-file names (default: ws-token in its state dir)."
+  );
+}
 async function connect(url, token) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await Client.connect({ url, token, backoffMs: { initial: 200, max: 3e3 } });
     } catch (e) {
       if (codeOf(e) === "unauthenticated") {
-        sessionStorage.removeItem(TOKEN_KEY);
-        setState("unauthenticated", "token refused");
-        showError(
-          "continuumd refused this page's token (unauthenticated).\nRun `continuum dashboard` and open the URL it prints: the token after #token= must be the one in the file continuumd's --ws-token-file names (default: ws-token in its state dir)."
-        );
+        refused();
         return void 0;
       }
       setState("down", "unreachable");
@@ -2754,10 +2757,13 @@ var Dashboard = class {
     $("daemon").textContent = `continuumd ${info.version} · peer ${info.peerId.slice(0, 16)}… · ${location.host}`;
     $("daemon").title = info.peerId;
     this.c.onconnectionchange = (up, err) => {
+      if (up && !this.c.connected) return;
       if (up) {
         setState("live", "live");
         showError(void 0);
         void this.refreshAll();
+      } else if (codeOf(err) === "unauthenticated" || codeOf(err) === "permission_denied") {
+        refused();
       } else {
         setState("reconnecting", "reconnecting…");
         showError(`Lost the connection to continuumd (${err ? messageOf(err) : "closed"}); reconnecting…`);

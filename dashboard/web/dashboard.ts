@@ -44,18 +44,23 @@ function takeToken(): string | null {
 const codeOf = (e: unknown) => (e instanceof ContinuumError ? e.code : "");
 const messageOf = (e: unknown) => (e instanceof ContinuumError ? `${e.code}: ${e.detail}` : String((e as Error)?.message ?? e));
 
+/** Says the token was refused, and forgets it. */
+function refused(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  setState("unauthenticated", "token refused");
+  showError(
+    "continuumd refused this page's token (unauthenticated).\n" +
+      "Run `continuum dashboard` and open the URL it prints: the token after #token= must be the one in the file continuumd's --ws-token-file names (default: ws-token in its state dir).",
+  );
+}
+
 async function connect(url: string, token: string): Promise<Client | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await Client.connect({ url, token, backoffMs: { initial: 200, max: 3000 } });
     } catch (e) {
       if (codeOf(e) === "unauthenticated") {
-        sessionStorage.removeItem(TOKEN_KEY);
-        setState("unauthenticated", "token refused");
-        showError(
-          "continuumd refused this page's token (unauthenticated).\n" +
-            "Run `continuum dashboard` and open the URL it prints: the token after #token= must be the one in the file continuumd's --ws-token-file names (default: ws-token in its state dir).",
-        );
+        refused();
         return undefined;
       }
       setState("down", "unreachable");
@@ -84,10 +89,17 @@ class Dashboard {
     $("daemon").textContent = `continuumd ${info.version} · peer ${info.peerId.slice(0, 16)}… · ${location.host}`;
     $("daemon").title = info.peerId;
     this.c.onconnectionchange = (up, err) => {
+      // A reconnection the daemon then refuses reports "up" after "down":
+      // believe only what the client is now.
+      if (up && !this.c.connected) return;
       if (up) {
         setState("live", "live");
         showError(undefined);
         void this.refreshAll();
+      } else if (codeOf(err) === "unauthenticated" || codeOf(err) === "permission_denied") {
+        // The client does not retry these (a restarted daemon with a new
+        // token file, say): the page needs a fresh URL.
+        refused();
       } else {
         setState("reconnecting", "reconnecting…");
         showError(`Lost the connection to continuumd (${err ? messageOf(err) : "closed"}); reconnecting…`);

@@ -255,6 +255,15 @@ test("the dashboard shows classes, commands, the log and a live, filtered event 
     await page.waitForSelector(`#events tr[data-id="${after.id}"]`, { timeout: 15000 });
     assert.equal(await page.evaluate(() => document.getElementById("error")!.hidden), true, "the error stays up after reconnecting");
     assert.deepEqual(problems.filter((p) => !/WebSocket connection to .* failed/.test(p)), [], "console errors");
+
+    // Restarted with another token file (a new token), the daemon refuses
+    // the page's token when it reconnects: the page says so and stops.
+    await d.stop();
+    const extra = d.extra as string[];
+    extra[extra.indexOf(tokenFile)] = join(d.root, "ws-token-2");
+    await d.start();
+    await page.waitForFunction(() => document.body.dataset.state === "unauthenticated", null, { timeout: 30000 });
+    assert.match((await page.textContent("#error"))!, /refused this page's token/);
   } finally {
     await ctx?.close();
     await c?.close();
