@@ -59,7 +59,7 @@ const noLlama = existsSync(LLAMA) ? undefined : `llama.cpp libraries not found a
 const tailRows = (page: Page) =>
   page.evaluate(() => [...document.querySelectorAll<HTMLTableRowElement>("#events tr[data-id]")].map((tr) => ({ id: tr.dataset.id!, cls: tr.dataset.class!, text: tr.textContent ?? "" })));
 
-test("the dashboard shows classes, commands, the log and a live, filtered event tail; a wrong token is refused clearly", { timeout: 120000 }, async (t) => {
+test("the dashboard: classes, commands, log, models, peers and routes panels; a live, filtered, bounded tail; token errors; reconnection", { timeout: 120000 }, async (t) => {
   assert.equal(missing, undefined, missing);
   assert.equal(noLlama, undefined, noLlama);
   const wsPort = await freePort();
