@@ -2052,7 +2052,11 @@ var Client = class _Client extends Methods {
           return;
         }
         this.attach(t);
-        await this.restore();
+        await this.restore(t);
+        if (this.transport !== t) {
+          delay = Math.min(delay * 2, max);
+          continue;
+        }
         this.onconnectionchange?.(true);
         return;
       }
@@ -2061,16 +2065,25 @@ var Client = class _Client extends Methods {
     }
   }
   /** After a reconnect: provide the commands again and resume subscriptions. */
-  async restore() {
+  // A subscription the daemon refuses ends; one whose call failed because
+  // the connection went again is kept for the next attempt.
+  async restore(t) {
     for (const p of this.provisions.values()) {
       await this.call("commands/register", p.register).catch(() => void 0);
     }
     const subs = [...this.subs.values()];
     this.subs.clear();
     for (const s of subs) {
+      if (this.transport !== t) {
+        this.subs.set(s.id, s);
+        continue;
+      }
       const params = { ...s.params };
       if (!params.durable && s.lastSeq) params.from = s.lastSeq;
-      await this.rawCall("events/subscribe", params, (r) => this.adopt(s, r)).catch(() => s.end());
+      await this.rawCall("events/subscribe", params, (r) => this.adopt(s, r)).catch(() => {
+        if (this.transport === t) s.end();
+        else this.subs.set(s.id, s);
+      });
     }
   }
   async ready() {
