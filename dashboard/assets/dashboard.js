@@ -2069,6 +2069,7 @@ var Client = class _Client extends Methods {
   // the connection went again is kept for the next attempt.
   async restore(t) {
     for (const p of this.provisions.values()) {
+      if (this.transport !== t) return;
       await this.call("commands/register", p.register).catch(() => void 0);
     }
     const subs = [...this.subs.values()];

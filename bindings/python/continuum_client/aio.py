@@ -270,10 +270,20 @@ class AsyncClient(ClientBase):
                 continue
             await self._attach(*conn)
             await self._restore()
+            if self._writer is None:
+                # Lost again while restoring: _lost started no other
+                # reconnect while this one runs, so this loop goes on.
+                delay = min(delay * 2, 2.0)
+                continue
             return
 
     async def _restore(self) -> None:
+        # Once the connection is lost again, the rest is left for the next
+        # attempt: a call now would only wait for the connection that the
+        # reconnect loop, this caller, has to make.
         for prov in list(self._provisions.values()):
+            if self._writer is None:
+                return
             try:
                 await self.call("commands/register", prov._register)
             except g.ContinuumError:
@@ -281,11 +291,16 @@ class AsyncClient(ClientBase):
         subs = list(self._subs.values())
         self._subs.clear()
         for sub in subs:
+            if self._writer is None:
+                self._subs[sub.id] = sub
+                continue
             params = dict(sub._params)
             if not params.get("durable") and sub._last_seq:
                 params["from"] = sub._last_seq
             try:
                 await self.call("events/subscribe", params, _hook=self._sub_hook(sub))
+            except g.UnavailableError:
+                self._subs[sub.id] = sub  # the connection went again: kept for the next attempt
             except g.ContinuumError:
                 sub._end()
 

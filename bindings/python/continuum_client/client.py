@@ -322,15 +322,33 @@ class Client(ClientBase):
             except g.UnavailableError:
                 delay = min(delay * 2, 2.0)
                 continue
-            with self._lock:
-                self._reconnecting = False
             self._attach(sock)
-            self._restore()
+            with self._lock:
+                gen = self._gen
+            self._restore(gen)
+            with self._lock:
+                # Lost again while restoring: _lost started no other
+                # reconnect while this one runs, so this loop goes on.
+                if self._sock is None or gen != self._gen:
+                    delay = min(delay * 2, 2.0)
+                    continue
+                self._reconnecting = False
             return
+        with self._lock:
+            self._reconnecting = False
 
-    def _restore(self) -> None:
-        """After a reconnect: provide the commands again and resume subscriptions."""
+    def _lost_since(self, gen: int) -> bool:
+        with self._lock:
+            return self._sock is None or gen != self._gen
+
+    def _restore(self, gen: int) -> None:
+        """After a reconnect: provide the commands again and resume
+        subscriptions. Once connection gen is lost, the rest is left for the
+        next attempt (a call now would only wait for the connection that the
+        reconnect loop, this caller, has to make)."""
         for prov in list(self._provisions.values()):
+            if self._lost_since(gen):
+                return
             try:
                 self.call("commands/register", prov._register)
             except g.ContinuumError:
@@ -339,11 +357,19 @@ class Client(ClientBase):
             subs = list(self._subs.values())
             self._subs.clear()
         for sub in subs:
+            if self._lost_since(gen):
+                with self._lock:
+                    self._subs[sub.id] = sub
+                continue
             params = dict(sub._params)
             if not params.get("durable") and sub._last_seq:
                 params["from"] = sub._last_seq
             try:
                 self.call("events/subscribe", params, _hook=self._sub_hook(sub))
+            except g.UnavailableError:
+                # The connection went again: kept for the next attempt.
+                with self._lock:
+                    self._subs[sub.id] = sub
             except g.ContinuumError:
                 sub._end()
 

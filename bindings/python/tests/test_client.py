@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import threading
 import time
 
@@ -191,6 +192,87 @@ def test_reconnect(own_daemon):
             other.events.emit(name="py:after:restart", payload=1)
             assert sub.get(timeout=5).payload == 1
 
+
+
+def _wait_reconnected(ping, what):
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ping()
+            return
+        except cc.UnavailableError:
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+
+def test_reconnect_lost_again_while_restoring(own_daemon):
+    # The first redial's connection is gone before restore's calls are
+    # answered; the client must dial again, not stay down, and keep its
+    # subscription and command for the connection that holds.
+    with Client(own_daemon.socket) as c:
+        dials = []
+        real_dial = c._dial
+
+        def dial():
+            s = real_dial()
+            dials.append(s)
+            if len(dials) == 1:
+                s.shutdown(socket.SHUT_RDWR)
+            return s
+
+        c._dial = dial
+        c.commands.provide("pytest/restored", lambda p: "yes")
+        sub = c.events.subscribe(pattern="py:restored:*")
+        own_daemon.stop()
+        own_daemon.start()
+        _wait_reconnected(c.kernel.ping, f"no reconnect after {len(dials)} dials")
+        assert len(dials) >= 2
+        with Client(own_daemon.socket) as other:
+            for _ in range(100):
+                if sub.id in c._subs and "pytest/restored" in [x.name for x in other.commands.list()]:
+                    break
+                time.sleep(0.05)
+            assert other.commands.execute(command="pytest/restored") == "yes"
+            other.events.emit(name="py:restored:after", payload=2)
+            assert sub.get(timeout=5).payload == 2
+
+
+def test_async_reconnect_lost_again_while_restoring(own_daemon):
+    async def main():
+        async with AsyncClient(own_daemon.socket) as c:
+            dials = []
+            real_dial = c._dial
+
+            async def dial():
+                reader, writer = await real_dial()
+                dials.append(writer)
+                if len(dials) == 1:
+                    writer.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+                return reader, writer
+
+            c._dial = dial
+            sub = await c.events.subscribe(pattern="py:arestored:*")
+            own_daemon.stop()
+            own_daemon.start()
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    await c.kernel.ping()
+                    break
+                except cc.UnavailableError:
+                    assert time.monotonic() < deadline, f"no reconnect after {len(dials)} dials"
+                    await asyncio.sleep(0.05)
+            assert len(dials) >= 2
+            async with AsyncClient(own_daemon.socket) as other:
+                for _ in range(100):
+                    if sub.id in c._subs:
+                        break
+                    await asyncio.sleep(0.05)
+                await other.events.emit(name="py:arestored:after", payload=3)
+                got = await asyncio.wait_for(sub.__anext__(), 5)
+                assert got.payload == 3
+
+    asyncio.run(main())
 
 def test_unreachable_daemon_is_typed(tmp_path):
     with pytest.raises(cc.UnavailableError):

@@ -212,6 +212,9 @@ export class Client extends Methods implements Core {
   // the connection went again is kept for the next attempt.
   private async restore(t: Transport): Promise<void> {
     for (const p of this.provisions.values()) {
+      // Once lost again, a call would only wait for the connection that the
+      // reconnect loop, this caller, has to make.
+      if (this.transport !== t) return;
       await this.call("commands/register", p.register).catch(() => undefined);
     }
     const subs = [...this.subs.values()];
