@@ -67,6 +67,7 @@ type Kernel struct {
 	sourceMu sync.Mutex
 	sources  []func(*api.Metrics) // AddMetricsSource
 
+	svcMu    sync.Mutex       // guards services: Host may run while kernel/info is served
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
 
 	quicAddrs atomic.Pointer[[]string] // where the grid listens, for kernel/info

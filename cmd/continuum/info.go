@@ -17,6 +17,7 @@ var topGroup = &group{
 	summary: "top-level commands",
 	commands: []*command{
 		infoCommand,
+		statusCommand,
 		pingCommand,
 		execCommand,
 		generateCommand,
