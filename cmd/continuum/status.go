@@ -30,11 +30,11 @@ const statusPeersShown = 6
 // The parts whose method the daemon does not have are absent; a part whose
 // call failed carries the error instead of its numbers.
 type statusReport struct {
-	Version     string        `json:"version"`
-	Protocol    int           `json:"protocol"`
-	PeerID      string        `json:"peerId"`
-	Socket      string        `json:"socket"`
-	UptimeSecs  float64       `json:"uptimeSeconds"`
+	Version     string  `json:"version"`
+	Protocol    int     `json:"protocol"`
+	PeerID      string  `json:"peerId"`
+	Socket      string  `json:"socket"`
+	UptimeSecs  float64 `json:"uptimeSeconds"`
 	Connections struct {
 		Open  uint64 `json:"open"`
 		Total uint64 `json:"total"`
