@@ -229,6 +229,7 @@ func (k *Kernel) Metrics() *api.Metrics {
 	m := &api.Metrics{}
 	k.metrics.Snapshot(m)
 	m.Subscriptions, m.SubscriberLag = k.bus.Queued()
+	m.Subscribers = k.subscriberLags()
 	k.sourceMu.Lock()
 	sources := slices.Clone(k.sources)
 	k.sourceMu.Unlock()
