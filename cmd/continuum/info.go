@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/ipc/client"
 	flag "github.com/spf13/pflag"
 )
@@ -23,6 +24,7 @@ var topGroup = &group{
 		generateCommand,
 		chatCommand,
 		doctorCommand,
+		dashboardCommand,
 	},
 }
 
@@ -50,6 +52,7 @@ params and result schemas of each method.`,
 					"peer id", orDash(info.PeerID),
 					"socket", e.socketPath(),
 					"quic", orDash(strings.Join(info.QUICAddrs, ", ")),
+					"websocket", webSocketLine(info.WebSocket),
 				); err != nil {
 					return err
 				}
@@ -102,4 +105,15 @@ var pingCommand = &command{
 type pingLine struct {
 	TS        int64 `json:"ts"`        // the daemon's clock, unix ms
 	RTTMicros int64 `json:"rttMicros"` // round trip, microseconds
+}
+
+// webSocketLine says where the WebSocket listener is, and its dashboard.
+func webSocketLine(ws *api.WebSocketInfo) string {
+	if ws == nil {
+		return "-"
+	}
+	if ws.Dashboard == "" {
+		return ws.Addr + " (no dashboard)"
+	}
+	return ws.Addr + " (dashboard: continuum dashboard)"
 }
