@@ -9,9 +9,22 @@ type Metrics struct {
 	Events        []ClassMetrics    `msgpack:"events" json:"events" desc:"per event class: emitted, delivered, dropped"`
 	Subscriptions int               `msgpack:"subscriptions" json:"subscriptions" desc:"live subscriptions now"`
 	SubscriberLag uint64            `msgpack:"subscriberLag" json:"subscriberLag" desc:"events queued for live subscribers and not yet delivered, now"`
+	Subscribers   []SubscriberLag   `msgpack:"subscribers" json:"subscribers" desc:"clients whose subscriptions are behind now, most behind first; at most MaxLagClients, the rest summed under client _other"`
 	Log           LogMetrics        `msgpack:"log" json:"log" desc:"airc log group commits"`
 	Inference     InferenceMetrics  `msgpack:"inference" json:"inference" desc:"tokens generated"`
 	Grid          GridMetrics       `msgpack:"grid" json:"grid" desc:"links and replication (grid/status counters)"`
+}
+
+// MaxLagClients bounds Metrics.Subscribers (and the client label of
+// continuum_client_lag_events): a lag gauge per connected client would let
+// clients grow the scrape without bound.
+const MaxLagClients = 20
+
+// SubscriberLag is how far one client's subscriptions are behind.
+type SubscriberLag struct {
+	Client        string `msgpack:"client" json:"client" desc:"the client id (as events carry in sender); _other for the clients past MaxLagClients"`
+	Subscriptions int    `msgpack:"subscriptions" json:"subscriptions" desc:"its subscriptions that are behind"`
+	LagEvents     uint64 `msgpack:"lagEvents" json:"lagEvents" desc:"events queued for it and not yet delivered, plus, for log-backed subscriptions, log positions between its read position and the head"`
 }
 
 // ConnectionMetrics counts client sessions.
@@ -55,6 +68,15 @@ type InferenceMetrics struct {
 type GridMetrics struct {
 	PeersUp  int               `msgpack:"peersUp" json:"peersUp" desc:"links up now"`
 	Counters map[string]uint64 `msgpack:"counters" json:"counters" desc:"grid/status counters by name"`
+	Peers    []PeerReplication `msgpack:"peers" json:"peers" desc:"per peer this process has replicated with: how far behind its log this install is"`
+}
+
+// PeerReplication is how far this install is behind one peer's log.
+type PeerReplication struct {
+	PeerID        string  `msgpack:"peerId" json:"peerId" desc:"the peer"`
+	Up            bool    `msgpack:"up" json:"up" desc:"a link to it is up now"`
+	LagEvents     uint64  `msgpack:"lagEvents" json:"lagEvents" desc:"seqs in the peer's log past the one this install has pulled and committed, as of the peer's last answer"`
+	BehindSeconds float64 `msgpack:"behindSeconds" json:"behindSeconds" desc:"seconds since this install last held everything the peer had; 0 when caught up"`
 }
 
 // Histogram is a fixed-bucket histogram.

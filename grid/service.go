@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -308,7 +309,22 @@ func (s *Service) Metrics() (api.GridMetrics, error) {
 		return api.GridMetrics{}, err
 	}
 	g := st.(api.GridStatus)
-	return api.GridMetrics{PeersUp: g.Links, Counters: g.Counters}, nil
+	m := api.GridMetrics{PeersUp: g.Links, Counters: g.Counters, Peers: []api.PeerReplication{}}
+	if s.repl != nil {
+		// One entry per peer replicated with since start: trusted peers
+		// only (nobody else gets a link), so the label is bounded by the
+		// trust list the operator keeps.
+		now := time.Now()
+		for id, ps := range s.repl.Stats() {
+			pr := api.PeerReplication{PeerID: id, Up: ps.Up, LagEvents: ps.Lag()}
+			if pr.LagEvents > 0 {
+				pr.BehindSeconds = now.Sub(ps.CaughtUp).Seconds()
+			}
+			m.Peers = append(m.Peers, pr)
+		}
+		slices.SortFunc(m.Peers, func(a, b api.PeerReplication) int { return strings.Compare(a.PeerID, b.PeerID) })
+	}
+	return m, nil
 }
 
 func (s *Service) status(context.Context, api.Empty) (any, error) {

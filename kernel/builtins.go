@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,7 +124,8 @@ func (c *Call) Notify(method string, params any) error {
 }
 
 // Host registers a service method; it appears in kernel/info and
-// commands/list like the built-ins. Call it before serving clients.
+// commands/list like the built-ins. Call it before serving clients, so that
+// no client sees the method missing; it is safe while they are served.
 func (k *Kernel) Host(spec api.MethodSpec, fn Service) error {
 	if spec.Kind == "" {
 		spec.Kind = api.KindRequest
@@ -146,17 +148,22 @@ func (k *Kernel) Host(spec api.MethodSpec, fn Service) error {
 		return err
 	}
 	if _, ok := api.Lookup(spec.Name); !ok {
+		k.svcMu.Lock()
 		k.services = append(k.services, stored)
+		k.svcMu.Unlock()
 	}
 	return nil
 }
 
 func (k *Kernel) info(context.Context, *session, api.Empty) (any, error) {
-	methods := make([]api.MethodInfo, 0, len(api.Methods)+len(k.services))
+	k.svcMu.Lock()
+	services := slices.Clone(k.services)
+	k.svcMu.Unlock()
+	methods := make([]api.MethodInfo, 0, len(api.Methods)+len(services))
 	for _, m := range api.Methods {
 		methods = append(methods, m.Info())
 	}
-	for _, m := range k.services {
+	for _, m := range services {
 		methods = append(methods, m.Info())
 	}
 	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), QUICAddrs: k.quicAddrList(), WebSocket: k.webSocket.Load(), Methods: methods}, nil

@@ -74,6 +74,7 @@ type Kernel struct {
 	sourceMu sync.Mutex
 	sources  []func(*api.Metrics) // AddMetricsSource
 
+	svcMu    sync.Mutex       // guards services: Host may run while kernel/info is served
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
 
 	quicAddrs atomic.Pointer[[]string]          // where the grid listens, for kernel/info
@@ -236,6 +237,7 @@ func (k *Kernel) Metrics() *api.Metrics {
 	m := &api.Metrics{}
 	k.metrics.Snapshot(m)
 	m.Subscriptions, m.SubscriberLag = k.bus.Queued()
+	m.Subscribers = k.subscriberLags()
 	k.sourceMu.Lock()
 	sources := slices.Clone(k.sources)
 	k.sourceMu.Unlock()

@@ -1,10 +1,12 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
@@ -12,8 +14,54 @@ import (
 )
 
 // closer is anything a session ends when it closes: a live bus subscription
-// or a log-backed one.
-type closer interface{ Close() }
+// or a log-backed one. Lag is how far behind it is (kernel/metrics).
+type closer interface {
+	Close()
+	Lag() uint64
+}
+
+// subscriberLags is every client whose subscriptions are behind now, most
+// behind first, at most api.MaxLagClients of them; the rest are summed
+// under "_other". Clients that are not behind are left out, so the usual
+// answer is short whatever the number of clients.
+func (k *Kernel) subscriberLags() []api.SubscriberLag {
+	k.sessMu.Lock()
+	sessions := make([]*session, 0, len(k.sessions))
+	for s := range k.sessions {
+		sessions = append(sessions, s)
+	}
+	k.sessMu.Unlock()
+	out := []api.SubscriberLag{}
+	for _, s := range sessions {
+		l := api.SubscriberLag{Client: s.id}
+		s.mu.Lock()
+		for _, sub := range s.subs {
+			if n := sub.Lag(); n > 0 {
+				l.Subscriptions++
+				l.LagEvents += n
+			}
+		}
+		s.mu.Unlock()
+		if l.LagEvents > 0 {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.SubscriberLag) int {
+		if a.LagEvents != b.LagEvents {
+			return cmp.Compare(b.LagEvents, a.LagEvents)
+		}
+		return strings.Compare(a.Client, b.Client)
+	})
+	if len(out) > api.MaxLagClients {
+		other := api.SubscriberLag{Client: "_other"}
+		for _, l := range out[api.MaxLagClients:] {
+			other.Subscriptions += l.Subscriptions
+			other.LagEvents += l.LagEvents
+		}
+		out = append(out[:api.MaxLagClients], other)
+	}
+	return out
+}
 
 // onCommit runs in the airc log's commit goroutine after each fsync'd batch:
 // live subscribers get the batch in seq order, and log tailers wake up.
@@ -48,6 +96,18 @@ type logSubscription struct {
 	live    *bus.Subscription
 	done    chan struct{}
 	once    sync.Once
+	at      atomic.Uint64 // the seq its tailer has delivered up to
+}
+
+// Lag is the log positions between the tailer and the head (events of
+// other channels and classes included: an upper bound of what it has still
+// to read, 0 once it is at the head) plus the local events queued.
+func (ls *logSubscription) Lag() uint64 {
+	lag := ls.live.Lag()
+	if head, at := ls.k.alog.Head(), ls.at.Load(); head > at {
+		lag += head - at
+	}
+	return lag
 }
 
 func (k *Kernel) startLogSubscription(pat bus.Pattern, channel string, after uint64, sink bus.Sink) *logSubscription {
@@ -55,6 +115,7 @@ func (k *Kernel) startLogSubscription(pat bus.Pattern, channel string, after uin
 	// Logged events reach a log-backed subscription through its tailer; the
 	// bus brings only local ones.
 	ls.live = k.bus.SubscribeUnlogged(pat, channel, k.cfg.SubscriberQueue, sink)
+	ls.at.Store(after)
 	k.tailers.Add(1)
 	go ls.run(after)
 	return ls
@@ -140,6 +201,7 @@ func (ls *logSubscription) run(pos uint64) {
 			}
 		}
 		pos = last
+		ls.at.Store(pos)
 		if read == tailBatch {
 			continue
 		}

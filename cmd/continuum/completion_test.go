@@ -59,6 +59,8 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"continuum", "--json", "ping", "--co"}, "--count"},
 		{[]string{"continuum", "--socket", ""}, ""}, // a value: nothing of ours
 		{[]string{"continuum", "ping", "--ti"}, "--timeout"},
+		{[]string{"continuum", "sta"}, "status"},
+		{[]string{"continuum", "status", "--js"}, "--json"},
 	} {
 		got := strings.Join(complete(t, script, tc.words...), " ")
 		if got != tc.want {

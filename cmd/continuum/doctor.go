@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/client"
 	flag "github.com/spf13/pflag"
@@ -88,18 +90,21 @@ func doctorChecks(ctx context.Context, e *env, stateDir, libDir string) []check 
 			add("ok", "socket file", fmt.Sprintf("%s mode %04o", sock, st.Mode().Perm()), "")
 		}
 	}
-	// Socket reachable.
+	// Socket reachable; then what only the daemon can tell: its state file
+	// as it reads it, and its peers.
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	var live *client.Client
 	if c, err := client.Dial(dctx, sock); err != nil {
 		add("fail", "daemon", err.Error(), "start it: systemctl --user start continuumd.socket, or make run")
 	} else {
+		defer c.Close()
 		info, err := c.Info(dctx)
-		c.Close()
 		if err != nil {
 			add("fail", "daemon", "kernel/info failed: "+err.Error(), "see continuumd's log: journalctl --user -u continuumd")
 		} else {
 			add("ok", "daemon", fmt.Sprintf("continuumd %s answers at %s", info.Version, sock), "")
+			live = c
 		}
 	}
 	// State folder and file.
@@ -113,6 +118,9 @@ func doctorChecks(ctx context.Context, e *env, stateDir, libDir string) []check 
 		add("fail", "state file", filepath.Join(stateDir, paths.StateFile)+" is empty", "move it aside; continuumd makes a new one")
 	} else {
 		add("ok", "state file", fmt.Sprintf("%s, %d bytes", filepath.Join(stateDir, paths.StateFile), st.Size()), "")
+	}
+	if live != nil {
+		cs = append(cs, daemonChecks(dctx, live)...)
 	}
 	// llama.cpp libraries, and which backend they bring.
 	need := []string{"libllama*.so*", "libggml.*", "libggml-base.so*"}
@@ -136,6 +144,64 @@ func doctorChecks(ctx context.Context, e *env, stateDir, libDir string) []check 
 		}
 	}
 	return cs
+}
+
+// daemonChecks asks the running daemon about its state file (log/stats
+// reads it: the file answers and the log is not refusing what it receives)
+// and each trusted peer (grid/peers: the link up, or why not, with the fix).
+func daemonChecks(ctx context.Context, c *client.Client) []check {
+	var cs []check
+	add := func(status, name, detail, fix string) {
+		cs = append(cs, check{Status: status, Name: name, Detail: detail, Fix: fix})
+	}
+	var st api.LogStats
+	if err := c.Call(ctx, api.MethodLogStats, nil, &st); err != nil {
+		add("fail", "state (daemon)", "log/stats failed: "+errText(err), "see continuumd's log: journalctl --user -u continuumd; stop it and run continuum log compact to rewrite the file")
+	} else if st.ForkedOrigins > 0 {
+		add("warn", "state (daemon)", fmt.Sprintf("the log reads (%d events, %s); %d origins were caught signing two histories", st.Events, humanBytes(uint64(max(st.FileBytes, 0))), st.ForkedOrigins), "see continuum log stats and docs/GRID.md on forks; untrust a peer that keeps forking")
+	} else {
+		add("ok", "state (daemon)", fmt.Sprintf("the log reads: %d events in %d channels, %s file", st.Events, len(st.Channels), humanBytes(uint64(max(st.FileBytes, 0)))), "")
+	}
+	var ps api.PeersResult
+	if err := c.Call(ctx, api.MethodGridPeers, api.Empty{}, &ps); err != nil {
+		add("warn", "peers", "grid/peers failed: "+errText(err), "see continuumd's log")
+		return cs
+	}
+	if len(ps.Peers) == 0 {
+		add("ok", "peers", "no trusted peers", "")
+		return cs
+	}
+	for _, p := range ps.Peers {
+		name := "peer " + shortID(p.PeerID)
+		switch {
+		case p.State == "up":
+			add("ok", name, fmt.Sprintf("link up (%s), %.2fms", p.Circle, p.RTTMs), "")
+		case len(p.Addrs) == 0:
+			add("warn", name, fmt.Sprintf("no link and no address to dial (%s); it links when it dials here", p.Circle), "on the peer: continuum grid trust "+shortID(p.PeerID)+"… with --addr of this install, or here: continuum grid trust PEER --addr HOST:PORT")
+		default:
+			why := p.LastError
+			if why == "" {
+				why = "no link yet"
+			}
+			add("fail", name, fmt.Sprintf("%s at %s: %s", p.State, strings.Join(p.Addrs, ","), why), peerFix(p))
+		}
+	}
+	return cs
+}
+
+// peerFix is the likely fix for a peer whose link is not up, from the
+// reason the grid gave.
+func peerFix(p api.GridPeer) string {
+	e := strings.ToLower(p.LastError)
+	switch {
+	case strings.Contains(e, "timeout") || strings.Contains(e, "no recent network activity") || strings.Contains(e, "refused") || strings.Contains(e, "unreachable"):
+		return "check that continuumd runs there with --listen-quic on " + strings.Join(p.Addrs, ",") + " and that UDP reaches it (firewall)"
+	case strings.Contains(e, "trust") || strings.Contains(e, "untrusted") || strings.Contains(e, "unknown peer"):
+		return "the peer does not trust this install: on it, continuum grid invite, then here continuum grid join TOKEN"
+	case strings.Contains(e, "peer id") || strings.Contains(e, "pinned") || strings.Contains(e, "key"):
+		return "another install answers at that address: check the address, or trust the right peer id again"
+	}
+	return "see continuum grid peers and continuumd's log on both sides"
 }
 
 func isDirPath(p string) bool {

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/continuum-grid/continuum/api"
 )
 
 // libFolder makes a folder with the llama.cpp library names doctor looks for.
@@ -87,4 +91,64 @@ func privateTemp(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// TestDoctorPeersAndDaemonState: with a daemon running, doctor reports the
+// state file as the daemon reads it, a peer whose link is up, a trusted peer
+// whose address answers nothing (fail, the reason and the fix), and one with
+// no address (warn, how it links); a failed peer makes doctor exit non-zero.
+func TestDoctorPeersAndDaemonState(t *testing.T) {
+	sa, _ := startStatusDaemon(t)
+	sb, _ := startStatusDaemon(t)
+	idb := mustPeerID(t, sb)
+	token := strings.TrimSpace(cli(t, sa, "grid", "invite", "--circle", "household").ok(t).stdout)
+	cli(t, sb, "grid", "join", token).ok(t)
+	waitFor(t, "a sees b up", func() bool {
+		out := decode[api.PeersResult](t, cli(t, sa, "grid", "peers", "--json").ok(t).stdout)
+		return len(out.Peers) == 1 && out.Peers[0].State == "up"
+	})
+	libs := libFolder(t, "libllama.so", "libggml.so", "libggml-base.so", "libggml-cpu.so")
+	r := cli(t, sa, "doctor", "--llama-lib-dir", libs, "--state-dir", privateTemp(t)).ok(t)
+	for _, want := range []string{"ok    state (daemon)   the log reads: ", "ok    peer " + shortID(idb) + " link up (household)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// Peers that are not there: one at an address nothing listens on (a
+	// daemon that was stopped), one with no address.
+	sc, dc := startStatusDaemon(t)
+	idc := mustPeerID(t, sc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	quic := decode[api.InfoResult](t, cli(t, sc, "info", "--json").ok(t).stdout).QUICAddrs
+	if err := dc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sd, _ := startStatusDaemon(t)
+	idd := mustPeerID(t, sd)
+	cli(t, sa, "grid", "trust", idc, "--circle", "household", "--addr", quic[0]).ok(t)
+	cli(t, sa, "grid", "trust", idd, "--circle", "household").ok(t)
+	waitFor(t, "a has tried c", func() bool {
+		out := decode[api.PeersResult](t, cli(t, sa, "grid", "peers", "--json").ok(t).stdout)
+		for _, p := range out.Peers {
+			if p.PeerID == idc {
+				return p.LastError != ""
+			}
+		}
+		return false
+	})
+	r = cli(t, sa, "doctor", "--llama-lib-dir", libs, "--state-dir", privateTemp(t))
+	if r.code == 0 {
+		t.Fatalf("doctor exit 0 with an unreachable peer:\n%s", r.stdout)
+	}
+	for _, want := range []string{
+		"ok    peer " + shortID(idb),
+		"fail  peer " + shortID(idc), "connecting at " + quic[0] + ": ", "fix: ",
+		"warn  peer " + shortID(idd), "no link and no address to dial",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, r.stdout)
+		}
+	}
 }

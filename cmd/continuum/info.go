@@ -18,6 +18,7 @@ var topGroup = &group{
 	summary: "top-level commands",
 	commands: []*command{
 		infoCommand,
+		statusCommand,
 		pingCommand,
 		execCommand,
 		generateCommand,

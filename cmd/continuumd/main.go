@@ -40,7 +40,7 @@ func run(args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long SIGTERM waits for in-flight calls")
-	configFile := fs.String("config", "", "file of settings SIGHUP reloads (key = value a line; today: log-level); read at start too, where it wins over the flags")
+	configFile := fs.String("config", "", "file of settings SIGHUP reloads (key = value a line: log-level, retain-count, retain-age, retain); read at start too, where each key wins over its flag")
 	version := fs.Bool("version", false, "print the version and exit")
 	listenQUIC := fs.String("listen-quic", "", "accept grid links (QUIC) on this UDP host:port, e.g. 0.0.0.0:7946 or 127.0.0.1:0 for any free port; off when empty")
 	replicateList := fs.String("replicate", "", "channels to replicate with every trusted peer, comma-separated (global always); empty: global with every peer and every channel with household peers")
@@ -80,20 +80,24 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var atStart reloadable
 	if *configFile != "" {
-		r, err := readReloadable(*configFile)
-		if err != nil {
+		if atStart, err = readReloadable(*configFile); err != nil {
 			return err
 		}
-		if r.LogLevel != "" {
-			_ = level.UnmarshalText([]byte(r.LogLevel)) // checked by readReloadable
+		if atStart.LogLevel != "" {
+			_ = level.UnmarshalText([]byte(atStart.LogLevel)) // checked by readReloadable
 		}
 	}
 	if *maxMsg < 1024 {
 		return fmt.Errorf("--max-message-size %d is too small (at least 1024)", *maxMsg)
 	}
 
-	defRetain, chanRetain, err := retentionConfig(*retainCount, *retainAge, *retainRules)
+	retainFlags := retentionFlags{count: *retainCount, age: *retainAge, rules: *retainRules}
+	if _, _, err := retentionConfig(retainFlags.count, retainFlags.age, retainFlags.rules); err != nil {
+		return err // the flags themselves, even where --config replaces them
+	}
+	defRetain, chanRetain, err := atStart.retention(retainFlags)
 	if err != nil {
 		return err
 	}
@@ -156,7 +160,7 @@ func run(args []string, stderr io.Writer) error {
 					if r, err := readReloadable(*configFile); err != nil {
 						logger.Error("SIGHUP: settings kept", "reason", err.Error())
 					} else {
-						r.apply(level, logger, *configFile)
+						r.apply(level, logger, *configFile, d.Kernel().Log(), retainFlags)
 					}
 				}
 				// SIGHUP reloads the grid policy (docs/GRID.md "Policy"):

@@ -164,6 +164,20 @@ type PeerStats struct {
 	// garbage), resync, restored (this install found itself older than the
 	// peer knew it and bumped its epoch).
 	Counts map[string]uint64 `json:"counts" msgpack:"counts"`
+	// Head is the peer's head seq as of its last answer (state or pull);
+	// Head - Pulled is how far behind its log this side is.
+	Head uint64 `json:"head" msgpack:"head"`
+	// CaughtUp is when this side last held everything the peer had
+	// (Pulled == Head), or when the first link came up, before that.
+	CaughtUp time.Time `json:"caughtUp" msgpack:"caughtUp"`
+}
+
+// Lag is how many seqs of the peer's log this side has not pulled yet.
+func (p PeerStats) Lag() uint64 {
+	if p.Head > p.Pulled {
+		return p.Head - p.Pulled
+	}
+	return 0
 }
 
 type peerState struct {
@@ -172,6 +186,8 @@ type peerState struct {
 	up     int
 	epoch  uint64
 	pulled uint64
+	head   uint64
+	caught time.Time
 	counts map[string]uint64
 }
 
@@ -185,6 +201,9 @@ func (r *Replicator) peerStats(p link.Peer) *peerState {
 	}
 	ps.circle = p.Circle
 	ps.up++
+	if ps.caught.IsZero() {
+		ps.caught = time.Now() // behind, if at all, since the first link
+	}
 	return ps
 }
 
@@ -204,7 +223,7 @@ func (r *Replicator) Stats() map[string]PeerStats {
 	defer r.mu.Unlock()
 	out := make(map[string]PeerStats, len(r.peers))
 	for id, ps := range r.peers {
-		out[id] = PeerStats{Circle: ps.circle, Links: ps.links, Up: ps.up > 0, Epoch: ps.epoch, Pulled: ps.pulled, Counts: maps.Clone(ps.counts)}
+		out[id] = PeerStats{Circle: ps.circle, Links: ps.links, Up: ps.up > 0, Epoch: ps.epoch, Pulled: ps.pulled, Counts: maps.Clone(ps.counts), Head: ps.head, CaughtUp: ps.caught}
 	}
 	return out
 }

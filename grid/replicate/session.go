@@ -303,6 +303,7 @@ func (s *session) run(force bool) error {
 	// an older copy. Bump the epoch so nobody takes the seqs handed out from
 	// now on for the ones handed out before, and take everything back from
 	// the peer's vectors.
+	s.sawHead(st.Head)
 	older, why, err := olderCopy(l, &st)
 	if err != nil {
 		return err
@@ -369,6 +370,7 @@ func (s *session) run(force bool) error {
 			s.r.count(s.stats, "broken", 1)
 			return fmt.Errorf("repl: the peer answered a pull after %d with last %d, head %d, %d events", p.After, r.Last, r.Head, len(r.Events))
 		}
+		s.sawHead(r.Head)
 		// Ask for the next batch before taking this one in, so the peer reads
 		// while this side verifies and commits.
 		p.Have = nil
@@ -429,6 +431,19 @@ func (s *session) setPosition(epoch, seq uint64) {
 	s.r.mu.Lock()
 	s.pos = position{Epoch: epoch, Seq: seq}
 	s.stats.epoch, s.stats.pulled = epoch, seq
+	if seq >= s.stats.head {
+		s.stats.caught = time.Now()
+	}
+	s.r.mu.Unlock()
+}
+
+// sawHead records the peer's head from its answer, for the lag.
+func (s *session) sawHead(head uint64) {
+	s.r.mu.Lock()
+	s.stats.head = head
+	if s.stats.pulled >= head {
+		s.stats.caught = time.Now()
+	}
 	s.r.mu.Unlock()
 }
 

@@ -126,6 +126,10 @@ type Log struct {
 	loopDone chan struct{}
 	stopRet  chan struct{}
 	retDone  chan struct{}
+	kickRet  chan struct{} // a retention pass now (SetRetention); buffered 1
+	// retMu guards the retention rules (opts.Retention, opts.DefaultRetention),
+	// which SetRetention replaces while passes run.
+	retMu sync.RWMutex
 
 	// Committed state, written by the commit goroutine after the fsync.
 	head    atomic.Uint64
@@ -270,13 +274,9 @@ func Open(db *bolt.DB, id *identity.Identity, opts Options) (*Log, error) {
 	l.clock = l.lamport.Load()
 	l.nextSeq = l.head.Load() + 1
 	go l.loop()
-	if l.retentionConfigured() && opts.RetentionInterval >= 0 {
-		every := opts.RetentionInterval
-		if every == 0 {
-			every = time.Minute
-		}
-		l.stopRet, l.retDone = make(chan struct{}), make(chan struct{})
-		go l.retentionLoop(every)
+	l.kickRet = make(chan struct{}, 1)
+	if l.retentionConfigured() {
+		l.startRetention()
 	}
 	return l, nil
 }
@@ -291,10 +291,11 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	stopRet := l.stopRet
 	l.mu.Unlock()
 	l.signal()
 	<-l.loopDone
-	if l.stopRet != nil {
+	if stopRet != nil {
 		close(l.stopRet)
 		<-l.retDone
 	}

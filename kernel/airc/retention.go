@@ -3,6 +3,7 @@ package airc
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,6 +15,8 @@ import (
 const retentionChunk = 4096
 
 func (l *Log) retentionConfigured() bool {
+	l.retMu.RLock()
+	defer l.retMu.RUnlock()
 	if !l.opts.DefaultRetention.zero() {
 		return true
 	}
@@ -26,13 +29,60 @@ func (l *Log) retentionConfigured() bool {
 }
 
 func (l *Log) ruleFor(channel string) Retention {
+	l.retMu.RLock()
+	defer l.retMu.RUnlock()
 	if r, ok := l.opts.Retention[channel]; ok {
 		return r
 	}
 	return l.opts.DefaultRetention
 }
 
-func (l *Log) retentionLoop(every time.Duration) {
+// startRetention starts the background pass unless it runs already, the log
+// is closed, or RetentionInterval < 0 (the caller runs ApplyRetention).
+func (l *Log) startRetention() {
+	if l.opts.RetentionInterval < 0 {
+		return
+	}
+	every := l.opts.RetentionInterval
+	if every == 0 {
+		every = time.Minute
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.stopRet != nil {
+		return
+	}
+	l.stopRet, l.retDone = make(chan struct{}), make(chan struct{})
+	go l.retentionLoop(every, l.stopRet)
+}
+
+// SetRetention replaces the retention rules (what Options.Retention and
+// Options.DefaultRetention gave at Open) and runs a pass soon, so that new
+// limits apply now rather than one interval later. A log opened without
+// rules starts its background pass here. Events already dropped stay
+// dropped when limits are raised.
+func (l *Log) SetRetention(def Retention, per map[string]Retention) {
+	l.retMu.Lock()
+	l.opts.DefaultRetention, l.opts.Retention = def, maps.Clone(per)
+	l.retMu.Unlock()
+	if !l.retentionConfigured() {
+		return
+	}
+	l.startRetention()
+	select {
+	case l.kickRet <- struct{}{}:
+	default: // a pass is due already
+	}
+}
+
+// RetentionRules returns the rules in force: the default and per channel.
+func (l *Log) RetentionRules() (Retention, map[string]Retention) {
+	l.retMu.RLock()
+	defer l.retMu.RUnlock()
+	return l.opts.DefaultRetention, maps.Clone(l.opts.Retention)
+}
+
+func (l *Log) retentionLoop(every time.Duration, stop <-chan struct{}) {
 	defer close(l.retDone)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -42,9 +92,10 @@ func (l *Log) retentionLoop(every time.Duration) {
 	for first := true; ; first = false {
 		if !first {
 			select {
-			case <-l.stopRet:
+			case <-stop:
 				return
 			case <-t.C:
+			case <-l.kickRet:
 			}
 		}
 		if _, err := l.ApplyRetention(); err != nil {

@@ -177,6 +177,9 @@ func (b *Bus) subscribe(p Pattern, channel string, queueLen int, sink Sink, unlo
 	return s
 }
 
+// Lag is the events queued for the subscription and not yet delivered.
+func (s *Subscription) Lag() uint64 { return uint64(len(s.queue)) }
+
 // Matches reports whether the subscription wants an event of class on
 // channel.
 func (s *Subscription) Matches(class, channel string) bool {

@@ -65,6 +65,10 @@ func WritePrometheus(w io.Writer, m *api.Metrics) error {
 	p.sample("continuum_subscriptions", nil, float64(m.Subscriptions))
 	p.family("continuum_subscriber_lag_events", "gauge", "Events queued for live subscribers, not yet delivered.")
 	p.sample("continuum_subscriber_lag_events", nil, float64(m.SubscriberLag))
+	p.family("continuum_client_lag_events", "gauge", "Per client whose subscriptions are behind: events queued plus log positions to the head; the most behind first, at most 20 clients, the rest under _other.")
+	for _, l := range m.Subscribers {
+		p.sample("continuum_client_lag_events", []string{"client", l.Client}, float64(l.LagEvents))
+	}
 
 	p.family("continuum_log_commits_total", "counter", "airc log group commits (one fsync each).")
 	p.sample("continuum_log_commits_total", nil, float64(m.Log.Commits))
@@ -86,6 +90,14 @@ func WritePrometheus(w io.Writer, m *api.Metrics) error {
 
 	p.family("continuum_grid_peers_up", "gauge", "Grid links up now.")
 	p.sample("continuum_grid_peers_up", nil, float64(m.Grid.PeersUp))
+	p.family("continuum_grid_replication_lag_events", "gauge", "Per peer: seqs of its log past what this install pulled and committed, as of its last answer.")
+	for _, pr := range m.Grid.Peers {
+		p.sample("continuum_grid_replication_lag_events", []string{"peer", pr.PeerID}, float64(pr.LagEvents))
+	}
+	p.family("continuum_grid_replication_behind_seconds", "gauge", "Per peer: seconds since this install last held everything the peer had; 0 when caught up.")
+	for _, pr := range m.Grid.Peers {
+		p.sample("continuum_grid_replication_behind_seconds", []string{"peer", pr.PeerID}, pr.BehindSeconds)
+	}
 	p.family("continuum_grid_counter_total", "counter", "grid/status counters, by name (docs/GRID.md).")
 	names := make([]string, 0, len(m.Grid.Counters))
 	for n := range m.Grid.Counters {

@@ -568,6 +568,8 @@ class Metrics:
     "live subscriptions now"
     subscriber_lag: int = 0
     "events queued for live subscribers and not yet delivered, now"
+    subscribers: List["SubscriberLag"] = dataclasses.field(default_factory=list)
+    "clients whose subscriptions are behind now, most behind first; at most MaxLagClients, the rest summed under client _other"
     log: "LogMetrics" = dataclasses.field(default_factory=lambda: LogMetrics())
     "airc log group commits"
     inference: "InferenceMetrics" = dataclasses.field(default_factory=lambda: InferenceMetrics())
@@ -586,6 +588,7 @@ class Metrics:
             events=[ClassMetrics.from_wire(_x) for _x in d.get("events") or ()],
             subscriptions=d.get("subscriptions") or 0,
             subscriber_lag=d.get("subscriberLag") or 0,
+            subscribers=[SubscriberLag.from_wire(_x) for _x in d.get("subscribers") or ()],
             log=LogMetrics.from_wire(d.get("log")),
             inference=InferenceMetrics.from_wire(d.get("inference")),
             grid=GridMetrics.from_wire(d.get("grid")),
@@ -605,6 +608,8 @@ class Metrics:
             out["subscriptions"] = _to_wire(self.subscriptions)
         if self.subscriber_lag is not None:
             out["subscriberLag"] = _to_wire(self.subscriber_lag)
+        if self.subscribers is not None:
+            out["subscribers"] = _to_wire(self.subscribers)
         if self.log is not None:
             out["log"] = _to_wire(self.log)
         if self.inference is not None:
@@ -748,6 +753,38 @@ class ClassMetrics:
 
 
 @dataclasses.dataclass
+class SubscriberLag:
+    """Go type api.SubscriberLag."""
+
+    client: str = ""
+    "the client id (as events carry in sender); _other for the clients past MaxLagClients"
+    subscriptions: int = 0
+    "its subscriptions that are behind"
+    lag_events: int = 0
+    "events queued for it and not yet delivered, plus, for log-backed subscriptions, log positions between its read position and the head"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "SubscriberLag":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            client=d.get("client") or "",
+            subscriptions=d.get("subscriptions") or 0,
+            lag_events=d.get("lagEvents") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.client is not None:
+            out["client"] = _to_wire(self.client)
+        if self.subscriptions is not None:
+            out["subscriptions"] = _to_wire(self.subscriptions)
+        if self.lag_events is not None:
+            out["lagEvents"] = _to_wire(self.lag_events)
+        return out
+
+
+@dataclasses.dataclass
 class LogMetrics:
     """Go type api.LogMetrics."""
 
@@ -829,6 +866,8 @@ class GridMetrics:
     "links up now"
     counters: Dict[str, int] = dataclasses.field(default_factory=dict)
     "grid/status counters by name"
+    peers: List["PeerReplication"] = dataclasses.field(default_factory=list)
+    "per peer this process has replicated with: how far behind its log this install is"
 
     @classmethod
     def from_wire(cls, d: Any) -> "GridMetrics":
@@ -837,6 +876,7 @@ class GridMetrics:
         return cls(
             peers_up=d.get("peersUp") or 0,
             counters={_k: _x or 0 for _k, _x in (d.get("counters") or {}).items()},
+            peers=[PeerReplication.from_wire(_x) for _x in d.get("peers") or ()],
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -845,6 +885,45 @@ class GridMetrics:
             out["peersUp"] = _to_wire(self.peers_up)
         if self.counters is not None:
             out["counters"] = _to_wire(self.counters)
+        if self.peers is not None:
+            out["peers"] = _to_wire(self.peers)
+        return out
+
+
+@dataclasses.dataclass
+class PeerReplication:
+    """Go type api.PeerReplication."""
+
+    peer_id: str = ""
+    "the peer"
+    up: bool = False
+    "a link to it is up now"
+    lag_events: int = 0
+    "seqs in the peer's log past the one this install has pulled and committed, as of the peer's last answer"
+    behind_seconds: float = 0.0
+    "seconds since this install last held everything the peer had; 0 when caught up"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PeerReplication":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            peer_id=d.get("peerId") or "",
+            up=bool(d.get("up")),
+            lag_events=d.get("lagEvents") or 0,
+            behind_seconds=float(d.get("behindSeconds") or 0),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.peer_id is not None:
+            out["peerId"] = _to_wire(self.peer_id)
+        if self.up is not None:
+            out["up"] = _to_wire(self.up)
+        if self.lag_events is not None:
+            out["lagEvents"] = _to_wire(self.lag_events)
+        if self.behind_seconds is not None:
+            out["behindSeconds"] = _to_wire(self.behind_seconds)
         return out
 
 

@@ -156,12 +156,26 @@ export interface PingResult {
   ts: Int64;
 }
 
+/** Go type api.PeerReplication. */
+export interface PeerReplication {
+  /** the peer */
+  peerId: string;
+  /** a link to it is up now */
+  up: boolean;
+  /** seqs in the peer's log past the one this install has pulled and committed, as of the peer's last answer */
+  lagEvents: Uint64;
+  /** seconds since this install last held everything the peer had; 0 when caught up */
+  behindSeconds: number;
+}
+
 /** Go type api.GridMetrics. */
 export interface GridMetrics {
   /** links up now */
   peersUp: number;
   /** grid/status counters by name */
   counters: {[key: string]: number} | null;
+  /** per peer this process has replicated with: how far behind its log this install is */
+  peers: PeerReplication[] | null;
 }
 
 /** Go type api.InferenceMetrics. */
@@ -186,6 +200,16 @@ export interface LogMetrics {
   commitLatency: Histogram;
   /** events in one commit */
   eventsPerCommit: Histogram;
+}
+
+/** Go type api.SubscriberLag. */
+export interface SubscriberLag {
+  /** the client id (as events carry in sender); _other for the clients past MaxLagClients */
+  client: string;
+  /** its subscriptions that are behind */
+  subscriptions: number;
+  /** events queued for it and not yet delivered, plus, for log-backed subscriptions, log positions between its read position and the head */
+  lagEvents: Uint64;
 }
 
 /** Go type api.ClassMetrics. */
@@ -244,6 +268,8 @@ export interface Metrics {
   subscriptions: number;
   /** events queued for live subscribers and not yet delivered, now */
   subscriberLag: Uint64;
+  /** clients whose subscriptions are behind now, most behind first; at most MaxLagClients, the rest summed under client _other */
+  subscribers: SubscriberLag[] | null;
   /** airc log group commits */
   log: LogMetrics;
   /** tokens generated */
