@@ -53,6 +53,8 @@ var rules = []rule{
 		why: "chat is a service hosted in the kernel (k.Host) over the airc log; it does not speak ipc"},
 	{tree: "grid", allow: []string{"api", "kernel", "ipc/msgrpc", "grid"}, testAllow: anyButCmd,
 		why: "the grid is hosted in the kernel and speaks msgrpc over QUIC; it needs no other part of ipc"},
+	{tree: "grid/contract", allow: []string{"api", "kernel", "ipc/msgrpc", "grid", "alloy"}, testAllow: anyButCmd,
+		why: "the contract service is grid, and signs and checks delivery receipts with the alloy library"},
 	{tree: "daemon", allow: []string{"api", "kernel", "ipc", "inference", "alloysvc", "grid", "daemon", "llama", "chat"}, testAllow: anyButCmd,
 		why: "daemon wires the kernel, its services and the listeners; nothing imports it but programs and tests"},
 	{tree: "cmd/continuum", allow: []string{"api", "ipc/client", "ipc/unixsock", "kernel/airc", "llama/gguf"}, testAllow: anyButCmd,
