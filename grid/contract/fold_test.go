@@ -16,7 +16,6 @@ const (
 	cid = "ct-1"
 )
 
-
 // ev makes an event at lamport l; its hash is its id.
 func ev(l uint64, origin, class string, payload any) Event {
 	id := origin + "-" + strings.TrimPrefix(class, "contract:") + "-" + string(rune('a'+l))
