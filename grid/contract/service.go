@@ -78,6 +78,7 @@ type Service struct {
 	jobs     map[string]*job         // contracts this install proposed, by id
 	reserved map[string]string       // contract id → command, capacity held by a bid or job here
 	bidding  map[string]bool         // bids being emitted
+	declared bool                    // the contract classes are declared
 
 	kick    chan struct{}
 	closing chan struct{}
@@ -127,16 +128,8 @@ func Classes() []api.ClassConfig {
 	return out
 }
 
-// Host declares the classes, registers contract/propose|get|list and
-// starts following the log.
+// Host registers contract/propose|get|list and starts following the log.
 func (s *Service) Host() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, c := range Classes() {
-		if _, err := s.self.Handle(ctx, api.MethodDeclareClass, api.ValueParams{V: c}); err != nil {
-			return fmt.Errorf("contract: declare %s: %w", c.Name, err)
-		}
-	}
 	for _, m := range []struct {
 		name string
 		fn   kernel.Service
@@ -197,7 +190,31 @@ func (s *Service) Attach(p link.Peer, conn *msgrpc.Conn) (msgrpc.Handler, func()
 	}
 }
 
+// declare declares the contract classes before this install's first
+// contract event (as the presence classes are declared once there is a
+// peer): a standalone install's class list stays free of them.
+func (s *Service) declare(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.declared
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	for _, c := range Classes() {
+		if _, err := s.self.Handle(ctx, api.MethodDeclareClass, api.ValueParams{V: c}); err != nil {
+			return fmt.Errorf("contract: declare %s: %w", c.Name, err)
+		}
+	}
+	s.mu.Lock()
+	s.declared = true
+	s.mu.Unlock()
+	return nil
+}
+
 func (s *Service) emit(ctx context.Context, class string, payload any) error {
+	if err := s.declare(ctx); err != nil {
+		return err
+	}
 	_, err := s.k.Emit(ctx, Sender, api.EmitParams{Name: class, Payload: payload})
 	if err != nil {
 		s.log.Warn("cannot emit a contract event", "class", class, "err", err)
@@ -237,6 +254,15 @@ func (s *Service) followLoop() {
 			s.log.Warn("cannot read the log for contracts", "err", err)
 		} else {
 			pos = last
+		}
+		if len(found) > 0 {
+			// Contracts run on this install's grid: declare the classes
+			// (before the tracker shows any), so its own events can follow.
+			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := s.declare(dctx); err != nil {
+				s.log.Warn("cannot declare the contract classes", "err", err)
+			}
+			dcancel()
 		}
 		touched := map[string]bool{}
 		for _, ev := range found {
