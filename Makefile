@@ -7,7 +7,7 @@ BIN       := bin
 LLAMA_DIR := .cache/llama
 FUZZTIME  ?= 10s
 
-.PHONY: all build run test test-go test-fuzz check-fmt vet gen check-gen deps \
+.PHONY: all build run test test-go test-fuzz check-fmt vet gen check-gen deps dashboard \
         llama-libs llama-libs-cuda bench clean test-bindings install
 
 ## install: binaries to $(DESTDIR)$(PREFIX)/bin, systemd units to
@@ -66,8 +66,15 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadMessage$$' -fuzztime $(FUZZTIME) ./ipc/msgrpc
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./alloy
 
+## gen: the client bindings and docs/METHODS.md (go generate), then the
+## dashboard bundle, which is built from the TypeScript client (needs npm).
 gen:
 	$(GO) generate ./...
+	@scripts/build-dashboard.sh
+
+## dashboard: rebuild dashboard/assets/dashboard.js and dashboard/bundle.sum.
+dashboard:
+	@scripts/build-dashboard.sh
 
 check-gen:
 	@if [ -d gen ]; then $(GO) run ./gen -check; fi

@@ -831,6 +831,23 @@ func (d EventDelivery) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return err
 }
 
+// AppendParams implements ParamsAppender: the same bytes as EncodeMsgpack,
+// appended without going through a msgpack.Encoder (one per delivery).
+func (d *EventDelivery) AppendParams(b []byte) ([]byte, error) {
+	raw, err := d.Event.Encoded()
+	if err != nil {
+		return b, err
+	}
+	return AppendEventNotification(b, d.Subscription, raw), nil
+}
+
+// ParamsAppender is implemented by params on a hot path that write their own
+// MessagePack map: a transport appends it to the message instead of encoding
+// the value by reflection. It must append exactly one map.
+type ParamsAppender interface {
+	AppendParams(b []byte) ([]byte, error)
+}
+
 // Notification returns the delivery as an EventNotification value (the
 // envelope decoded if it was not yet).
 func (d *EventDelivery) Notification() (EventNotification, error) {

@@ -110,6 +110,10 @@ func TestAppendEventMatchesReflection(t *testing.T) {
 			if b := reflectEncode(t, &EventDelivery{Subscription: "s1", Event: sh}, false); !bytes.Equal(b, wantNote) {
 				t.Fatal("EventDelivery differs")
 			}
+			// The transport's fast path writes the same bytes.
+			if b, err := (&EventDelivery{Subscription: "s1", Event: sh}).AppendParams([]byte{0xff}); err != nil || !bytes.Equal(b[1:], wantNote) || b[0] != 0xff {
+				t.Fatalf("AppendParams differs (%v)", err)
+			}
 		})
 	}
 }

@@ -32,11 +32,21 @@ type PingResult struct {
 
 // InfoResult answers kernel/info: the machine-readable API.
 type InfoResult struct {
-	Version   string       `msgpack:"version" json:"version" desc:"daemon version"`
-	Protocol  int          `msgpack:"protocol" json:"protocol" desc:"wire protocol version"`
-	PeerID    string       `msgpack:"peerId" json:"peerId" desc:"this install's peer id"`
-	QUICAddrs []string     `msgpack:"quicAddrs,omitempty" json:"quicAddrs,omitempty" desc:"where the grid accepts QUIC links (absent without --listen-quic)"`
-	Methods   []MethodInfo `msgpack:"methods" json:"methods" desc:"every method, with params and result described"`
+	Version   string         `msgpack:"version" json:"version" desc:"daemon version"`
+	Protocol  int            `msgpack:"protocol" json:"protocol" desc:"wire protocol version"`
+	PeerID    string         `msgpack:"peerId" json:"peerId" desc:"this install's peer id"`
+	QUICAddrs []string       `msgpack:"quicAddrs,omitempty" json:"quicAddrs,omitempty" desc:"where the grid accepts QUIC links (absent without --listen-quic)"`
+	WebSocket *WebSocketInfo `msgpack:"webSocket,omitempty" json:"webSocket,omitempty" desc:"the loopback WebSocket listener (absent without --listen-ws)"`
+	Methods   []MethodInfo   `msgpack:"methods" json:"methods" desc:"every method, with params and result described"`
+}
+
+// WebSocketInfo tells a local client where the WebSocket listener is, so
+// that continuum dashboard can print the page's URL. It names the token file,
+// never the token: reading that file is what proves a client may connect.
+type WebSocketInfo struct {
+	Addr      string `msgpack:"addr" json:"addr" desc:"host:port it accepts on (loopback)"`
+	TokenFile string `msgpack:"tokenFile" json:"tokenFile" desc:"the file that holds its token"`
+	Dashboard string `msgpack:"dashboard,omitempty" json:"dashboard,omitempty" desc:"path of the dashboard page on it (/dashboard/); absent when not served"`
 }
 
 // MethodInfo describes one method for kernel/info and the generator.

@@ -6,11 +6,16 @@
 #   4. the newcomer's path (outside-test.sh): the README tour, both clients
 #      installed into a project outside the repository, and docs/CLIENTS.md's
 #      snippets run as written;
-#   5. the browser test: the TS client bundled by esbuild in headless chromium,
-#      over continuumd's WebSocket listener, with a Python provider and emitter.
+#   5. the browser tests: the TS client bundled by esbuild in headless chromium,
+#      over continuumd's WebSocket listener, with a Python provider and emitter;
+#      and the dashboard (/dashboard/) with events emitted from Node.
+# Between 2 and 3 the dashboard bundle is rebuilt and compared with the
+# checked-in one (scripts/build-dashboard.sh --check).
 # Needs go, node/npm, /usr/bin/python3 with python3-msgpack, python3-pytest,
-# python3-venv and python3-setuptools, and /usr/bin/chromium (`make deps`
-# installs the Debian packages as root). SKIP_BROWSER=1 leaves out step 5.
+# python3-venv and python3-setuptools, /usr/bin/chromium (`make deps`
+# installs the Debian packages as root), and for the dashboard test the
+# llama.cpp CPU libraries (`make llama-libs`, or $CONTINUUM_LLAMA_LIB_DIR).
+# SKIP_BROWSER=1 leaves out step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -31,6 +36,9 @@ echo "== TypeScript client (node --test)"
 	fi
 	npm test --silent
 )
+
+echo "== dashboard bundle rebuilt from its sources matches the checked-in one"
+scripts/build-dashboard.sh --check
 
 echo "== Python client (pytest)"
 /usr/bin/python3 -m pytest bindings/python/tests -q

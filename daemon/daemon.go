@@ -16,8 +16,10 @@ import (
 	"sync"
 
 	"github.com/continuum-grid/continuum/alloysvc"
+	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/chat"
+	"github.com/continuum-grid/continuum/dashboard"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/server"
@@ -67,6 +69,10 @@ type WebSocketConfig struct {
 	TokenFile string
 	// AllowOrigins lists the page origins that may connect (--ws-allow-origin).
 	AllowOrigins []string
+	// Dashboard serves the dashboard page at /dashboard/ on the listener
+	// (package dashboard; --ws-dashboard, on by default in continuumd). Its
+	// page may then open the WebSocket, with the token.
+	Dashboard bool
 }
 
 // Daemon is a running kernel and its transports.
@@ -206,12 +212,16 @@ func (d *Daemon) startWebSocket(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	ws, err := websocket.NewServer(d.kernel, websocket.Options{
+	opts := websocket.Options{
 		Token:          token,
 		AllowOrigins:   wc.AllowOrigins,
 		MaxMessageSize: cfg.MaxMessageSize,
 		Logger:         d.log,
-	})
+	}
+	if wc.Dashboard {
+		opts.Pages = dashboard.Handler()
+	}
+	ws, err := websocket.NewServer(d.kernel, opts)
 	if err != nil {
 		return err
 	}
@@ -220,12 +230,22 @@ func (d *Daemon) startWebSocket(cfg Config) error {
 		return err
 	}
 	d.ws, d.wsAddr = ws, ln.Addr().String()
+	// kernel/info tells local clients where it is (continuum dashboard
+	// prints the URL from it); the token file's path, never the token.
+	info := &api.WebSocketInfo{Addr: d.wsAddr, TokenFile: wc.TokenFile}
+	if abs, err := filepath.Abs(wc.TokenFile); err == nil {
+		info.TokenFile = abs
+	}
+	if wc.Dashboard {
+		info.Dashboard = dashboard.Path
+	}
+	d.kernel.SetWebSocket(info)
 	go func() {
 		if err := ws.Serve(ln); err != nil {
 			d.log.Error("websocket listener stopped", "err", err)
 		}
 	}()
-	d.log.Info("continuumd websocket listening", "addr", d.wsAddr, "token_file", wc.TokenFile, "allowed_origins", wc.AllowOrigins)
+	d.log.Info("continuumd websocket listening", "addr", d.wsAddr, "token_file", wc.TokenFile, "allowed_origins", wc.AllowOrigins, "dashboard", wc.Dashboard)
 	return nil
 }
 

@@ -220,7 +220,8 @@ func mustMarshal(t *testing.T, v any) []byte {
 }
 
 // A raw subscriber that stops reading its socket makes the kernel drop and
-// report (events/lagged) instead of slowing the emitter.
+// report (events/lagged) after the stall bound, instead of slowing the
+// emitter for as long as it does not read.
 func TestRawSubscriberThatDoesNotReadIsToldItLagged(t *testing.T) {
 	d := start(t, func(c *daemon.Config) { c.Kernel.SubscriberQueue = 16 })
 	slow := rawDial(t, d)

@@ -94,3 +94,55 @@ func TestTSFieldsHaveTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardBundleIsCurrent fails when dashboard/assets/dashboard.js was
+// not rebuilt after its sources or the TypeScript client changed.
+func TestDashboardBundleIsCurrent(t *testing.T) {
+	if d := StaleDashboard(".."); d != "" {
+		t.Fatalf("the dashboard bundle is stale; run scripts/build-dashboard.sh (make dashboard) and commit: %s", d)
+	}
+}
+
+// TestStaleDashboardNamesChanges copies the dashboard's inputs, bundle and
+// sums into a temp tree, then edits, adds and removes files there.
+func TestStaleDashboardNamesChanges(t *testing.T) {
+	dir := t.TempDir()
+	inputs, err := dashboardInputs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(inputs, dashboardBundle, dashboardSumFile) {
+		b, err := os.ReadFile(filepath.Join("..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := StaleDashboard(dir); d != "" {
+		t.Fatalf("a faithful copy is stale: %s", d)
+	}
+	edit := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("dashboard/web/tail.ts", "// edited\n")
+	edit(dashboardBundle, "// by hand\n")
+	edit("bindings/typescript/src/extra.ts", "export {};\n")
+	os.Remove(filepath.Join(dir, "bindings/typescript/src/node.ts"))
+	want := "bindings/typescript/src/extra.ts (new), bindings/typescript/src/node.ts (gone), dashboard/assets/dashboard.js (changed), dashboard/web/tail.ts (changed)"
+	if d := StaleDashboard(dir); d != want {
+		t.Fatalf("StaleDashboard = %q\nwant %q", d, want)
+	}
+	os.Remove(filepath.Join(dir, dashboardSumFile))
+	if d := StaleDashboard(dir); !strings.Contains(d, "missing") {
+		t.Fatalf("no sum file: %q", d)
+	}
+	if d := StaleDashboard(t.TempDir()); d != "" {
+		t.Fatalf("a tree without dashboard/: %q", d)
+	}
+}

@@ -8,6 +8,8 @@
 //
 //	go run ./gen            # rewrite the generated files under the repository root
 //	go run ./gen -check     # regenerate into a temp dir; exit 1 naming stale files
+//	                        # (and a stale dashboard bundle, see dashboard.go)
+//	go run ./gen -dashboard-sum  # record the dashboard bundle's sums (scripts/build-dashboard.sh runs it)
 //
 // The files it owns are the keys of Generate's result; everything else under bindings/ (the
 // transports, the client runtime, the tests) is written by hand and imports the
@@ -28,7 +30,20 @@ import (
 func main() {
 	root := flag.String("root", ".", "repository root the bindings/ paths are relative to")
 	check := flag.Bool("check", false, "do not write: compare the generated files with what is on disk and fail naming the stale ones")
+	dashSum := flag.Bool("dashboard-sum", false, "write dashboard/bundle.sum for the dashboard bundle as built (scripts/build-dashboard.sh runs it)")
 	flag.Parse()
+
+	if *dashSum {
+		b, err := DashboardSum(*root)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(*root, filepath.FromSlash(dashboardSumFile)), b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(2)
+		}
+		return
+	}
 
 	files, err := Generate()
 	if err != nil {
@@ -42,6 +57,10 @@ func main() {
 			for _, s := range stale {
 				fmt.Fprintln(os.Stderr, "  "+s)
 			}
+			os.Exit(1)
+		}
+		if d := StaleDashboard(*root); d != "" {
+			fmt.Fprintln(os.Stderr, "gen: the dashboard bundle is stale (run `make dashboard` or scripts/build-dashboard.sh and commit the result): "+d)
 			os.Exit(1)
 		}
 		return

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel/airc"
 	"github.com/continuum-grid/continuum/kernel/identity"
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +34,15 @@ func (k *Kernel) Committed() <-chan struct{} { return k.headChanged() }
 func (k *Kernel) SetQUICAddrs(addrs []string) {
 	a := append([]string(nil), addrs...)
 	k.quicAddrs.Store(&a)
+}
+
+// SetWebSocket records the WebSocket listener for kernel/info (nil: none).
+func (k *Kernel) SetWebSocket(w *api.WebSocketInfo) {
+	if w != nil {
+		c := *w
+		w = &c
+	}
+	k.webSocket.Store(w)
 }
 
 func (k *Kernel) quicAddrList() []string {

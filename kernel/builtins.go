@@ -159,7 +159,7 @@ func (k *Kernel) info(context.Context, *session, api.Empty) (any, error) {
 	for _, m := range k.services {
 		methods = append(methods, m.Info())
 	}
-	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), QUICAddrs: k.quicAddrList(), Methods: methods}, nil
+	return api.InfoResult{Version: Version, Protocol: api.Protocol, PeerID: k.PeerID(), QUICAddrs: k.quicAddrList(), WebSocket: k.webSocket.Load(), Methods: methods}, nil
 }
 
 func (k *Kernel) getClass(_ context.Context, _ *session, p api.NameParams) (any, error) {
@@ -266,8 +266,20 @@ func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api
 	if ev.ID == "" {
 		ev.ID = k.newEventID()
 	}
-	k.bus.Publish(ev)
+	k.bus.PublishWait(ctx, ev, k.stall())
 	return api.EmitResult{ID: ev.ID, Channel: ev.Channel, Lamport: ev.Lamport, Seq: ev.Seq, Declared: class != nil}, nil
+}
+
+// stall is the bound of an emit's wait for subscribers (Config.SubscriberStall).
+func (k *Kernel) stall() time.Duration {
+	switch d := k.cfg.SubscriberStall; {
+	case d == 0:
+		return bus.DefaultStall
+	case d < 0:
+		return 0
+	default:
+		return d
+	}
 }
 
 func (k *Kernel) subscribe(_ context.Context, s *session, p api.SubscribeParams) (any, error) {

@@ -40,6 +40,13 @@ type Config struct {
 	Logger *slog.Logger
 	// SubscriberQueue bounds each live subscription's queue (default 4096).
 	SubscriberQueue int
+	// SubscriberStall bounds how long one emit of a live (unlogged) event
+	// waits for room in subscribers' full queues before those subscribers
+	// are marked lagged and lose it (bus.PublishWait): subscribers that keep
+	// reading slow the emitter instead of losing events. 0 means
+	// bus.DefaultStall (500 ms); a negative value never waits (every full
+	// queue drops at once).
+	SubscriberStall time.Duration
 	// Retention limits what the airc log keeps, per channel (Retention) and
 	// for every other channel (DefaultRetention); zero keeps everything.
 	Retention        map[string]airc.Retention
@@ -69,7 +76,8 @@ type Kernel struct {
 
 	services []api.MethodSpec // specs of kernel-hosted services beyond api.Methods
 
-	quicAddrs atomic.Pointer[[]string] // where the grid listens, for kernel/info
+	quicAddrs atomic.Pointer[[]string]          // where the grid listens, for kernel/info
+	webSocket atomic.Pointer[api.WebSocketInfo] // the WebSocket listener, for kernel/info
 
 	gridRouter atomic.Pointer[gridRouterBox] // set by the grid service (gridroute.go)
 

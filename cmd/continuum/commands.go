@@ -58,7 +58,12 @@ interrupted; the command goes away when this process exits. Each call is
 printed on stdout (time, caller, params; one JSON object per line with --json).
 
 The reply is the call's params (--echo, the default), or a fixed JSON value
-(--reply-json). Call it from another terminal with 'continuum exec NAME'.`,
+(--reply-json). Call it from another terminal with 'continuum exec NAME'.
+
+When continuumd goes away (a restart), serve says so, dials until it is back
+and registers NAME again; calls made while it was away fail on the caller's
+side (command_not_found) and are not queued. --no-reconnect exits instead,
+with unavailable.`,
 	example: `continuum commands serve demo/echo --description "echo the params"
 continuum commands serve demo/echo --scope grid --price 1   # offered to trusted peers
 # in another terminal:
@@ -75,6 +80,7 @@ continuum exec demo/echo --param text=hi`,
 		capability := fs.String("capability", "", "grid: the capability it offers (default the command name)")
 		price := fs.Float64("price", 0, "grid: the price per call it offers")
 		latency := fs.Float64("latency-ms", 0, "grid: its own estimate of a call's latency, ms")
+		noReconnect := fs.Bool("no-reconnect", false, "exit with unavailable when the connection to continuumd goes, instead of registering again once it is back")
 		return func(ctx context.Context, e *env, args []string) error {
 			var terms *api.Terms
 			if fs.Changed("price") || fs.Changed("latency-ms") {
@@ -101,7 +107,7 @@ continuum exec demo/echo --param text=hi`,
 				Idempotent:   *idempotent,
 				Capability:   *capability,
 				Terms:        terms,
-			}, *replyJSON != "", reply, *delay)
+			}, *replyJSON != "", reply, *delay, !*noReconnect)
 		}
 	},
 }
@@ -115,12 +121,12 @@ type callLine struct {
 	Params     any    `json:"params"`
 }
 
-func serve(ctx context.Context, e *env, rp api.RegisterParams, fixed bool, reply any, delay time.Duration) error {
+func serve(ctx context.Context, e *env, rp api.RegisterParams, fixed bool, reply any, delay time.Duration, reconnect bool) error {
 	c, err := e.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { c.Close() }()
 
 	var mu sync.Mutex // one line at a time on stdout
 	handler := func(hctx context.Context, inv *client.Invocation) (any, error) {
@@ -153,18 +159,38 @@ func serve(ctx context.Context, e *env, rp api.RegisterParams, fixed bool, reply
 		}
 		return params, nil
 	}
-	rctx, cancel := e.callCtx(ctx)
-	err = c.Provide(rctx, rp, handler)
-	cancel()
-	if err != nil {
+	provide := func(c *client.Client) error {
+		rctx, cancel := e.callCtx(ctx)
+		defer cancel()
+		return c.Provide(rctx, rp, handler)
+	}
+	if err := provide(c); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "serving %s on %s; Ctrl-C to stop\n", rp.Name, e.socketPath())
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-c.Done():
-		return api.Errorf(api.CodeUnavailable, "lost the connection to continuumd; %s is no longer served", rp.Name)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.Done():
+		}
+		if !reconnect {
+			return api.Errorf(api.CodeUnavailable, "lost the connection to continuumd; %s is no longer served", rp.Name)
+		}
+		// The daemon went (a restart): dial until it is back and register
+		// again. A registration refused for good (the name is taken by now,
+		// say) ends serve with that error rather than looping.
+		fmt.Fprintf(e.stderr, "lost the connection to continuumd at %s; registering %s again once it is back (Ctrl-C to stop)\n", e.socketPath(), rp.Name)
+		c.Close()
+		nc := (&follower{e: e}).redial(ctx)
+		if nc == nil {
+			return nil
+		}
+		c = nc
+		if err := provide(c); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "serving %s again\n", rp.Name)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/ipc/client"
 	flag "github.com/spf13/pflag"
 )
@@ -22,6 +23,7 @@ var topGroup = &group{
 		generateCommand,
 		chatCommand,
 		doctorCommand,
+		dashboardCommand,
 	},
 }
 
@@ -49,6 +51,7 @@ params and result schemas of each method.`,
 					"peer id", orDash(info.PeerID),
 					"socket", e.socketPath(),
 					"quic", orDash(strings.Join(info.QUICAddrs, ", ")),
+					"websocket", webSocketLine(info.WebSocket),
 				); err != nil {
 					return err
 				}
@@ -101,4 +104,15 @@ var pingCommand = &command{
 type pingLine struct {
 	TS        int64 `json:"ts"`        // the daemon's clock, unix ms
 	RTTMicros int64 `json:"rttMicros"` // round trip, microseconds
+}
+
+// webSocketLine says where the WebSocket listener is, and its dashboard.
+func webSocketLine(ws *api.WebSocketInfo) string {
+	if ws == nil {
+		return "-"
+	}
+	if ws.Dashboard == "" {
+		return ws.Addr + " (no dashboard)"
+	}
+	return ws.Addr + " (dashboard: continuum dashboard)"
 }

@@ -444,12 +444,12 @@ func TestExecDeadline(t *testing.T) {
 	}
 }
 
-// With --no-reconnect, tails exit when the daemon goes; serve always does.
+// With --no-reconnect, tails and serve exit when the daemon goes.
 func TestStreamsEndWhenDaemonStops(t *testing.T) {
 	sock, d := startDaemonHandle(t)
 	_, errOut, stop := background(t, sock, "events", "tail", "--no-reconnect")
 	_, logErr, stopLog := background(t, sock, "log", "tail", "--channel", "general", "--no-reconnect")
-	_, serveErr, stopServe := background(t, sock, "commands", "serve", "demo/echo")
+	_, serveErr, stopServe := background(t, sock, "commands", "serve", "demo/echo", "--no-reconnect")
 	waitFor(t, "tails and serve to start", func() bool {
 		return strings.Contains(errOut.String(), "watching") && strings.Contains(serveErr.String(), "serving") && strings.Contains(logErr.String(), "following")
 	})
@@ -469,5 +469,37 @@ func TestStreamsEndWhenDaemonStops(t *testing.T) {
 	waitFor(t, "serve to report the lost connection", func() bool { return strings.Contains(serveErr.String(), "error: unavailable: lost the connection") })
 	if code := stopServe(); code != 1 {
 		t.Errorf("serve exit %d after the daemon stopped, want 1; stderr %q", code, serveErr.String())
+	}
+}
+
+// serve outlives a daemon restart: it says so, registers the command again
+// once the daemon is back, and answers calls made after that. With
+// --no-reconnect it exits with unavailable instead.
+func TestServeReconnects(t *testing.T) {
+	defer func(old struct{ first, max time.Duration }) { backoff = old }(backoff)
+	backoff.first, backoff.max = 20*time.Millisecond, 100*time.Millisecond
+	r := newRestartable(t)
+	_, errOut, stop := background(t, r.sock, "commands", "serve", "demo/echo")
+	waitFor(t, "serve to register", func() bool { return strings.Contains(errOut.String(), "serving demo/echo on") })
+	cli(t, r.sock, "exec", "demo/echo", "--param", "text=before").ok(t)
+
+	r.stop(t)
+	waitFor(t, "serve to notice", func() bool { return strings.Contains(errOut.String(), "registering demo/echo again") })
+	r.start(t)
+	waitFor(t, "serve to register again", func() bool { return strings.Contains(errOut.String(), "serving demo/echo again") })
+	res := cli(t, r.sock, "exec", "demo/echo", "--param", "text=after", "-o", "json").ok(t)
+	if strings.TrimSpace(res.stdout) != `{"text":"after"}` {
+		t.Errorf("echo after the restart: %q", res.stdout)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("serve exit %d after Ctrl-C, stderr %s", code, errOut.String())
+	}
+
+	_, errOut2, stop2 := background(t, r.sock, "commands", "serve", "demo/once", "--no-reconnect")
+	waitFor(t, "the second serve to register", func() bool { return strings.Contains(errOut2.String(), "serving demo/once") })
+	r.stop(t)
+	waitFor(t, "--no-reconnect to give up", func() bool { return strings.Contains(errOut2.String(), "unavailable") })
+	if code := stop2(); code != exitError {
+		t.Errorf("--no-reconnect exit %d, want %d; stderr %s", code, exitError, errOut2.String())
 	}
 }

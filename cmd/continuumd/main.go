@@ -48,6 +48,7 @@ func run(args []string, stderr io.Writer) error {
 	listenWS := fs.String("listen-ws", "", "also serve on a loopback WebSocket at host:port (127.0.0.1:7777); off when empty")
 	wsTokenFile := fs.String("ws-token-file", "", "file with the WebSocket token, made 0600 when absent (default: ws-token in the state dir)")
 	wsOrigins := fs.StringArray("ws-allow-origin", nil, "origin of a page allowed to open the WebSocket, e.g. http://127.0.0.1:8080 (repeatable)")
+	wsDashboard := fs.Bool("ws-dashboard", true, "serve the dashboard page at /dashboard/ on the --listen-ws listener (continuum dashboard prints its URL); --ws-dashboard=false turns it off")
 	llamaDir := fs.String("llama-lib-dir", inference.DefaultLibDir(), "folder of the llama.cpp libraries, as filled by make llama-libs; default $"+inference.EnvLibDir+", else ./.cache/llama/cpu, else ../.cache/llama/cpu next to the executable")
 	llamaFile := fs.String("llama-file", "", "file name of libllama in --llama-lib-dir (default: found by pattern, libllama.*.so)")
 	ggmlFile := fs.String("ggml-file", "", "file name of libggml in --llama-lib-dir (default: found by pattern, libggml.*.so)")
@@ -114,7 +115,7 @@ func run(args []string, stderr io.Writer) error {
 		},
 		Socket:         *socket,
 		MaxMessageSize: *maxMsg,
-		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins},
+		WebSocket:      daemon.WebSocketConfig{Addr: *listenWS, TokenFile: *wsTokenFile, AllowOrigins: *wsOrigins, Dashboard: *wsDashboard},
 		MetricsListen:  *metricsListen,
 		Logger:         logger,
 		Grid:           grid.Options{ListenQUIC: *listenQUIC, Replicate: replicateOptions(*replicateList)},

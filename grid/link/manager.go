@@ -474,6 +474,15 @@ func (m *Manager) attach(l *link, p Protocol, st *quic.Stream) {
 		defer m.wg.Done()
 		select {
 		case <-conn.Done():
+			// A stream also ends when its whole connection does (a duplicate
+			// closed by the tie-break, the peer going away), and the stream
+			// may notice first: only a stream that ends while its connection
+			// stays up for streamLostGrace is a lost stream.
+			select {
+			case <-l.conn.Context().Done():
+				return
+			case <-time.After(streamLostGrace):
+			}
 			l.mu.Lock()
 			down := l.down
 			l.mu.Unlock()
@@ -485,6 +494,10 @@ func (m *Manager) attach(l *link, p Protocol, st *quic.Stream) {
 		}
 	}()
 }
+
+// streamLostGrace is how long a protocol stream that ended waits for its
+// connection to end too before it counts as lost (ReasonStreamLost).
+const streamLostGrace = 100 * time.Millisecond
 
 // Connect makes the manager keep a link to peerID, dialling addrs with
 // backoff whenever there is none. With no addrs it only waits for the peer

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // runCallers splits b.N calls over n goroutines and reports calls/s.
@@ -273,4 +274,35 @@ func (r *repeatChunkReader) Read(p []byte) (int, error) {
 		r.off = (r.off + c) % len(r.data)
 	}
 	return n, nil
+}
+
+// viaEncoder hides EventDelivery's AppendParams: the params go through the
+// msgpack.Encoder (its EncodeMsgpack), as before the fast path.
+type viaEncoder struct{ d *api.EventDelivery }
+
+func (v viaEncoder) EncodeMsgpack(enc *msgpack.Encoder) error { return v.d.EncodeMsgpack(enc) }
+
+// BenchmarkEncodeEventDelivery is the per-subscriber cost of one
+// events/event notification, the event's envelope already encoded once.
+func BenchmarkEncodeEventDelivery(b *testing.B) {
+	ev := api.ShareEvent(&api.Event{ID: "e1", Class: "bench:tick", Sender: "c1", TS: 1, Payload: map[string]any{"ts": 1, "n": 2, "text": "the quick brown fox"}})
+	if _, err := ev.Encoded(); err != nil {
+		b.Fatal(err)
+	}
+	d := &api.EventDelivery{Subscription: "s1", Event: ev}
+	for _, c := range []struct {
+		name string
+		p    any
+	}{{"append", d}, {"encoder", viaEncoder{d}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e, err := encodeNotification(api.NotifyEvent, c.p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				putEncoder(e)
+			}
+		})
+	}
 }

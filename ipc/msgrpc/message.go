@@ -266,6 +266,14 @@ func (e *encoder) params(v any) error {
 		raw = p
 	case api.ValueParams:
 		return e.params(p.V)
+	case api.ParamsAppender:
+		e.buf.WriteByte(0x91)
+		b, err := p.AppendParams(e.buf.AvailableBuffer())
+		if err != nil {
+			return api.Errorf(api.CodeInvalidArgument, "encoding params: %v", err)
+		}
+		e.buf.Write(b) // in place when it fit the buffer's spare room
+		return nil
 	default:
 		start := e.buf.Len()
 		e.buf.WriteByte(0x91)

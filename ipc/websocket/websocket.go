@@ -19,6 +19,11 @@
 //     opened: the connection gets one kernel/protocol-error notification with
 //     code unauthenticated and is closed (status 1008), so a client can tell
 //     this failure from any other. Tokens compare in constant time.
+//   - Pages, when given: a request that is not a WebSocket upgrade (after the
+//     Host check) is served by Options.Pages, and a page the listener served
+//     itself may open the WebSocket: the origin http://<Host> of the request
+//     is allowed besides Options.AllowOrigins. The token is still required;
+//     such a page learns it from its URL (docs/SERVICE.md "Dashboard").
 //   - Everything after the handshake is msgrpc's: a message over the size
 //     limit, a text frame, or bytes that are not one MessagePack-RPC message
 //     are answered with an error (or a kernel/protocol-error when the msgid is
@@ -73,6 +78,9 @@ type Options struct {
 	MaxInFlight int
 	// Logger receives connection events; nil discards.
 	Logger *slog.Logger
+	// Pages, when set, serves the requests that are not WebSocket upgrades
+	// (the dashboard), and the listener's own origin may then connect.
+	Pages http.Handler
 }
 
 // Server is a WebSocket listener in front of an api.Backend.
@@ -163,9 +171,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "continuumd: the Host header must name a loopback address", http.StatusForbidden)
 		return
 	}
+	if s.opts.Pages != nil && !isUpgrade(r) {
+		s.opts.Pages.ServeHTTP(w, r)
+		return
+	}
 	if origin := r.Header.Get("Origin"); origin != "" {
 		n, err := normalOrigin(origin)
-		if err != nil || !s.origins[n] {
+		if err != nil || !(s.origins[n] || s.ownOrigin(r, n)) {
 			log.Warn("websocket request refused: origin not allowed (see --ws-allow-origin)", "origin", origin)
 			http.Error(w, "continuumd: this origin may not connect (continuumd --ws-allow-origin)", http.StatusForbidden)
 			return
@@ -196,6 +208,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(-1) // the transport applies the limit itself, so it can answer
 	t := newTransport(c, s.opts.MaxMessageSize)
 	s.rpc.ServeTransport(t, api.Caller{Transport: "ws", UID: -1, GID: -1, PID: -1})
+}
+
+// isUpgrade reports whether r asks for a WebSocket (Connection: upgrade,
+// Upgrade: websocket); anything else is a page request.
+func isUpgrade(r *http.Request) bool {
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	for _, h := range r.Header.Values("Connection") {
+		for _, t := range strings.Split(h, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ownOrigin reports whether origin (normalised) is this listener's own, the
+// origin of the pages it serves: http://<Host>, where Host has already been
+// checked to be loopback. It holds only when the server serves Pages.
+func (s *Server) ownOrigin(r *http.Request, origin string) bool {
+	if s.opts.Pages == nil {
+		return false
+	}
+	own, err := normalOrigin("http://" + r.Host)
+	return err == nil && own == origin
 }
 
 // checkToken reports whether r presents the server's token.

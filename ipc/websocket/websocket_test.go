@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -366,5 +367,92 @@ func TestNewServerChecksOptions(t *testing.T) {
 	}
 	if _, err := NewServer(testbackend.New(), Options{Token: token, AllowOrigins: []string{"127.0.0.1:8080"}}); err == nil {
 		t.Error("origin without scheme accepted")
+	}
+}
+
+// TestPages: with Options.Pages, plain requests reach the page handler (Host
+// still checked), and the listener's own origin may open the WebSocket,
+// with the token still required; other origins stay refused.
+func TestPages(t *testing.T) {
+	pages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("page " + r.URL.Path))
+	})
+	url, _, _ := start(t, Options{Pages: pages, AllowOrigins: []string{"http://127.0.0.1:8080"}})
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+	port := addr[strings.LastIndex(addr, ":")+1:]
+
+	get := func(host string) (int, string) {
+		req, err := http.NewRequest("GET", "http://"+addr+"/dashboard/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, body := get(""); code != 200 || body != "page /dashboard/" {
+		t.Fatalf("page: %d %q", code, body)
+	}
+	if code, _ := get("evil.example:" + port); code != http.StatusForbidden {
+		t.Fatalf("page with a rebinding Host: %d, want 403", code)
+	}
+
+	for _, c := range []struct {
+		origin, host string
+		ok           bool
+	}{
+		{"http://" + addr, "", true},                                   // a page it served
+		{"http://localhost:" + port, "localhost:" + port, true},        // same, by name
+		{"http://127.0.0.1:8080", "", true},                            // still allowed explicitly
+		{"http://localhost:" + port, "", false},                        // not the Host it was asked by
+		{"http://127.0.0.1:1", "", false},                              // another port
+		{"https://" + addr, "", false},                                 // another scheme
+		{"http://evil.example:" + port, "evil.example:" + port, false}, // DNS rebinding
+	} {
+		h := http.Header{"Origin": {c.origin}}
+		conn, resp, err := dialHost(t, url, h, c.host)
+		if c.ok != (err == nil) {
+			t.Errorf("origin %q host %q: ok=%v err=%v", c.origin, c.host, c.ok, err)
+		}
+		if err == nil {
+			conn.CloseNow()
+		} else if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %q host %q: %v (want 403)", c.origin, c.host, err)
+		}
+	}
+
+	// own origin without the token: upgraded, then refused as unauthenticated
+	c, _, err := dial(t, url, http.Header{"Origin": {"http://" + addr}}, Subprotocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, c); m[0] != int8(2) || m[1] != api.NotifyProtocolError {
+		t.Fatalf("got %v", m)
+	}
+}
+
+// TestNoPagesNoOwnOrigin: without Pages the listener's own origin is not
+// special, and a plain GET is not served.
+func TestNoPagesNoOwnOrigin(t *testing.T) {
+	url, _, _ := start(t, Options{})
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+	if _, resp, err := dial(t, url, http.Header{"Origin": {"http://" + addr}}, Subprotocol, TokenPrefix+token); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("own origin without Pages: %v", err)
+	}
+	resp, err := http.Get("http://" + addr + "/dashboard/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("a page was served without Pages")
 	}
 }

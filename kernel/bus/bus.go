@@ -1,16 +1,28 @@
 // Package bus is the kernel's in-process publish/subscribe fan-out for live
-// events. It promises that Publish never blocks: each subscription has its own
-// bounded queue and delivery goroutine, so a subscriber that does not read
-// loses events (counted, and reported through its Sink) instead of slowing the
-// emitter or any other subscriber. Every subscriber of one publish gets the
-// same *api.SharedEvent, so the event is encoded for the wire at most once,
-// however many connections receive it.
+// events. Each subscription has its own bounded queue and delivery goroutine.
+// What it promises:
+//
+//   - Publish never blocks: a subscription whose queue is full loses the
+//     event (counted, and reported through its Sink).
+//   - PublishWait is flow control with a bound: a full queue makes the
+//     publisher wait for room, so a subscriber that keeps reading gets every
+//     event and the publisher goes at its pace; but one publish waits at most
+//     its bound in all, and a subscription that made no room within it is
+//     marked lagging: it loses events as with Publish, and no publisher waits
+//     for it again until it has emptied its queue. A subscriber that stops
+//     reading therefore stops a publisher once, for the bound, and never
+//     slows anyone after that.
+//   - Every subscriber of one publish gets the same *api.SharedEvent, so the
+//     event is encoded for the wire at most once, however many connections
+//     receive it.
 package bus
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/continuum-grid/continuum/api"
 	"github.com/continuum-grid/continuum/kernel/metrics"
@@ -18,6 +30,13 @@ import (
 
 // DefaultQueueLen bounds each subscription's queue.
 const DefaultQueueLen = 4096
+
+// DefaultStall is the bound the kernel passes to PublishWait by default: how
+// long one emit may wait for subscribers whose queues are full before they
+// are marked lagging. Long enough that a reader descheduled on a loaded
+// machine is not taken for a stalled one, short enough that a stalled one
+// holds an emitter up only briefly, and once.
+const DefaultStall = 500 * time.Millisecond
 
 // Sink receives a subscription's events, one at a time, from the
 // subscription's own goroutine; it may block (a slow socket only stalls that
@@ -119,6 +138,10 @@ type Subscription struct {
 	sink    Sink
 	queue   chan *api.SharedEvent
 	dropped atomic.Uint64
+	// lagging is set when a PublishWait gave up waiting for room in queue;
+	// while it is set publishers do not wait for this subscription. run
+	// clears it once it finds the queue empty: the subscriber caught up.
+	lagging atomic.Bool
 	done    chan struct{}
 	once    sync.Once
 	bus     *Bus
@@ -183,6 +206,79 @@ func (b *Bus) Publish(ev *api.Event) {
 	b.mu.RUnlock()
 }
 
+// PublishWait is Publish with flow control: for a matching subscription
+// whose queue is full (and that is not lagging) it waits for room, at most
+// bound in all for this one call, or until ctx ends. Subscriptions still
+// full when bound passes are marked lagging and lose the event; when ctx
+// ends first they lose it without being marked. bound <= 0 is Publish.
+//
+// The bus lock is not held while waiting, so subscribing, closing and other
+// publishers go on meanwhile.
+func (b *Bus) PublishWait(ctx context.Context, ev *api.Event, bound time.Duration) {
+	if bound <= 0 {
+		b.Publish(ev)
+		return
+	}
+	if b.metrics != nil {
+		b.metrics.Class(ev.Class).Emitted.Add(1)
+	}
+	var shared *api.SharedEvent // made on the first match only
+	var buf [8]*Subscription
+	full := buf[:0] // matching subscriptions whose queue was full
+	b.mu.RLock()
+	for s := range b.subs {
+		if s.wants(ev.Class, ev.Channel, ev.Seq) {
+			if shared == nil {
+				shared = api.ShareEvent(ev)
+			}
+			select {
+			case s.queue <- shared:
+			default:
+				if s.lagging.Load() {
+					s.drop(shared)
+				} else {
+					full = append(full, s)
+				}
+			}
+		}
+	}
+	b.mu.RUnlock()
+	if len(full) > 0 {
+		waitRoom(ctx, shared, full, bound)
+	}
+}
+
+// waitRoom puts ev in each of full's queues, waiting for room until bound
+// has passed since the call or ctx ends (see PublishWait).
+func waitRoom(ctx context.Context, ev *api.SharedEvent, full []*Subscription, bound time.Duration) {
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	expired, cancelled := false, false
+	for _, s := range full {
+		if !expired && !cancelled && !s.lagging.Load() {
+			select {
+			case s.queue <- ev:
+				continue
+			case <-s.done:
+				continue
+			case <-timer.C:
+				expired = true
+			case <-ctx.Done():
+				cancelled = true
+			}
+		}
+		// Out of time (or another publisher gave up on s): one last try.
+		select {
+		case s.queue <- ev:
+		default:
+			if expired {
+				s.lagging.Store(true)
+			}
+			s.drop(ev)
+		}
+	}
+}
+
 // PublishShared is Publish of an event already shared (for example read
 // from the log as its stored bytes).
 func (b *Bus) PublishShared(ev *api.SharedEvent) {
@@ -202,10 +298,15 @@ func (s *Subscription) offer(ev *api.SharedEvent) {
 	select {
 	case s.queue <- ev:
 	default:
-		s.dropped.Add(1)
-		if m := s.bus.metrics; m != nil {
-			m.Class(ev.Class).Dropped.Add(1)
-		}
+		s.drop(ev)
+	}
+}
+
+// drop counts ev as lost for s; run reports the count through the sink.
+func (s *Subscription) drop(ev *api.SharedEvent) {
+	s.dropped.Add(1)
+	if m := s.bus.metrics; m != nil {
+		m.Class(ev.Class).Dropped.Add(1)
 	}
 }
 
@@ -238,6 +339,8 @@ func (s *Subscription) run() {
 					continue
 				default:
 				}
+				// Queue empty: caught up, so publishers may wait again.
+				s.lagging.Store(false)
 				break
 			}
 		}

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +223,134 @@ func TestSubscribeUnloggedSkipsLoggedBeforeTheQueue(t *testing.T) {
 	ev, dropped := r.snapshot()
 	if ev[0] != "local" || dropped != 0 {
 		t.Fatalf("events %v, dropped %d; want [local], 0", ev, dropped)
+	}
+}
+
+// slowSink takes each event only after a pause: a subscriber that keeps
+// reading, more slowly than the publisher publishes.
+type slowSink struct {
+	recorder
+	pause time.Duration
+}
+
+func (s *slowSink) Deliver(ev *api.SharedEvent) error {
+	time.Sleep(s.pause)
+	return s.recorder.Deliver(ev)
+}
+
+func TestPublishWaitKeepsEverythingForASlowReader(t *testing.T) {
+	b := New()
+	defer b.Close()
+	all, _ := ParsePattern("*")
+	slow := &slowSink{pause: 200 * time.Microsecond}
+	b.Subscribe(all, "", 4, slow)
+	const n = 500
+	for i := range n {
+		b.PublishWait(context.Background(), &api.Event{ID: strconv.Itoa(i), Class: "x:y"}, 5*time.Second)
+	}
+	waitFor(t, func() bool { ev, _ := slow.snapshot(); return len(ev) == n })
+	ev, dropped := slow.snapshot()
+	if dropped != 0 {
+		t.Fatalf("dropped %d", dropped)
+	}
+	for i, id := range ev {
+		if id != strconv.Itoa(i) {
+			t.Fatalf("event %d is %s: out of order", i, id)
+		}
+	}
+}
+
+func TestPublishWaitGivesUpOnAStalledReaderOnce(t *testing.T) {
+	b := New()
+	defer b.Close()
+	all, _ := ParsePattern("*")
+	stalled := &recorder{block: make(chan struct{})}
+	fast := &recorder{}
+	b.Subscribe(all, "", 4, stalled)
+	b.Subscribe(all, "", 4, fast)
+	const n, bound = 200, 100 * time.Millisecond
+	var longest time.Duration
+	start := time.Now()
+	for i := range n {
+		t0 := time.Now()
+		b.PublishWait(context.Background(), &api.Event{ID: strconv.Itoa(i), Class: "x:y"}, bound)
+		longest = max(longest, time.Since(t0))
+	}
+	took := time.Since(start)
+	if longest < bound {
+		t.Fatalf("no publish waited for the stalled reader (longest %v)", longest)
+	}
+	// Once lagging, the stalled reader is not waited for again: the whole
+	// run costs about one bound, not one per event.
+	if took > bound+3*time.Second {
+		t.Fatalf("%d publishes took %v with a %v bound", n, took, bound)
+	}
+	waitFor(t, func() bool { ev, _ := fast.snapshot(); return len(ev) == n })
+	if _, d := fast.snapshot(); d != 0 {
+		t.Fatalf("the reading subscriber lost %d", d)
+	}
+	close(stalled.block)
+	waitFor(t, func() bool { ev, d := stalled.snapshot(); return uint64(len(ev))+d == n })
+	if _, d := stalled.snapshot(); d == 0 {
+		t.Fatal("the stalled reader was not told it lagged")
+	}
+	// Caught up, it is waited for again: a slow but reading subscriber
+	// after a stall loses nothing more.
+	stalled.mu.Lock()
+	stalled.events, stalled.dropped = nil, 0
+	stalled.mu.Unlock()
+	for i := range n {
+		b.PublishWait(context.Background(), &api.Event{ID: strconv.Itoa(i), Class: "x:y"}, 5*time.Second)
+	}
+	waitFor(t, func() bool { ev, _ := stalled.snapshot(); return len(ev) == n })
+	if _, d := stalled.snapshot(); d != 0 {
+		t.Fatalf("after catching up, lost %d", d)
+	}
+}
+
+func TestPublishWaitEndsWithItsContext(t *testing.T) {
+	b := New()
+	defer b.Close()
+	all, _ := ParsePattern("*")
+	stalled := &recorder{block: make(chan struct{})}
+	defer close(stalled.block)
+	b.Subscribe(all, "", 1, stalled)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		for i := range 10 {
+			b.PublishWait(ctx, &api.Event{ID: strconv.Itoa(i), Class: "x:y"}, time.Hour)
+		}
+		close(done)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("PublishWait did not end with its context")
+	}
+}
+
+func TestPublishWaitIsNotHeldUpByClose(t *testing.T) {
+	b := New()
+	defer b.Close()
+	all, _ := ParsePattern("*")
+	stalled := &recorder{block: make(chan struct{})}
+	defer close(stalled.block)
+	sub := b.Subscribe(all, "", 1, stalled)
+	done := make(chan struct{})
+	go func() {
+		for i := range 10 {
+			b.PublishWait(context.Background(), &api.Event{ID: strconv.Itoa(i), Class: "x:y"}, time.Hour)
+		}
+		close(done)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	sub.Close() // takes the bus lock: must not wait for the publisher
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a publisher waiting on a closed subscription did not go on")
 	}
 }

@@ -338,6 +338,8 @@ class InfoResult:
     "this install's peer id"
     quic_addrs: List[str] = dataclasses.field(default_factory=list)
     "where the grid accepts QUIC links (absent without --listen-quic)"
+    web_socket: Optional["WebSocketInfo"] = None
+    "the loopback WebSocket listener (absent without --listen-ws)"
     methods: List["MethodInfo"] = dataclasses.field(default_factory=list)
     "every method, with params and result described"
 
@@ -350,6 +352,7 @@ class InfoResult:
             protocol=d.get("protocol") or 0,
             peer_id=d.get("peerId") or "",
             quic_addrs=[_x or "" for _x in d.get("quicAddrs") or ()],
+            web_socket=(lambda _v: None if _v is None else WebSocketInfo.from_wire(_v))(d.get("webSocket")),
             methods=[MethodInfo.from_wire(_x) for _x in d.get("methods") or ()],
         )
 
@@ -363,8 +366,42 @@ class InfoResult:
             out["peerId"] = _to_wire(self.peer_id)
         if self.quic_addrs:
             out["quicAddrs"] = _to_wire(self.quic_addrs)
+        if self.web_socket:
+            out["webSocket"] = _to_wire(self.web_socket)
         if self.methods is not None:
             out["methods"] = _to_wire(self.methods)
+        return out
+
+
+@dataclasses.dataclass
+class WebSocketInfo:
+    """Go type api.WebSocketInfo."""
+
+    addr: str = ""
+    "host:port it accepts on (loopback)"
+    token_file: str = ""
+    "the file that holds its token"
+    dashboard: str = ""
+    "path of the dashboard page on it (/dashboard/); absent when not served"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "WebSocketInfo":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            addr=d.get("addr") or "",
+            token_file=d.get("tokenFile") or "",
+            dashboard=d.get("dashboard") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.addr is not None:
+            out["addr"] = _to_wire(self.addr)
+        if self.token_file is not None:
+            out["tokenFile"] = _to_wire(self.token_file)
+        if self.dashboard:
+            out["dashboard"] = _to_wire(self.dashboard)
         return out
 
 

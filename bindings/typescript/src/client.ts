@@ -192,7 +192,13 @@ export class Client extends Methods implements Core {
           return;
         }
         this.attach(t);
-        await this.restore();
+        await this.restore(t);
+        if (this.transport !== t) {
+          // Lost again while restoring: lost() could not start another
+          // reconnect while this one runs, so this loop goes on.
+          delay = Math.min(delay * 2, max);
+          continue;
+        }
         this.onconnectionchange?.(true);
         return;
       }
@@ -202,16 +208,25 @@ export class Client extends Methods implements Core {
   }
 
   /** After a reconnect: provide the commands again and resume subscriptions. */
-  private async restore(): Promise<void> {
+  // A subscription the daemon refuses ends; one whose call failed because
+  // the connection went again is kept for the next attempt.
+  private async restore(t: Transport): Promise<void> {
     for (const p of this.provisions.values()) {
       await this.call("commands/register", p.register).catch(() => undefined);
     }
     const subs = [...this.subs.values()];
     this.subs.clear();
     for (const s of subs) {
+      if (this.transport !== t) {
+        this.subs.set(s.id, s);
+        continue;
+      }
       const params: any = { ...s.params };
       if (!params.durable && s.lastSeq) params.from = s.lastSeq;
-      await this.rawCall("events/subscribe", params, (r) => this.adopt(s, r)).catch(() => s.end());
+      await this.rawCall("events/subscribe", params, (r) => this.adopt(s, r)).catch(() => {
+        if (this.transport === t) s.end();
+        else this.subs.set(s.id, s);
+      });
     }
   }
 

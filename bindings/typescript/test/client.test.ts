@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as C from "../src/node.js";
-import { Client } from "../src/node.js";
+import { Client, connectUnix } from "../src/node.js";
 import { badCalls, Daemon } from "./daemon.js";
 
 let d: Daemon;
@@ -180,6 +180,55 @@ test("reconnects, provides its commands again and resumes subscriptions", async 
       for (let i = 0; i < 100 && !(k as any).subs.has(sub.id); i++) await new Promise((r) => setTimeout(r, 50));
       await o.events.emit({ name: "ts:after:restart", payload: 1 });
       assert.equal((await sub.nextEvent(5000))?.payload, 1);
+    } finally {
+      await o.close();
+    }
+  } finally {
+    await k.close();
+    await own.dispose();
+  }
+});
+
+test("a connection lost again while restoring is retried, not left down", async () => {
+  const own = await new Daemon().start();
+  let dials = 0;
+  // The first reconnection drops as soon as the client sends its first
+  // message (the commands/register of restore); later ones are whole.
+  const connector = async () => {
+    const t = await connectUnix(own.socket);
+    if (++dials !== 2) return t;
+    const send = t.send.bind(t);
+    t.send = (m: Uint8Array) => {
+      send(m);
+      t.close();
+    };
+    return t;
+  };
+  const k = await Client.connect({ connector, backoffMs: { initial: 20, max: 100 } });
+  try {
+    await k.commands.provide("tstest/restored", () => "yes");
+    const sub = await k.events.subscribe({ pattern: "ts:restored:*" });
+    await own.stop();
+    await own.start();
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      try {
+        await k.kernel.ping();
+        break;
+      } catch (e) {
+        assert.ok(e instanceof C.UnavailableError);
+        assert.ok(Date.now() < deadline, `no reconnect after ${dials} dials`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.ok(dials >= 3, `dials: ${dials}`);
+    const o = await Client.connect({ socketPath: own.socket });
+    try {
+      for (let i = 0; i < 100 && !(k as any).subs.has(sub.id); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && !(await o.commands.list()).some((x) => x.name === "tstest/restored"); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await o.commands.execute({ command: "tstest/restored" }), "yes");
+      await o.events.emit({ name: "ts:restored:after", payload: 2 });
+      assert.equal((await sub.nextEvent(5000))?.payload, 2);
     } finally {
       await o.close();
     }

@@ -124,6 +124,16 @@ export interface MethodInfo {
   result: Schema | null;
 }
 
+/** Go type api.WebSocketInfo. */
+export interface WebSocketInfo {
+  /** host:port it accepts on (loopback) */
+  addr: string;
+  /** the file that holds its token */
+  tokenFile: string;
+  /** path of the dashboard page on it (/dashboard/); absent when not served */
+  dashboard?: string;
+}
+
 /** Go type api.InfoResult. */
 export interface InfoResult {
   /** daemon version */
@@ -134,6 +144,8 @@ export interface InfoResult {
   peerId: string;
   /** where the grid accepts QUIC links (absent without --listen-quic) */
   quicAddrs?: string[];
+  /** the loopback WebSocket listener (absent without --listen-ws) */
+  webSocket?: WebSocketInfo;
   /** every method, with params and result described */
   methods: MethodInfo[] | null;
 }
