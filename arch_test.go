@@ -53,6 +53,8 @@ var rules = []rule{
 		why: "chat is a service hosted in the kernel (k.Host) over the airc log; it does not speak ipc"},
 	{tree: "grid", allow: []string{"api", "kernel", "ipc/msgrpc", "grid"}, testAllow: anyButCmd,
 		why: "the grid is hosted in the kernel and speaks msgrpc over QUIC; it needs no other part of ipc"},
+	{tree: "grid/contract", allow: []string{"api", "kernel", "ipc/msgrpc", "grid", "alloy"}, testAllow: anyButCmd,
+		why: "the contract service is grid, and signs and checks delivery receipts with the alloy library"},
 	{tree: "dashboard", allow: []string{"dashboard"},
 		why: "the dashboard is static files embedded for the WebSocket listener to serve; the page talks to the daemon like any client, so the Go side imports nothing of the project"},
 	{tree: "daemon", allow: []string{"api", "kernel", "ipc", "inference", "alloysvc", "grid", "daemon", "llama", "chat", "dashboard"}, testAllow: anyButCmd,

@@ -370,6 +370,11 @@ const (
 	MethodAlloyGet    = "alloy/get"
 	MethodAlloyList   = "alloy/list"
 
+	// Hosted by the grid's contract service (package grid/contract).
+	MethodContractPropose = "contract/propose"
+	MethodContractGet     = "contract/get"
+	MethodContractList    = "contract/list"
+
 	// Hosted by the chat service (package chat).
 	MethodChatSend    = "chat/send"
 	MethodChatHistory = "chat/history"
@@ -414,6 +419,9 @@ var Methods = []MethodSpec{
 	method[AlloyVerifyParams, AlloyVerdict](MethodAlloyVerify, "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."),
 	method[AlloyHashParams, AlloyEntry](MethodAlloyGet, "Return a stored alloy by its hash (or a unique prefix)."),
 	method[AlloyListParams, []AlloySummary](MethodAlloyList, "List stored alloys, newest first."),
+	method[ContractProposeParams, ContractProposeResult](MethodContractPropose, "Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event."),
+	method[ContractGetParams, Contract](MethodContractGet, "A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons."),
+	method[ContractListParams, ContractListResult](MethodContractList, "List the contracts in the log (optionally in one state) and this install's reservations."),
 	method[ChatSendParams, EmitResult](MethodChatSend, "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."),
 	method[ChatHistoryParams, ChatHistoryResult](MethodChatHistory, "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."),
 }

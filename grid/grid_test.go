@@ -30,6 +30,7 @@ type node struct {
 	d      *daemon.Daemon
 	c      *client.Client
 	id     string
+	tweak  func(*grid.Options) // set before start: options beyond the defaults
 }
 
 // fastLinks keeps reconnects quick in tests.
@@ -50,10 +51,14 @@ func startNode(t *testing.T) *node {
 
 func (n *node) start() {
 	n.t.Helper()
+	g := grid.Options{ListenQUIC: n.listen, Link: fastLinks, Dispatch: fastDispatch}
+	if n.tweak != nil {
+		n.tweak(&g)
+	}
 	d, err := daemon.Start(daemon.Config{
 		Kernel: kernel.Config{StateDir: filepath.Join(n.dir, "state")},
 		Socket: filepath.Join(n.dir, "d.sock"),
-		Grid:   grid.Options{ListenQUIC: n.listen, Link: fastLinks, Dispatch: fastDispatch},
+		Grid:   g,
 	})
 	if err != nil {
 		n.t.Fatal(err)

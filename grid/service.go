@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/grid/contract"
 	"github.com/continuum-grid/continuum/grid/dispatch"
 	"github.com/continuum-grid/continuum/grid/link"
 	"github.com/continuum-grid/continuum/grid/replicate"
@@ -48,6 +49,9 @@ type Options struct {
 	// Dispatch tunes manifests and grid dispatch (timers); its Logger is
 	// set by Host.
 	Dispatch dispatch.Options
+	// Contract tunes the contract service (deadlines); its Logger is set
+	// by Host.
+	Contract contract.Options
 }
 
 // Service is the running grid. It is safe for concurrent use.
@@ -58,6 +62,7 @@ type Service struct {
 	links *link.Manager
 	repl  *replicate.Replicator // nil with NoReplication
 	disp  *dispatch.Dispatcher
+	ctr   *contract.Service
 }
 
 var (
@@ -88,7 +93,14 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	lo.Protocols = append(append([]link.Protocol{}, opts.Protocols...), disp)
+	co := opts.Contract
+	co.Logger = opts.Logger
+	ctr, err := contract.New(k, ts, disp, co)
+	if err != nil {
+		disp.Close()
+		return nil, err
+	}
+	lo.Protocols = append(append([]link.Protocol{}, opts.Protocols...), disp, ctr)
 	var repl *replicate.Replicator
 	if !opts.NoReplication {
 		ro := opts.Replicate
@@ -105,7 +117,7 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 		disp.Close()
 		return nil, err
 	}
-	s := &Service{k: k, log: opts.Logger, trust: ts, links: lm, repl: repl, disp: disp}
+	s := &Service{k: k, log: opts.Logger, trust: ts, links: lm, repl: repl, disp: disp, ctr: ctr}
 	for _, m := range []struct {
 		name string
 		fn   kernel.Service
@@ -129,6 +141,10 @@ func Host(k *kernel.Kernel, opts Options) (*Service, error) {
 			return nil, err
 		}
 	}
+	if err := ctr.Host(); err != nil {
+		lm.Close()
+		return nil, err
+	}
 	disp.Start(lm)
 	k.SetGridRouter(disp)
 	k.SetQUICAddrs(lm.Addrs())
@@ -150,6 +166,9 @@ func (s *Service) QUICAddrs() []string { return s.links.Addrs() }
 // Replicator is the replication protocol (nil with NoReplication).
 func (s *Service) Replicator() *replicate.Replicator { return s.repl }
 
+// Contracts is the contract service (tests compare its tracker).
+func (s *Service) Contracts() *contract.Service { return s.ctr }
+
 // Dispatcher is the grid router (manifests, capability index, dispatch).
 func (s *Service) Dispatcher() *dispatch.Dispatcher { return s.disp }
 
@@ -167,6 +186,7 @@ func (s *Service) policyReload(context.Context, api.Empty) (any, error) {
 // Close takes every link down.
 func (s *Service) Close() error {
 	s.k.SetGridRouter(nil)
+	s.ctr.Close()
 	s.disp.Close()
 	err := s.links.Close()
 	if s.repl != nil {

@@ -52,7 +52,7 @@ func TestCompletionBash(t *testing.T) {
 	}{
 		{[]string{"continuum", "ev"}, "events"},
 		{[]string{"continuum", "e"}, "exec events"},
-		{[]string{"continuum", "co"}, "completion commands"},
+		{[]string{"continuum", "co"}, "completion commands contracts"},
 		{[]string{"continuum", "events", "e"}, "emit"},
 		{[]string{"continuum", "grid", ""}, groupWords("grid")},
 		{[]string{"continuum", "--socket", "/tmp/s", "events", "emit", "--sch"}, "--schema-version"},

@@ -265,6 +265,20 @@ func TestGenerateOnThePeerThatHasTheModel(t *testing.T) {
 	if took := time.Since(began); took > 900*time.Millisecond {
 		t.Errorf("a remote generate without stream took %s (waiting for events that never come?)", took)
 	}
+	// Under contract (docs/CONTRACTS.md): b bids from its llm:tiny offer, runs
+	// the generation, delivers a signed receipt; a verifies and pays.
+	type contracted struct {
+		Contract api.Contract       `json:"contract"`
+		Result   api.GenerateResult `json:"result"`
+	}
+	cr := decode[contracted](t, cli(t, sa, "contracts", "propose", "inference/generate", "--capability", "llm:tiny", "--expiry", "300ms",
+		"--params", `{"model":"tiny","prompt":"hello world","maxTokens":24}`, "-o", "json").ok(t).stdout)
+	if cr.Contract.State != "paid" || cr.Result.Text != local.Text || len(cr.Contract.DeliveredAlloyHash) != 64 {
+		t.Errorf("contracted generate: %s (%s), text %q, want %q", cr.Contract.State, cr.Contract.Verdict, cr.Result.Text, local.Text)
+	}
+	if show := cli(t, sa, "contracts", "show", cr.Contract.ContractID).ok(t).stdout; !strings.Contains(show, cr.Contract.DeliveredAlloyHash) || !strings.Contains(show, "verifies: passed") {
+		t.Errorf("contracts show:\n%s", show)
+	}
 	// Once b unloads it, the offer goes (withdrawn) and a answers as before.
 	cli(t, sb, "model", "unload", "tiny").ok(t)
 	waitFor(t, "llm:tiny withdrawn from a's index", func() bool {

@@ -100,6 +100,7 @@ var groups = []*group{
 	modelGroup,
 	gridGroup,
 	alloyGroup,
+	contractsGroup,
 }
 
 // usageError is a mistake on the command line: exit status 2.

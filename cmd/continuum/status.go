@@ -326,11 +326,3 @@ func orError(err, s string) string {
 	return s
 }
 
-// shortID keeps a peer id readable in one line: its first 12 characters
-// (grid peers prints them whole).
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12] + "…"
-	}
-	return id
-}

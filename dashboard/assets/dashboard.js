@@ -1782,6 +1782,24 @@ var AlloyMethods = class {
     return await this.core.call("alloy/list", params) ?? [];
   }
 };
+var ContractMethods = class {
+  constructor(core) {
+    this.core = core;
+  }
+  core;
+  /** Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event. */
+  propose(params) {
+    return this.core.call("contract/propose", params);
+  }
+  /** A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons. */
+  get(params) {
+    return this.core.call("contract/get", params);
+  }
+  /** List the contracts in the log (optionally in one state) and this install's reservations. */
+  list(params = {}) {
+    return this.core.call("contract/list", params);
+  }
+};
 var ChatMethods = class {
   constructor(core) {
     this.core = core;
@@ -1804,6 +1822,7 @@ var Methods = class {
   inference;
   grid;
   alloy;
+  contract;
   chat;
   constructor(core) {
     this.kernel = new KernelMethods(core);
@@ -1813,6 +1832,7 @@ var Methods = class {
     this.inference = new InferenceMethods(core);
     this.grid = new GridMethods(core);
     this.alloy = new AlloyMethods(core);
+    this.contract = new ContractMethods(core);
     this.chat = new ChatMethods(core);
   }
 };

@@ -285,3 +285,7 @@ func (nopPeer) Notify(string, any) error { return nil }
 func (nopPeer) Call(context.Context, string, any) (api.Params, error) {
 	return nil, api.Errorf(api.CodeUnavailable, "not a provider")
 }
+
+// Offers are this install's offers now, as its manifest would publish them
+// (the contract service bids from their terms).
+func (d *Dispatcher) Offers(ctx context.Context) []api.Offer { return d.offersNow(ctx) }

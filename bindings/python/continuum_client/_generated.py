@@ -2971,6 +2971,404 @@ class AlloyListParams:
 
 
 @dataclasses.dataclass
+class ContractProposeParams:
+    """Go type api.ContractProposeParams."""
+
+    command: str = ""
+    "the command to run"
+    params: Any = None
+    "its params (sent to the accepted bidder only)"
+    required_capability: str = ""
+    "capability bidders must offer (default the command)"
+    max_bid: float = 0.0
+    "highest bid accepted (default 0: free offers only)"
+    bid_currency: str = ""
+    "currency of bids (default none)"
+    expiry_ms: int = 0
+    "bid window, ms (default 1000, 50 to 600000)"
+    strategy: str = ""
+    "cheapest or fastest (default cheapest)"
+    deliver_within_ms: int = 0
+    "time from acceptance to delivery, ms (default 60000, at most 3600000)"
+    wait: bool = False
+    "answer once the contract ends, with the result"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractProposeParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            command=d.get("command") or "",
+            params=d.get("params"),
+            required_capability=d.get("requiredCapability") or "",
+            max_bid=float(d.get("maxBid") or 0),
+            bid_currency=d.get("bidCurrency") or "",
+            expiry_ms=d.get("expiryMs") or 0,
+            strategy=d.get("strategy") or "",
+            deliver_within_ms=d.get("deliverWithinMs") or 0,
+            wait=bool(d.get("wait")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.command is not None:
+            out["command"] = _to_wire(self.command)
+        if self.params is not None:
+            out["params"] = _to_wire(self.params)
+        if self.required_capability:
+            out["requiredCapability"] = _to_wire(self.required_capability)
+        if self.max_bid:
+            out["maxBid"] = _to_wire(self.max_bid)
+        if self.bid_currency:
+            out["bidCurrency"] = _to_wire(self.bid_currency)
+        if self.expiry_ms:
+            out["expiryMs"] = _to_wire(self.expiry_ms)
+        if self.strategy:
+            out["strategy"] = _to_wire(self.strategy)
+        if self.deliver_within_ms:
+            out["deliverWithinMs"] = _to_wire(self.deliver_within_ms)
+        if self.wait:
+            out["wait"] = _to_wire(self.wait)
+        return out
+
+
+@dataclasses.dataclass
+class ContractProposeResult:
+    """Go type api.ContractProposeResult."""
+
+    contract: "Contract" = dataclasses.field(default_factory=lambda: Contract())
+    "the contract as the tracker sees it"
+    result: Any = None
+    "the command's result (with wait, when paid)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractProposeResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            contract=Contract.from_wire(d.get("contract")),
+            result=d.get("result"),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.contract is not None:
+            out["contract"] = _to_wire(self.contract)
+        if self.result:
+            out["result"] = _to_wire(self.result)
+        return out
+
+
+@dataclasses.dataclass
+class Contract:
+    """Go type api.Contract."""
+
+    contract_id: str = ""
+    "the contract"
+    state: str = ""
+    "proposed, accepted, executing, delivered, verified, paid, disputed, expired or failed"
+    proposer_id: str = ""
+    "the proposer"
+    command: str = ""
+    "the command"
+    required_capability: str = ""
+    "capability required"
+    max_bid: float = 0.0
+    "highest bid accepted"
+    bid_currency: str = ""
+    "currency"
+    strategy: str = ""
+    "cheapest or fastest"
+    expiry_unix_ms: int = 0
+    "end of the bid window"
+    deliver_within_ms: int = 0
+    "time from acceptance to delivery"
+    input_hash: str = ""
+    "the proposal's alloyHash: sha256 of the params bytes"
+    deadline_unix_ms: int = 0
+    "when the current state must move on (0 when ended)"
+    bids: List["ContractBid"] = dataclasses.field(default_factory=list)
+    "bids taken, in log order"
+    accepted_bidder_id: str = ""
+    "the chosen bidder"
+    amount: float = 0.0
+    "the accepted bid's amount"
+    delivered_alloy_hash: str = ""
+    "the delivery's receipt alloy"
+    verdict: str = ""
+    "the proposer's verdict reason"
+    chain: List["ContractEntry"] = dataclasses.field(default_factory=list)
+    "every contract event taken, in transcript order"
+    refused: List["ContractRefusal"] = dataclasses.field(default_factory=list)
+    "contract events that do not fit the chain, with the reason"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Contract":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            contract_id=d.get("contractId") or "",
+            state=d.get("state") or "",
+            proposer_id=d.get("proposerId") or "",
+            command=d.get("command") or "",
+            required_capability=d.get("requiredCapability") or "",
+            max_bid=float(d.get("maxBid") or 0),
+            bid_currency=d.get("bidCurrency") or "",
+            strategy=d.get("strategy") or "",
+            expiry_unix_ms=d.get("expiryUnixMs") or 0,
+            deliver_within_ms=d.get("deliverWithinMs") or 0,
+            input_hash=d.get("inputHash") or "",
+            deadline_unix_ms=d.get("deadlineUnixMs") or 0,
+            bids=[ContractBid.from_wire(_x) for _x in d.get("bids") or ()],
+            accepted_bidder_id=d.get("acceptedBidderId") or "",
+            amount=float(d.get("amount") or 0),
+            delivered_alloy_hash=d.get("deliveredAlloyHash") or "",
+            verdict=d.get("verdict") or "",
+            chain=[ContractEntry.from_wire(_x) for _x in d.get("chain") or ()],
+            refused=[ContractRefusal.from_wire(_x) for _x in d.get("refused") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.contract_id is not None:
+            out["contractId"] = _to_wire(self.contract_id)
+        if self.state is not None:
+            out["state"] = _to_wire(self.state)
+        if self.proposer_id is not None:
+            out["proposerId"] = _to_wire(self.proposer_id)
+        if self.command is not None:
+            out["command"] = _to_wire(self.command)
+        if self.required_capability is not None:
+            out["requiredCapability"] = _to_wire(self.required_capability)
+        if self.max_bid is not None:
+            out["maxBid"] = _to_wire(self.max_bid)
+        if self.bid_currency is not None:
+            out["bidCurrency"] = _to_wire(self.bid_currency)
+        if self.strategy is not None:
+            out["strategy"] = _to_wire(self.strategy)
+        if self.expiry_unix_ms is not None:
+            out["expiryUnixMs"] = _to_wire(self.expiry_unix_ms)
+        if self.deliver_within_ms is not None:
+            out["deliverWithinMs"] = _to_wire(self.deliver_within_ms)
+        if self.input_hash is not None:
+            out["inputHash"] = _to_wire(self.input_hash)
+        if self.deadline_unix_ms is not None:
+            out["deadlineUnixMs"] = _to_wire(self.deadline_unix_ms)
+        if self.bids is not None:
+            out["bids"] = _to_wire(self.bids)
+        if self.accepted_bidder_id:
+            out["acceptedBidderId"] = _to_wire(self.accepted_bidder_id)
+        if self.amount is not None:
+            out["amount"] = _to_wire(self.amount)
+        if self.delivered_alloy_hash:
+            out["deliveredAlloyHash"] = _to_wire(self.delivered_alloy_hash)
+        if self.verdict:
+            out["verdict"] = _to_wire(self.verdict)
+        if self.chain is not None:
+            out["chain"] = _to_wire(self.chain)
+        if self.refused is not None:
+            out["refused"] = _to_wire(self.refused)
+        return out
+
+
+@dataclasses.dataclass
+class ContractBid:
+    """Go type api.ContractBid."""
+
+    contract_id: str = ""
+    "the contract"
+    bidder_id: str = ""
+    "the bidding install (the event's origin)"
+    bid_amount: float = 0.0
+    "price asked, in the proposal's currency"
+    max_latency_ms: float = 0.0
+    "the bidder's latency estimate"
+    bid_expiry_unix_ms: int = 0
+    "the bidder holds its capacity until then"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractBid":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            contract_id=d.get("contractId") or "",
+            bidder_id=d.get("bidderId") or "",
+            bid_amount=float(d.get("bidAmount") or 0),
+            max_latency_ms=float(d.get("maxLatencyMs") or 0),
+            bid_expiry_unix_ms=d.get("bidExpiryUnixMs") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.contract_id is not None:
+            out["contractId"] = _to_wire(self.contract_id)
+        if self.bidder_id is not None:
+            out["bidderId"] = _to_wire(self.bidder_id)
+        if self.bid_amount is not None:
+            out["bidAmount"] = _to_wire(self.bid_amount)
+        if self.max_latency_ms is not None:
+            out["maxLatencyMs"] = _to_wire(self.max_latency_ms)
+        if self.bid_expiry_unix_ms is not None:
+            out["bidExpiryUnixMs"] = _to_wire(self.bid_expiry_unix_ms)
+        return out
+
+
+@dataclasses.dataclass
+class ContractEntry:
+    """Go type api.ContractEntry."""
+
+    class_: str = ""
+    "contract:*"
+    event_id: str = ""
+    "the event's id"
+    hash: str = ""
+    "hex hash of the event (what acceptedBidHash names)"
+    origin: str = ""
+    "who signed it"
+    lamport: int = 0
+    "its lamport time"
+    ts: int = 0
+    "unix ms at its origin"
+    summary: str = ""
+    "amounts, hashes, verdict, in words"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractEntry":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            class_=d.get("class") or "",
+            event_id=d.get("eventId") or "",
+            hash=d.get("hash") or "",
+            origin=d.get("origin") or "",
+            lamport=d.get("lamport") or 0,
+            ts=d.get("ts") or 0,
+            summary=d.get("summary") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.class_ is not None:
+            out["class"] = _to_wire(self.class_)
+        if self.event_id is not None:
+            out["eventId"] = _to_wire(self.event_id)
+        if self.hash is not None:
+            out["hash"] = _to_wire(self.hash)
+        if self.origin is not None:
+            out["origin"] = _to_wire(self.origin)
+        if self.lamport is not None:
+            out["lamport"] = _to_wire(self.lamport)
+        if self.ts is not None:
+            out["ts"] = _to_wire(self.ts)
+        if self.summary is not None:
+            out["summary"] = _to_wire(self.summary)
+        return out
+
+
+@dataclasses.dataclass
+class ContractRefusal:
+    """Go type api.ContractRefusal."""
+
+    event: "ContractEntry" = dataclasses.field(default_factory=lambda: ContractEntry())
+    "the refused event"
+    reason: str = ""
+    "the refusal reason (docs/CONTRACTS.md)"
+    detail: str = ""
+    "in words"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractRefusal":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            event=ContractEntry.from_wire(d.get("event")),
+            reason=d.get("reason") or "",
+            detail=d.get("detail") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.event is not None:
+            out["event"] = _to_wire(self.event)
+        if self.reason is not None:
+            out["reason"] = _to_wire(self.reason)
+        if self.detail is not None:
+            out["detail"] = _to_wire(self.detail)
+        return out
+
+
+@dataclasses.dataclass
+class ContractGetParams:
+    """Go type api.ContractGetParams."""
+
+    contract_id: str = ""
+    "the contract"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractGetParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            contract_id=d.get("contractId") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.contract_id is not None:
+            out["contractId"] = _to_wire(self.contract_id)
+        return out
+
+
+@dataclasses.dataclass
+class ContractListParams:
+    """Go type api.ContractListParams."""
+
+    state: str = ""
+    "only contracts in this state"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractListParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            state=d.get("state") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.state:
+            out["state"] = _to_wire(self.state)
+        return out
+
+
+@dataclasses.dataclass
+class ContractListResult:
+    """Go type api.ContractListResult."""
+
+    contracts: List["Contract"] = dataclasses.field(default_factory=list)
+    "by proposal time (lamport, id)"
+    reservations: List[str] = dataclasses.field(default_factory=list)
+    "contracts this install holds capacity for (its open bids and jobs)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "ContractListResult":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            contracts=[Contract.from_wire(_x) for _x in d.get("contracts") or ()],
+            reservations=[_x or "" for _x in d.get("reservations") or ()],
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.contracts is not None:
+            out["contracts"] = _to_wire(self.contracts)
+        if self.reservations is not None:
+            out["reservations"] = _to_wire(self.reservations)
+        return out
+
+
+@dataclasses.dataclass
 class ChatSendParams:
     """Go type api.ChatSendParams."""
 
@@ -3486,6 +3884,51 @@ def _alloy_list_result(v: Any) -> List["AlloySummary"]:
     return [AlloySummary.from_wire(_x) for _x in v or ()]
 
 
+def _contract_propose_params(*, command: str, params: Any = None, required_capability: Optional[str] = None, max_bid: Optional[float] = None, bid_currency: Optional[str] = None, expiry_ms: Optional[int] = None, strategy: Optional[str] = None, deliver_within_ms: Optional[int] = None, wait: Optional[bool] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"command": command}
+    if params is not None:
+        p["params"] = params
+    if required_capability is not None:
+        p["requiredCapability"] = required_capability
+    if max_bid is not None:
+        p["maxBid"] = max_bid
+    if bid_currency is not None:
+        p["bidCurrency"] = bid_currency
+    if expiry_ms is not None:
+        p["expiryMs"] = expiry_ms
+    if strategy is not None:
+        p["strategy"] = strategy
+    if deliver_within_ms is not None:
+        p["deliverWithinMs"] = deliver_within_ms
+    if wait is not None:
+        p["wait"] = wait
+    return p
+
+
+def _contract_propose_result(v: Any) -> "ContractProposeResult":
+    return ContractProposeResult.from_wire(v)
+
+
+def _contract_get_params(*, contract_id: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"contractId": contract_id}
+    return p
+
+
+def _contract_get_result(v: Any) -> "Contract":
+    return Contract.from_wire(v)
+
+
+def _contract_list_params(*, state: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    if state is not None:
+        p["state"] = state
+    return p
+
+
+def _contract_list_result(v: Any) -> "ContractListResult":
+    return ContractListResult.from_wire(v)
+
+
 def _chat_send_params(*, room_id: str, text: str, reply_to: Optional[str] = None, mentions: Optional[List[str]] = None, id: Optional[str] = None) -> Dict[str, Any]:
     p: Dict[str, Any] = {"roomId": room_id, "text": text}
     if reply_to is not None:
@@ -3712,6 +4155,27 @@ class _AlloyMethods:
         return _alloy_list_result(self._c.call("alloy/list", _alloy_list_params(limit=limit)))
 
 
+class _ContractMethods:
+    """The contract/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def propose(self, *, command: str, params: Any = None, required_capability: Optional[str] = None, max_bid: Optional[float] = None, bid_currency: Optional[str] = None, expiry_ms: Optional[int] = None, strategy: Optional[str] = None, deliver_within_ms: Optional[int] = None, wait: Optional[bool] = None) -> "ContractProposeResult":
+        "Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event."
+        return _contract_propose_result(self._c.call("contract/propose", _contract_propose_params(command=command, params=params, required_capability=required_capability, max_bid=max_bid, bid_currency=bid_currency, expiry_ms=expiry_ms, strategy=strategy, deliver_within_ms=deliver_within_ms, wait=wait)))
+
+    def get(self, *, contract_id: str) -> "Contract":
+        "A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons."
+        return _contract_get_result(self._c.call("contract/get", _contract_get_params(contract_id=contract_id)))
+
+    def list(self, *, state: Optional[str] = None) -> "ContractListResult":
+        "List the contracts in the log (optionally in one state) and this install's reservations."
+        return _contract_list_result(self._c.call("contract/list", _contract_list_params(state=state)))
+
+
 class _ChatMethods:
     """The chat/ methods."""
 
@@ -3927,6 +4391,27 @@ class _AsyncAlloyMethods:
         return _alloy_list_result(await self._c.call("alloy/list", _alloy_list_params(limit=limit)))
 
 
+class _AsyncContractMethods:
+    """The contract/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def propose(self, *, command: str, params: Any = None, required_capability: Optional[str] = None, max_bid: Optional[float] = None, bid_currency: Optional[str] = None, expiry_ms: Optional[int] = None, strategy: Optional[str] = None, deliver_within_ms: Optional[int] = None, wait: Optional[bool] = None) -> "ContractProposeResult":
+        "Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event."
+        return _contract_propose_result(await self._c.call("contract/propose", _contract_propose_params(command=command, params=params, required_capability=required_capability, max_bid=max_bid, bid_currency=bid_currency, expiry_ms=expiry_ms, strategy=strategy, deliver_within_ms=deliver_within_ms, wait=wait)))
+
+    async def get(self, *, contract_id: str) -> "Contract":
+        "A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons."
+        return _contract_get_result(await self._c.call("contract/get", _contract_get_params(contract_id=contract_id)))
+
+    async def list(self, *, state: Optional[str] = None) -> "ContractListResult":
+        "List the contracts in the log (optionally in one state) and this install's reservations."
+        return _contract_list_result(await self._c.call("contract/list", _contract_list_params(state=state)))
+
+
 class _AsyncChatMethods:
     """The chat/ methods."""
 
@@ -3952,6 +4437,7 @@ SYNC_GROUPS = {
     "inference": _InferenceMethods,
     "grid": _GridMethods,
     "alloy": _AlloyMethods,
+    "contract": _ContractMethods,
     "chat": _ChatMethods,
 }
 
@@ -3963,6 +4449,7 @@ ASYNC_GROUPS = {
     "inference": _AsyncInferenceMethods,
     "grid": _AsyncGridMethods,
     "alloy": _AsyncAlloyMethods,
+    "contract": _AsyncContractMethods,
     "chat": _AsyncChatMethods,
 }
 
@@ -4004,6 +4491,9 @@ METHODS = [
     {"name": "alloy/verify", "kind": "request", "naturalScope": "local", "description": "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds."},
     {"name": "alloy/get", "kind": "request", "naturalScope": "local", "description": "Return a stored alloy by its hash (or a unique prefix)."},
     {"name": "alloy/list", "kind": "request", "naturalScope": "local", "description": "List stored alloys, newest first."},
+    {"name": "contract/propose", "kind": "request", "naturalScope": "local", "description": "Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event."},
+    {"name": "contract/get", "kind": "request", "naturalScope": "local", "description": "A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons."},
+    {"name": "contract/list", "kind": "request", "naturalScope": "local", "description": "List the contracts in the log (optionally in one state) and this install's reservations."},
     {"name": "chat/send", "kind": "request", "naturalScope": "local", "description": "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."},
     {"name": "chat/history", "kind": "request", "naturalScope": "local", "description": "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."},
 ]

@@ -235,6 +235,9 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "alloy/verify", kind: "request", naturalScope: "local", description: "Verify an alloy offline: signatures, links, hashes, the artifacts given, expected configs and its proof contract; returns the verdict signed by this install and stores the alloy when its chain holds." },
   { name: "alloy/get", kind: "request", naturalScope: "local", description: "Return a stored alloy by its hash (or a unique prefix)." },
   { name: "alloy/list", kind: "request", naturalScope: "local", description: "List stored alloys, newest first." },
+  { name: "contract/propose", kind: "request", naturalScope: "local", description: "Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event." },
+  { name: "contract/get", kind: "request", naturalScope: "local", description: "A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons." },
+  { name: "contract/list", kind: "request", naturalScope: "local", description: "List the contracts in the log (optionally in one state) and this install's reservations." },
   { name: "chat/send", kind: "request", naturalScope: "local", description: "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk." },
   { name: "chat/history", kind: "request", naturalScope: "local", description: "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start." },
 ];
@@ -443,6 +446,26 @@ export class AlloyMethods {
   }
 }
 
+/** The contract/ methods. */
+export class ContractMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Propose a contract for a command: peers whose offers match bid, the best bid by the strategy is accepted, the executor delivers a signed receipt, this install verifies it and pays or disputes; each step a signed contract:* event. */
+  propose(params: T.ContractProposeParamsInput): Promise<T.ContractProposeResult> {
+    return this.core.call("contract/propose", params);
+  }
+
+  /** A contract's chain as folded from the log on this install: who, when, amounts, alloy hashes, verdict, and refused events with reasons. */
+  get(params: T.ContractGetParamsInput): Promise<T.Contract> {
+    return this.core.call("contract/get", params);
+  }
+
+  /** List the contracts in the log (optionally in one state) and this install's reservations. */
+  list(params: T.ContractListParamsInput = {}): Promise<T.ContractListResult> {
+    return this.core.call("contract/list", params);
+  }
+}
+
 /** The chat/ methods. */
 export class ChatMethods {
   constructor(protected readonly core: Core) {}
@@ -467,6 +490,7 @@ export class Methods {
   readonly inference: InferenceMethods;
   readonly grid: GridMethods;
   readonly alloy: AlloyMethods;
+  readonly contract: ContractMethods;
   readonly chat: ChatMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
@@ -476,6 +500,7 @@ export class Methods {
     this.inference = new InferenceMethods(core);
     this.grid = new GridMethods(core);
     this.alloy = new AlloyMethods(core);
+    this.contract = new ContractMethods(core);
     this.chat = new ChatMethods(core);
   }
 }

@@ -944,6 +944,140 @@ export interface AlloyListParams {
   limit?: number;
 }
 
+/** Go type api.ContractProposeParams. */
+export interface ContractProposeParams {
+  /** the command to run */
+  command: string;
+  /** its params (sent to the accepted bidder only) */
+  params: any;
+  /** capability bidders must offer (default the command) */
+  requiredCapability?: string;
+  /** highest bid accepted (default 0: free offers only) */
+  maxBid?: number;
+  /** currency of bids (default none) */
+  bidCurrency?: string;
+  /** bid window, ms (default 1000, 50 to 600000) */
+  expiryMs?: Int64;
+  /** cheapest or fastest (default cheapest) */
+  strategy?: string;
+  /** time from acceptance to delivery, ms (default 60000, at most 3600000) */
+  deliverWithinMs?: Int64;
+  /** answer once the contract ends, with the result */
+  wait?: boolean;
+}
+
+/** Go type api.ContractRefusal. */
+export interface ContractRefusal {
+  /** the refused event */
+  event: ContractEntry;
+  /** the refusal reason (docs/CONTRACTS.md) */
+  reason: string;
+  /** in words */
+  detail: string;
+}
+
+/** Go type api.ContractEntry. */
+export interface ContractEntry {
+  /** contract:* */
+  class: string;
+  /** the event's id */
+  eventId: string;
+  /** hex hash of the event (what acceptedBidHash names) */
+  hash: string;
+  /** who signed it */
+  origin: string;
+  /** its lamport time */
+  lamport: Uint64;
+  /** unix ms at its origin */
+  ts: Int64;
+  /** amounts, hashes, verdict, in words */
+  summary: string;
+}
+
+/** Go type api.ContractBid. */
+export interface ContractBid {
+  /** the contract */
+  contractId: string;
+  /** the bidding install (the event's origin) */
+  bidderId: string;
+  /** price asked, in the proposal's currency */
+  bidAmount: number;
+  /** the bidder's latency estimate */
+  maxLatencyMs: number;
+  /** the bidder holds its capacity until then */
+  bidExpiryUnixMs: Int64;
+}
+
+/** Go type api.Contract. */
+export interface Contract {
+  /** the contract */
+  contractId: string;
+  /** proposed, accepted, executing, delivered, verified, paid, disputed, expired or failed */
+  state: string;
+  /** the proposer */
+  proposerId: string;
+  /** the command */
+  command: string;
+  /** capability required */
+  requiredCapability: string;
+  /** highest bid accepted */
+  maxBid: number;
+  /** currency */
+  bidCurrency: string;
+  /** cheapest or fastest */
+  strategy: string;
+  /** end of the bid window */
+  expiryUnixMs: Int64;
+  /** time from acceptance to delivery */
+  deliverWithinMs: Int64;
+  /** the proposal's alloyHash: sha256 of the params bytes */
+  inputHash: string;
+  /** when the current state must move on (0 when ended) */
+  deadlineUnixMs: Int64;
+  /** bids taken, in log order */
+  bids: ContractBid[] | null;
+  /** the chosen bidder */
+  acceptedBidderId?: string;
+  /** the accepted bid's amount */
+  amount: number;
+  /** the delivery's receipt alloy */
+  deliveredAlloyHash?: string;
+  /** the proposer's verdict reason */
+  verdict?: string;
+  /** every contract event taken, in transcript order */
+  chain: ContractEntry[] | null;
+  /** contract events that do not fit the chain, with the reason */
+  refused: ContractRefusal[] | null;
+}
+
+/** Go type api.ContractProposeResult. */
+export interface ContractProposeResult {
+  /** the contract as the tracker sees it */
+  contract: Contract;
+  /** the command's result (with wait, when paid) */
+  result?: any;
+}
+
+/** Go type api.ContractGetParams. */
+export interface ContractGetParams {
+  /** the contract */
+  contractId: string;
+}
+
+/** Go type api.ContractListParams. */
+export interface ContractListParams {
+  /** only contracts in this state */
+  state?: string;
+}
+
+/** Go type api.ContractListResult. */
+export interface ContractListResult {
+  /** by proposal time (lamport, id) */
+  contracts: Contract[] | null;
+  /** contracts this install holds capacity for (its open bids and jobs) */
+  reservations: string[] | null;
+}
+
 /** Go type api.ChatSendParams. */
 export interface ChatSendParams {
   /** the room (a channel name: at most 256 bytes, no control characters) */
@@ -1021,6 +1155,9 @@ export type RoutesParamsInput = Partial<RoutesParams>;
 export type AlloyVerifyParamsInput = Partial<AlloyVerifyParams> & Pick<AlloyVerifyParams, "alloy">;
 export type AlloyHashParamsInput = Partial<AlloyHashParams> & Pick<AlloyHashParams, "hash">;
 export type AlloyListParamsInput = Partial<AlloyListParams>;
+export type ContractProposeParamsInput = Partial<ContractProposeParams> & Pick<ContractProposeParams, "command">;
+export type ContractGetParamsInput = Partial<ContractGetParams> & Pick<ContractGetParams, "contractId">;
+export type ContractListParamsInput = Partial<ContractListParams>;
 export type ChatSendParamsInput = Partial<ChatSendParams> & Pick<ChatSendParams, "roomId" | "text">;
 export type ChatHistoryParamsInput = Partial<ChatHistoryParams> & Pick<ChatHistoryParams, "roomId">;
 
