@@ -325,4 +325,3 @@ func orError(err, s string) string {
 	}
 	return s
 }
-
