@@ -13,6 +13,7 @@ import (
 	"github.com/continuum-grid/continuum/api/paths"
 	"github.com/continuum-grid/continuum/ipc/client"
 	flag "github.com/spf13/pflag"
+	bolt "go.etcd.io/bbolt"
 )
 
 // errDoctorFailed makes continuum doctor exit non-zero after it printed its
@@ -116,8 +117,10 @@ func doctorChecks(ctx context.Context, e *env, stateDir, libDir string) []check 
 		add("warn", "state file", "no "+paths.StateFile+" in "+stateDir+" yet", "")
 	} else if st.Size() == 0 {
 		add("fail", "state file", filepath.Join(stateDir, paths.StateFile)+" is empty", "move it aside; continuumd makes a new one")
-	} else {
+	} else if live != nil {
 		add("ok", "state file", fmt.Sprintf("%s, %d bytes", filepath.Join(stateDir, paths.StateFile), st.Size()), "")
+	} else {
+		cs = append(cs, checkStateFile(filepath.Join(stateDir, paths.StateFile), st.Size()))
 	}
 	if live != nil {
 		cs = append(cs, daemonChecks(dctx, live)...)
@@ -223,4 +226,35 @@ func defaultLibDir() string {
 		return abs
 	}
 	return d
+}
+
+// checkStateFile looks into the state file while no daemon answers (a
+// running one holds its lock, and log/stats covers it then): it must open
+// as a bbolt file, read-only, and pass bbolt's page consistency check.
+func checkStateFile(path string, size int64) check {
+	name := "state file"
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return check{Status: "warn", Name: name, Detail: path + " is locked by another process, but no continuumd answers on the socket", Fix: "look for a stuck continuumd (pgrep -a continuumd) and stop it, or check that --socket matches the daemon's"}
+	}
+	if err != nil {
+		return check{Status: "fail", Name: name, Detail: fmt.Sprintf("%s does not open as a bbolt file: %v", path, err), Fix: "move it aside (mv " + path + " " + path + ".broken); continuumd makes a new one, and trusted peers replicate back what they hold"}
+	}
+	defer db.Close()
+	var problems []string
+	err = db.View(func(tx *bolt.Tx) error {
+		for perr := range tx.Check() {
+			if len(problems) < 3 {
+				problems = append(problems, perr.Error())
+			}
+		}
+		return nil
+	})
+	if err == nil && len(problems) > 0 {
+		err = errors.New(strings.Join(problems, "; "))
+	}
+	if err != nil {
+		return check{Status: "fail", Name: name, Detail: fmt.Sprintf("%s fails bbolt's consistency check: %v", path, err), Fix: "with continuumd stopped: continuum log compact (rewrites the file), or move it aside and let peers replicate back"}
+	}
+	return check{Status: "ok", Name: name, Detail: fmt.Sprintf("%s, %d bytes, opens and passes bbolt's consistency check", path, size)}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/api/paths"
+	bolt "go.etcd.io/bbolt"
 )
 
 // libFolder makes a folder with the llama.cpp library names doctor looks for.
@@ -150,5 +153,42 @@ func TestDoctorPeersAndDaemonState(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("doctor lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// With no daemon running, doctor looks into the state file itself: a file
+// a daemon wrote passes, one that is not bbolt fails naming the file and the
+// fix, and one another process holds is a warning.
+func TestDoctorStateFileWithoutDaemon(t *testing.T) {
+	r := newRestartable(t)
+	if err := os.Chmod(r.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, r.sock, "events", "emit", "chat:posted", "--json", `{"roomId":"general","text":"kept"}`).ok(t)
+	r.stop(t)
+	libs := libFolder(t, "libllama.so", "libggml.so", "libggml-base.so")
+	file := filepath.Join(r.state, paths.StateFile)
+	doctor := func() string {
+		return cli(t, r.sock, "doctor", "--llama-lib-dir", libs, "--state-dir", r.state).stdout
+	}
+	if out := doctor(); !strings.Contains(out, "ok    state file") || !strings.Contains(out, "passes bbolt's consistency check") {
+		t.Errorf("a healthy file with the daemon stopped:\n%s", out)
+	}
+
+	db, err := bolt.Open(file, 0o600, nil) // holds the lock, as a stuck daemon would
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := doctor(); !strings.Contains(out, "warn  state file") || !strings.Contains(out, "locked by another process") {
+		t.Errorf("a locked file:\n%s", out)
+	}
+	db.Close()
+
+	if err := os.WriteFile(file, bytes.Repeat([]byte("not a bbolt file "), 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := cli(t, r.sock, "doctor", "--llama-lib-dir", libs, "--state-dir", r.state)
+	if res.code == 0 || !strings.Contains(res.stdout, "fail  state file") || !strings.Contains(res.stdout, "does not open as a bbolt file") || !strings.Contains(res.stdout, "mv "+file) {
+		t.Errorf("a broken file: exit %d\n%s", res.code, res.stdout)
 	}
 }
