@@ -306,13 +306,20 @@ func TestClientVanishesMidCall(t *testing.T) {
 			break
 		}
 	}
-	if len(all) == 0 || all[len(all)-1].ID != r.ID {
-		t.Fatalf("the steady client's message is not last: %d messages", len(all))
-	}
-	for _, m := range all[:len(all)-1] {
-		if m.Text != "from a ghost" {
+	// A ghost's send that the daemon had read before the close may still
+	// commit after the steady one: the steady message need not be last,
+	// only there, once, among ghosts.
+	found := 0
+	for _, m := range all {
+		switch {
+		case m.ID == r.ID:
+			found++
+		case m.Text != "from a ghost":
 			t.Errorf("unexpected message %+v", m)
 		}
+	}
+	if found != 1 {
+		t.Fatalf("the steady client's message is in the transcript %d times among %d messages", found, len(all))
 	}
 }
 
