@@ -378,6 +378,14 @@ const (
 	// Hosted by the chat service (package chat).
 	MethodChatSend    = "chat/send"
 	MethodChatHistory = "chat/history"
+
+	// Hosted by the persona service (package persona).
+	MethodPersonaCreate = "persona/create"
+	MethodPersonaList   = "persona/list"
+	MethodPersonaGet    = "persona/get"
+	MethodPersonaUpdate = "persona/update"
+	MethodPersonaDelete = "persona/delete"
+	MethodPersonaStatus = "persona/status"
 )
 
 // Methods is every method of the protocol, in the order kernel/info lists them.
@@ -424,6 +432,12 @@ var Methods = []MethodSpec{
 	method[ContractListParams, ContractListResult](MethodContractList, "List the contracts in the log (optionally in one state) and this install's reservations."),
 	method[ChatSendParams, EmitResult](MethodChatSend, "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."),
 	method[ChatHistoryParams, ChatHistoryResult](MethodChatHistory, "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."),
+	method[PersonaCreateParams, Persona](MethodPersonaCreate, "Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates."),
+	method[Empty, []Persona](MethodPersonaList, "List the personas, sorted by name."),
+	method[PersonaRefParams, Persona](MethodPersonaGet, "Return one persona by id or name."),
+	method[PersonaUpdateParams, Persona](MethodPersonaUpdate, "Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message."),
+	method[PersonaRefParams, Empty](MethodPersonaDelete, "Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log."),
+	method[PersonaStatusParams, []PersonaStatus](MethodPersonaStatus, "Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker."),
 }
 
 // Lookup returns the spec of a protocol method.

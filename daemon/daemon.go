@@ -26,6 +26,7 @@ import (
 	"github.com/continuum-grid/continuum/ipc/unixsock"
 	"github.com/continuum-grid/continuum/ipc/websocket"
 	"github.com/continuum-grid/continuum/kernel"
+	"github.com/continuum-grid/continuum/persona"
 )
 
 // DefaultMaxMessageSize is the largest message a connection may send.
@@ -57,6 +58,8 @@ type Config struct {
 	// MetricsListen, when set, serves GET /metrics (Prometheus text) on this
 	// loopback host:port (--metrics-listen); see docs/METRICS.md.
 	MetricsListen string
+	// Persona configures the persona service (docs/PERSONAS.md).
+	Persona persona.Options
 }
 
 // WebSocketConfig configures the optional WebSocket listener.
@@ -77,12 +80,13 @@ type WebSocketConfig struct {
 
 // Daemon is a running kernel and its transports.
 type Daemon struct {
-	kernel *kernel.Kernel
-	infer  *inference.Service
-	grid   *grid.Service
-	srv    *server.Server
-	ws     *websocket.Server
-	wsAddr string
+	kernel  *kernel.Kernel
+	infer   *inference.Service
+	grid    *grid.Service
+	persona *persona.Service
+	srv     *server.Server
+	ws      *websocket.Server
+	wsAddr  string
 
 	metricsSrv  *http.Server
 	metricsAddr string
@@ -166,6 +170,14 @@ func Start(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	if _, err = chat.Host(k, chat.Options{Logger: logger.With("component", "chat")}); err != nil {
+		_ = d.Shutdown(context.Background())
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
+	// Personas after chat: they post chat:posted, which chat declares.
+	if d.persona, err = persona.Host(k, persona.Options{Logger: logger.With("component", "persona"), MaxRepliesPerMessage: cfg.Persona.MaxRepliesPerMessage}); err != nil {
 		_ = d.Shutdown(context.Background())
 		if ln != nil {
 			ln.Close()
@@ -287,6 +299,11 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		// protocols read is still open.
 		if d.grid != nil {
 			err = errors.Join(err, d.grid.Close())
+		}
+		// Personas stop before the kernel: a reply being generated is
+		// abandoned unacked and answered at the next start.
+		if d.persona != nil {
+			d.persona.Close()
 		}
 		err = errors.Join(err, d.kernel.Close(ctx))
 		if d.infer != nil {

@@ -131,9 +131,11 @@ func TestClassesAndEventsOnEveryTransport(t *testing.T) {
 				t.Fatal(err)
 			}
 			list, err := watcher.ListClasses(ctx)
-			// The daemon declares its own inference:* classes; they sort
-			// between these two.
-			list = slices.DeleteFunc(list, func(c api.ClassConfig) bool { return strings.HasPrefix(c.Name, "inference:") })
+			// The daemon declares its own inference:* and persona:* classes;
+			// they sort between these two.
+			list = slices.DeleteFunc(list, func(c api.ClassConfig) bool {
+				return strings.HasPrefix(c.Name, "inference:") || strings.HasPrefix(c.Name, "persona:")
+			})
 			if err != nil || len(list) != 2 || list[0].Name != "chat:posted" || list[1].Name != "ui:clicked" {
 				t.Fatalf("list = %+v, %v", list, err)
 			}

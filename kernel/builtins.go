@@ -11,6 +11,7 @@ import (
 	"github.com/continuum-grid/continuum/kernel/bus"
 	"github.com/continuum-grid/continuum/kernel/classes"
 	"github.com/continuum-grid/continuum/kernel/commands"
+	"github.com/continuum-grid/continuum/kernel/identity"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -204,6 +205,23 @@ func (k *Kernel) emit(ctx context.Context, s *session, p api.EmitParams) (any, e
 // Emit emits an event as sender; hosted services use it to publish their own
 // events (for example streamed tokens).
 func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api.EmitResult, error) {
+	return k.emitAs(ctx, sender, nil, p)
+}
+
+// EmitAs emits an event as an identity of its own (a persona): its sender is
+// signer's peer id and, for a broadcast class, the log signs it with
+// signer's key as its origin (airc.Log.AppendAs), so every peer verifies
+// it as signer's. A local class is delivered with that sender. A repeated
+// id answers the stored event, as for Emit, deduplicated by (signer, id).
+func (k *Kernel) EmitAs(ctx context.Context, signer *identity.Identity, p api.EmitParams) (api.EmitResult, error) {
+	if signer == nil {
+		return api.EmitResult{}, api.Errorf(api.CodeInternal, "EmitAs without a signer")
+	}
+	return k.emitAs(ctx, signer.PeerID(), signer, p)
+}
+
+// emitAs is Emit and EmitAs; a nil signer is this install's own key.
+func (k *Kernel) emitAs(ctx context.Context, sender string, signer *identity.Identity, p api.EmitParams) (api.EmitResult, error) {
 	name := strings.TrimSpace(p.Name)
 	if name == "" {
 		return api.EmitResult{}, api.Errorf(api.CodeInvalidArgument, "field \"name\" is blank")
@@ -263,7 +281,7 @@ func (k *Kernel) Emit(ctx context.Context, sender string, p api.EmitParams) (api
 			ev.Channel = ch
 			// Logged first; live subscribers get it from the commit hook, in
 			// seq order, once it is on disk.
-			stored, _, err := k.alog.Append(ctx, *ev)
+			stored, _, err := k.alog.AppendAs(ctx, *ev, signer)
 			if err != nil {
 				return api.EmitResult{}, err
 			}

@@ -1814,6 +1814,36 @@ var ChatMethods = class {
     return this.core.call("chat/history", params);
   }
 };
+var PersonaMethods = class {
+  constructor(core) {
+    this.core = core;
+  }
+  core;
+  /** Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates. */
+  create(params) {
+    return this.core.call("persona/create", params);
+  }
+  /** List the personas, sorted by name. */
+  async list(params = {}) {
+    return await this.core.call("persona/list", params) ?? [];
+  }
+  /** Return one persona by id or name. */
+  get(params) {
+    return this.core.call("persona/get", params);
+  }
+  /** Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message. */
+  update(params) {
+    return this.core.call("persona/update", params);
+  }
+  /** Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log. */
+  async delete(params) {
+    await this.core.call("persona/delete", params);
+  }
+  /** Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker. */
+  async status(params = {}) {
+    return await this.core.call("persona/status", params) ?? [];
+  }
+};
 var Methods = class {
   kernel;
   events;
@@ -1824,6 +1854,7 @@ var Methods = class {
   alloy;
   contract;
   chat;
+  persona;
   constructor(core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
@@ -1834,6 +1865,7 @@ var Methods = class {
     this.alloy = new AlloyMethods(core);
     this.contract = new ContractMethods(core);
     this.chat = new ChatMethods(core);
+    this.persona = new PersonaMethods(core);
   }
 };
 

@@ -132,6 +132,27 @@ func errClosed() error { return api.Errorf(api.CodeUnavailable, "airc: the log i
 // context error if ctx ends first, in which case the event may still be
 // committed — retry with the same ID to find out.
 func (l *Log) Append(ctx context.Context, ev api.Event) (api.Event, bool, error) {
+	return l.appendSigned(ctx, ev, l.id)
+}
+
+// AppendAs is Append with another local origin: the event is stamped and
+// signed as signer (its Origin is signer's peer id, its OriginSeq and Prev
+// continue signer's own chain on the channel, and dedupe is by (signer, ID)),
+// so any peer verifies it against signer's key through Ingest, exactly as it
+// verifies this install's events. The kernel's personas post this way.
+//
+// signer's chains are single-writer like the install's own: only one log may
+// ever append as a given signer, or its chain forks at every peer that holds
+// both histories. A nil signer is this install's own (Append).
+func (l *Log) AppendAs(ctx context.Context, ev api.Event, signer *identity.Identity) (api.Event, bool, error) {
+	if signer == nil {
+		signer = l.id
+	}
+	return l.appendSigned(ctx, ev, signer)
+}
+
+func (l *Log) appendSigned(ctx context.Context, ev api.Event, signer *identity.Identity) (api.Event, bool, error) {
+	origin := signer.PeerID()
 	if err := ctx.Err(); err != nil {
 		return api.Event{}, false, err
 	}
@@ -146,7 +167,7 @@ func (l *Log) Append(ctx context.Context, ev api.Event) (api.Event, bool, error)
 	if generated {
 		ev.ID = NewID(l.now())
 	}
-	ev.Origin = l.self
+	ev.Origin = origin
 	ev.Payload = msgpack.RawMessage(payload)
 	ev.Sig = nil
 	it := &item{kind: kindEvent, ready: make(chan struct{}), done: make(chan struct{})}
@@ -157,14 +178,14 @@ func (l *Log) Append(ctx context.Context, ev api.Event) (api.Event, bool, error)
 		l.mu.Unlock()
 		return api.Event{}, false, errClosed()
 	}
-	ik := idKey(l.self, ev.ID)
+	ik := idKey(origin, ev.ID)
 	if !generated { // a fresh ULID cannot be a duplicate
 		if dup, stored, err := l.lookupLocked(ik); err != nil || dup != nil || stored != nil {
 			l.mu.Unlock()
 			return l.answerDuplicate(ctx, dup, stored, err)
 		}
 	}
-	ch, err := l.chainLocked(l.self, ev.Channel)
+	ch, err := l.chainLocked(origin, ev.Channel)
 	if err != nil {
 		l.mu.Unlock()
 		return api.Event{}, false, unavailable("read chain", err)
@@ -200,7 +221,7 @@ func (l *Log) Append(ctx context.Context, ev api.Event) (api.Event, bool, error)
 
 	// Nothing may return between enqueue and close(ready): the commit
 	// goroutine waits for ready.
-	it.ev.Sig = l.id.Sign(signing)
+	it.ev.Sig = signer.Sign(signing)
 	it.value, err = encodeEvent(&it.ev)
 	close(ready(it, err))
 	if err := waitItem(ctx, it); err != nil {

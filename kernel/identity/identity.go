@@ -102,6 +102,37 @@ func LoadOrCreate(dir string) (*Identity, error) {
 	return load(path)
 }
 
+// CreateFile makes a fresh identity and stores its key at path (mode
+// 0600, written to a temporary file, synced, then linked into place). It
+// fails if path exists: a key in use is never replaced. Services that hold
+// identities of their own (personas) keep each in a file of its own.
+func CreateFile(path string) (*Identity, error) {
+	id, err := Generate()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("identity: %s already exists", path)
+	}
+	if err := write(path, id.priv); err != nil {
+		return nil, err
+	}
+	// write tolerates a key that appeared meanwhile (LoadOrCreate wants
+	// that); here it means another identity holds the file.
+	got, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	if got.id != id.id {
+		return nil, fmt.Errorf("identity: %s already exists", path)
+	}
+	return got, nil
+}
+
+// LoadFile loads the key file at path (as LoadOrCreate does, with the same
+// checks of its mode and contents), creating nothing.
+func LoadFile(path string) (*Identity, error) { return load(path) }
+
 func load(path string) (*Identity, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -168,3 +168,30 @@ func TestRedaction(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateFileAndLoadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.key")
+	a, err := CreateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	b, err := LoadFile(path)
+	if err != nil || b.PeerID() != a.PeerID() {
+		t.Fatalf("LoadFile: %v %v", b, err)
+	}
+	if _, err := CreateFile(path); err == nil {
+		t.Fatal("CreateFile replaced an existing key")
+	}
+	if c, _ := LoadFile(path); c.PeerID() != a.PeerID() {
+		t.Fatal("the key changed")
+	}
+	if _, err := LoadFile(filepath.Join(t.TempDir(), "none.key")); err == nil {
+		t.Fatal("LoadFile of a missing file")
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("%d entries beside the key, want none (temp files left?)", len(ents)-1)
+	}
+}

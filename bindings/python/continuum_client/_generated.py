@@ -3536,6 +3536,382 @@ class ChatEntry:
         return out
 
 
+@dataclasses.dataclass
+class PersonaCreateParams:
+    """Go type api.PersonaCreateParams."""
+
+    name: str = ""
+    "1 to 64 bytes of letters, digits, '-', '_', '.'; unique"
+    role: str = ""
+    "a short description of its part (at most 256 bytes)"
+    model: str = ""
+    "a loaded model's name or the absolute path of a GGUF file"
+    system_prompt: str = ""
+    "the system turn (at most 16 KiB); default names the persona and its role"
+    rooms: List[str] = dataclasses.field(default_factory=list)
+    "1 to 32 rooms to read and answer in"
+    params: "PersonaParams" = dataclasses.field(default_factory=lambda: PersonaParams())
+    "loop tuning"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaCreateParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            name=d.get("name") or "",
+            role=d.get("role") or "",
+            model=d.get("model") or "",
+            system_prompt=d.get("systemPrompt") or "",
+            rooms=[_x or "" for _x in d.get("rooms") or ()],
+            params=PersonaParams.from_wire(d.get("params")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.name is not None:
+            out["name"] = _to_wire(self.name)
+        if self.role:
+            out["role"] = _to_wire(self.role)
+        if self.model is not None:
+            out["model"] = _to_wire(self.model)
+        if self.system_prompt:
+            out["systemPrompt"] = _to_wire(self.system_prompt)
+        if self.rooms is not None:
+            out["rooms"] = _to_wire(self.rooms)
+        if self.params:
+            out["params"] = _to_wire(self.params)
+        return out
+
+
+@dataclasses.dataclass
+class PersonaParams:
+    """Go type api.PersonaParams."""
+
+    max_tokens: int = 0
+    "most tokens of one reply (default 64, at most 4096)"
+    temperature: float = 0.0
+    "sampling temperature, 0 (default) greedy, at most 2"
+    context_tokens: int = 0
+    "token budget of the system prompt and transcript given to the model (default 384, fits a 512-token context; each byte counts as a token, an upper bound)"
+    max_replies_per_minute: int = 0
+    "replies per room in any 60 s (default 6)"
+    mentions_only: bool = False
+    "answer only messages that mention it (default false: also direct questions, messages ending in ?)"
+    asleep: bool = False
+    "read the rooms but answer nothing"
+    breaker_errors: int = 0
+    "consecutive failed replies that open the circuit breaker (default 5)"
+    breaker_open_ms: int = 0
+    "how long an open breaker pauses the persona before it tries again (default 30000)"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            max_tokens=d.get("maxTokens") or 0,
+            temperature=float(d.get("temperature") or 0),
+            context_tokens=d.get("contextTokens") or 0,
+            max_replies_per_minute=d.get("maxRepliesPerMinute") or 0,
+            mentions_only=bool(d.get("mentionsOnly")),
+            asleep=bool(d.get("asleep")),
+            breaker_errors=d.get("breakerErrors") or 0,
+            breaker_open_ms=d.get("breakerOpenMs") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.max_tokens:
+            out["maxTokens"] = _to_wire(self.max_tokens)
+        if self.temperature:
+            out["temperature"] = _to_wire(self.temperature)
+        if self.context_tokens:
+            out["contextTokens"] = _to_wire(self.context_tokens)
+        if self.max_replies_per_minute:
+            out["maxRepliesPerMinute"] = _to_wire(self.max_replies_per_minute)
+        if self.mentions_only:
+            out["mentionsOnly"] = _to_wire(self.mentions_only)
+        if self.asleep:
+            out["asleep"] = _to_wire(self.asleep)
+        if self.breaker_errors:
+            out["breakerErrors"] = _to_wire(self.breaker_errors)
+        if self.breaker_open_ms:
+            out["breakerOpenMs"] = _to_wire(self.breaker_open_ms)
+        return out
+
+
+@dataclasses.dataclass
+class Persona:
+    """Go type api.Persona."""
+
+    id: str = ""
+    "the persona's peer id (of its own Ed25519 key): the sender and origin of what it posts"
+    name: str = ""
+    "unique on this install; mention it as @name"
+    role: str = ""
+    "a short description of its part"
+    model: str = ""
+    "the model inference/generate runs for it (a loaded model's name or a GGUF path)"
+    system_prompt: str = ""
+    "the system turn of every generation"
+    rooms: List[str] = dataclasses.field(default_factory=list)
+    "the rooms it reads and answers in"
+    params: "PersonaParams" = dataclasses.field(default_factory=lambda: PersonaParams())
+    "loop tuning"
+    created_at_ms: int = 0
+    "unix ms of persona/create"
+    updated_at_ms: int = 0
+    "unix ms of the last persona/update"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Persona":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            id=d.get("id") or "",
+            name=d.get("name") or "",
+            role=d.get("role") or "",
+            model=d.get("model") or "",
+            system_prompt=d.get("systemPrompt") or "",
+            rooms=[_x or "" for _x in d.get("rooms") or ()],
+            params=PersonaParams.from_wire(d.get("params")),
+            created_at_ms=d.get("createdAtMs") or 0,
+            updated_at_ms=d.get("updatedAtMs") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = _to_wire(self.id)
+        if self.name is not None:
+            out["name"] = _to_wire(self.name)
+        if self.role is not None:
+            out["role"] = _to_wire(self.role)
+        if self.model is not None:
+            out["model"] = _to_wire(self.model)
+        if self.system_prompt is not None:
+            out["systemPrompt"] = _to_wire(self.system_prompt)
+        if self.rooms is not None:
+            out["rooms"] = _to_wire(self.rooms)
+        if self.params is not None:
+            out["params"] = _to_wire(self.params)
+        if self.created_at_ms is not None:
+            out["createdAtMs"] = _to_wire(self.created_at_ms)
+        if self.updated_at_ms is not None:
+            out["updatedAtMs"] = _to_wire(self.updated_at_ms)
+        return out
+
+
+@dataclasses.dataclass
+class PersonaRefParams:
+    """Go type api.PersonaRefParams."""
+
+    id: str = ""
+    "the persona's id or its name"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaRefParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            id=d.get("id") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = _to_wire(self.id)
+        return out
+
+
+@dataclasses.dataclass
+class PersonaUpdateParams:
+    """Go type api.PersonaUpdateParams."""
+
+    id: str = ""
+    "the persona's id or its name"
+    name: Optional[str] = None
+    "a new name"
+    role: Optional[str] = None
+    "a new role"
+    model: Optional[str] = None
+    "a new model"
+    system_prompt: Optional[str] = None
+    "a new system prompt"
+    rooms: List[str] = dataclasses.field(default_factory=list)
+    "the new set of rooms; a room added is read from now on"
+    params: Optional["PersonaParams"] = None
+    "the new params, replacing the old as a whole"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaUpdateParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            id=d.get("id") or "",
+            name=(lambda _v: None if _v is None else _v or "")(d.get("name")),
+            role=(lambda _v: None if _v is None else _v or "")(d.get("role")),
+            model=(lambda _v: None if _v is None else _v or "")(d.get("model")),
+            system_prompt=(lambda _v: None if _v is None else _v or "")(d.get("systemPrompt")),
+            rooms=[_x or "" for _x in d.get("rooms") or ()],
+            params=(lambda _v: None if _v is None else PersonaParams.from_wire(_v))(d.get("params")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = _to_wire(self.id)
+        if self.name:
+            out["name"] = _to_wire(self.name)
+        if self.role:
+            out["role"] = _to_wire(self.role)
+        if self.model:
+            out["model"] = _to_wire(self.model)
+        if self.system_prompt:
+            out["systemPrompt"] = _to_wire(self.system_prompt)
+        if self.rooms:
+            out["rooms"] = _to_wire(self.rooms)
+        if self.params:
+            out["params"] = _to_wire(self.params)
+        return out
+
+
+@dataclasses.dataclass
+class PersonaStatusParams:
+    """Go type api.PersonaStatusParams."""
+
+    id: str = ""
+    "the persona's id or name; omit for every persona"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaStatusParams":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            id=d.get("id") or "",
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.id:
+            out["id"] = _to_wire(self.id)
+        return out
+
+
+@dataclasses.dataclass
+class PersonaStatus:
+    """Go type api.PersonaStatus."""
+
+    id: str = ""
+    "the persona's id"
+    name: str = ""
+    "its name"
+    state: str = ""
+    "running, asleep, breaker_open or stopped"
+    queued: int = 0
+    "messages delivered to it and not yet handled"
+    handled: int = 0
+    "messages read since the daemon started (answered or not)"
+    answered: int = 0
+    "replies posted since the daemon started"
+    skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
+    "messages not answered, by gate: own, not_addressed, rate_limited, reply_cap, asleep, answered_before"
+    failed: int = 0
+    "messages whose reply failed"
+    last_error: str = ""
+    "the last failure"
+    last_error_ms: int = 0
+    "unix ms of the last failure"
+    last_reply_ms: int = 0
+    "unix ms of the last reply"
+    breaker: "PersonaBreaker" = dataclasses.field(default_factory=lambda: PersonaBreaker())
+    "the circuit breaker"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaStatus":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            id=d.get("id") or "",
+            name=d.get("name") or "",
+            state=d.get("state") or "",
+            queued=d.get("queued") or 0,
+            handled=d.get("handled") or 0,
+            answered=d.get("answered") or 0,
+            skipped={_k: _x or 0 for _k, _x in (d.get("skipped") or {}).items()},
+            failed=d.get("failed") or 0,
+            last_error=d.get("lastError") or "",
+            last_error_ms=d.get("lastErrorMs") or 0,
+            last_reply_ms=d.get("lastReplyMs") or 0,
+            breaker=PersonaBreaker.from_wire(d.get("breaker")),
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = _to_wire(self.id)
+        if self.name is not None:
+            out["name"] = _to_wire(self.name)
+        if self.state is not None:
+            out["state"] = _to_wire(self.state)
+        if self.queued is not None:
+            out["queued"] = _to_wire(self.queued)
+        if self.handled is not None:
+            out["handled"] = _to_wire(self.handled)
+        if self.answered is not None:
+            out["answered"] = _to_wire(self.answered)
+        if self.skipped is not None:
+            out["skipped"] = _to_wire(self.skipped)
+        if self.failed is not None:
+            out["failed"] = _to_wire(self.failed)
+        if self.last_error:
+            out["lastError"] = _to_wire(self.last_error)
+        if self.last_error_ms:
+            out["lastErrorMs"] = _to_wire(self.last_error_ms)
+        if self.last_reply_ms:
+            out["lastReplyMs"] = _to_wire(self.last_reply_ms)
+        if self.breaker is not None:
+            out["breaker"] = _to_wire(self.breaker)
+        return out
+
+
+@dataclasses.dataclass
+class PersonaBreaker:
+    """Go type api.PersonaBreaker."""
+
+    state: str = ""
+    "closed, open or half_open"
+    errors: int = 0
+    "consecutive failed replies"
+    opened: int = 0
+    "times it has opened since the daemon started"
+    open_until_ms: int = 0
+    "unix ms when an open breaker lets one try through"
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "PersonaBreaker":
+        if not isinstance(d, dict):
+            d = {}
+        return cls(
+            state=d.get("state") or "",
+            errors=d.get("errors") or 0,
+            opened=d.get("opened") or 0,
+            open_until_ms=d.get("openUntilMs") or 0,
+        )
+
+    def to_wire(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.state is not None:
+            out["state"] = _to_wire(self.state)
+        if self.errors is not None:
+            out["errors"] = _to_wire(self.errors)
+        if self.opened is not None:
+            out["opened"] = _to_wire(self.opened)
+        if self.open_until_ms:
+            out["openUntilMs"] = _to_wire(self.open_until_ms)
+        return out
+
+
 def _kernel_info_params() -> Dict[str, Any]:
     p: Dict[str, Any] = {}
     return p
@@ -3957,6 +4333,76 @@ def _chat_history_result(v: Any) -> "ChatHistoryResult":
     return ChatHistoryResult.from_wire(v)
 
 
+def _persona_create_params(*, name: str, model: str, rooms: List[str], role: Optional[str] = None, system_prompt: Optional[str] = None, params: Optional[Union["PersonaParams", Dict[str, Any]]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"name": name, "model": model, "rooms": _to_wire(rooms)}
+    if role is not None:
+        p["role"] = role
+    if system_prompt is not None:
+        p["systemPrompt"] = system_prompt
+    if params is not None:
+        p["params"] = _to_wire(params)
+    return p
+
+
+def _persona_create_result(v: Any) -> "Persona":
+    return Persona.from_wire(v)
+
+
+def _persona_list_params() -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    return p
+
+
+def _persona_list_result(v: Any) -> List["Persona"]:
+    return [Persona.from_wire(_x) for _x in v or ()]
+
+
+def _persona_get_params(*, id: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"id": id}
+    return p
+
+
+def _persona_get_result(v: Any) -> "Persona":
+    return Persona.from_wire(v)
+
+
+def _persona_update_params(*, id: str, name: Optional[str] = None, role: Optional[str] = None, model: Optional[str] = None, system_prompt: Optional[str] = None, rooms: Optional[List[str]] = None, params: Optional[Union["PersonaParams", Dict[str, Any]]] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"id": id}
+    if name is not None:
+        p["name"] = _to_wire(name)
+    if role is not None:
+        p["role"] = _to_wire(role)
+    if model is not None:
+        p["model"] = _to_wire(model)
+    if system_prompt is not None:
+        p["systemPrompt"] = _to_wire(system_prompt)
+    if rooms is not None:
+        p["rooms"] = _to_wire(rooms)
+    if params is not None:
+        p["params"] = _to_wire(params)
+    return p
+
+
+def _persona_update_result(v: Any) -> "Persona":
+    return Persona.from_wire(v)
+
+
+def _persona_delete_params(*, id: str) -> Dict[str, Any]:
+    p: Dict[str, Any] = {"id": id}
+    return p
+
+
+def _persona_status_params(*, id: Optional[str] = None) -> Dict[str, Any]:
+    p: Dict[str, Any] = {}
+    if id is not None:
+        p["id"] = id
+    return p
+
+
+def _persona_status_result(v: Any) -> List["PersonaStatus"]:
+    return [PersonaStatus.from_wire(_x) for _x in v or ()]
+
+
 class _KernelMethods:
     """The kernel/ methods."""
 
@@ -4191,6 +4637,39 @@ class _ChatMethods:
     def history(self, *, room_id: str, before: Optional[str] = None, limit: Optional[int] = None) -> "ChatHistoryResult":
         "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."
         return _chat_history_result(self._c.call("chat/history", _chat_history_params(room_id=room_id, before=before, limit=limit)))
+
+
+class _PersonaMethods:
+    """The persona/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    def create(self, *, name: str, model: str, rooms: List[str], role: Optional[str] = None, system_prompt: Optional[str] = None, params: Optional[Union["PersonaParams", Dict[str, Any]]] = None) -> "Persona":
+        "Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates."
+        return _persona_create_result(self._c.call("persona/create", _persona_create_params(name=name, role=role, model=model, system_prompt=system_prompt, rooms=rooms, params=params)))
+
+    def list(self) -> List["Persona"]:
+        "List the personas, sorted by name."
+        return _persona_list_result(self._c.call("persona/list", _persona_list_params()))
+
+    def get(self, *, id: str) -> "Persona":
+        "Return one persona by id or name."
+        return _persona_get_result(self._c.call("persona/get", _persona_get_params(id=id)))
+
+    def update(self, *, id: str, name: Optional[str] = None, role: Optional[str] = None, model: Optional[str] = None, system_prompt: Optional[str] = None, rooms: Optional[List[str]] = None, params: Optional[Union["PersonaParams", Dict[str, Any]]] = None) -> "Persona":
+        "Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message."
+        return _persona_update_result(self._c.call("persona/update", _persona_update_params(id=id, name=name, role=role, model=model, system_prompt=system_prompt, rooms=rooms, params=params)))
+
+    def delete(self, *, id: str) -> None:
+        "Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log."
+        self._c.call("persona/delete", _persona_delete_params(id=id))
+
+    def status(self, *, id: Optional[str] = None) -> List["PersonaStatus"]:
+        "Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker."
+        return _persona_status_result(self._c.call("persona/status", _persona_status_params(id=id)))
 
 
 class _AsyncKernelMethods:
@@ -4429,6 +4908,39 @@ class _AsyncChatMethods:
         return _chat_history_result(await self._c.call("chat/history", _chat_history_params(room_id=room_id, before=before, limit=limit)))
 
 
+class _AsyncPersonaMethods:
+    """The persona/ methods."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, core: Any):
+        self._c = core
+
+    async def create(self, *, name: str, model: str, rooms: List[str], role: Optional[str] = None, system_prompt: Optional[str] = None, params: Optional[Union["PersonaParams", Dict[str, Any]]] = None) -> "Persona":
+        "Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates."
+        return _persona_create_result(await self._c.call("persona/create", _persona_create_params(name=name, role=role, model=model, system_prompt=system_prompt, rooms=rooms, params=params)))
+
+    async def list(self) -> List["Persona"]:
+        "List the personas, sorted by name."
+        return _persona_list_result(await self._c.call("persona/list", _persona_list_params()))
+
+    async def get(self, *, id: str) -> "Persona":
+        "Return one persona by id or name."
+        return _persona_get_result(await self._c.call("persona/get", _persona_get_params(id=id)))
+
+    async def update(self, *, id: str, name: Optional[str] = None, role: Optional[str] = None, model: Optional[str] = None, system_prompt: Optional[str] = None, rooms: Optional[List[str]] = None, params: Optional[Union["PersonaParams", Dict[str, Any]]] = None) -> "Persona":
+        "Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message."
+        return _persona_update_result(await self._c.call("persona/update", _persona_update_params(id=id, name=name, role=role, model=model, system_prompt=system_prompt, rooms=rooms, params=params)))
+
+    async def delete(self, *, id: str) -> None:
+        "Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log."
+        await self._c.call("persona/delete", _persona_delete_params(id=id))
+
+    async def status(self, *, id: Optional[str] = None) -> List["PersonaStatus"]:
+        "Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker."
+        return _persona_status_result(await self._c.call("persona/status", _persona_status_params(id=id)))
+
+
 SYNC_GROUPS = {
     "kernel": _KernelMethods,
     "events": _EventsMethods,
@@ -4439,6 +4951,7 @@ SYNC_GROUPS = {
     "alloy": _AlloyMethods,
     "contract": _ContractMethods,
     "chat": _ChatMethods,
+    "persona": _PersonaMethods,
 }
 
 ASYNC_GROUPS = {
@@ -4451,6 +4964,7 @@ ASYNC_GROUPS = {
     "alloy": _AsyncAlloyMethods,
     "contract": _AsyncContractMethods,
     "chat": _AsyncChatMethods,
+    "persona": _AsyncPersonaMethods,
 }
 
 METHODS = [
@@ -4496,6 +5010,12 @@ METHODS = [
     {"name": "contract/list", "kind": "request", "naturalScope": "local", "description": "List the contracts in the log (optionally in one state) and this install's reservations."},
     {"name": "chat/send", "kind": "request", "naturalScope": "local", "description": "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk."},
     {"name": "chat/history", "kind": "request", "naturalScope": "local", "description": "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start."},
+    {"name": "persona/create", "kind": "request", "naturalScope": "local", "description": "Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates."},
+    {"name": "persona/list", "kind": "request", "naturalScope": "local", "description": "List the personas, sorted by name."},
+    {"name": "persona/get", "kind": "request", "naturalScope": "local", "description": "Return one persona by id or name."},
+    {"name": "persona/update", "kind": "request", "naturalScope": "local", "description": "Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message."},
+    {"name": "persona/delete", "kind": "request", "naturalScope": "local", "description": "Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log."},
+    {"name": "persona/status", "kind": "request", "naturalScope": "local", "description": "Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker."},
 ]
 
 NOTIFICATIONS = {

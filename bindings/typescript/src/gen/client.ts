@@ -240,6 +240,12 @@ export const METHODS: ReadonlyArray<{ name: string; kind: "request" | "notificat
   { name: "contract/list", kind: "request", naturalScope: "local", description: "List the contracts in the log (optionally in one state) and this install's reservations." },
   { name: "chat/send", kind: "request", naturalScope: "local", description: "Post a message to a room as the calling client: a chat:posted event on the room's channel, answered once it is on disk." },
   { name: "chat/history", kind: "request", naturalScope: "local", description: "Page a room's transcript back from the newest message, through the log's replay; next is nil at the room's start." },
+  { name: "persona/create", kind: "request", naturalScope: "local", description: "Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates." },
+  { name: "persona/list", kind: "request", naturalScope: "local", description: "List the personas, sorted by name." },
+  { name: "persona/get", kind: "request", naturalScope: "local", description: "Return one persona by id or name." },
+  { name: "persona/update", kind: "request", naturalScope: "local", description: "Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message." },
+  { name: "persona/delete", kind: "request", naturalScope: "local", description: "Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log." },
+  { name: "persona/status", kind: "request", naturalScope: "local", description: "Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker." },
 ];
 
 /** The kernel/ methods. */
@@ -481,6 +487,41 @@ export class ChatMethods {
   }
 }
 
+/** The persona/ methods. */
+export class PersonaMethods {
+  constructor(protected readonly core: Core) {}
+
+  /** Create a persona with an Ed25519 identity of its own; it starts reading its rooms from now and answers what passes its gates. */
+  create(params: T.PersonaCreateParamsInput): Promise<T.Persona> {
+    return this.core.call("persona/create", params);
+  }
+
+  /** List the personas, sorted by name. */
+  async list(params: {} = {}): Promise<T.Persona[]> {
+    return (await this.core.call("persona/list", params)) ?? [];
+  }
+
+  /** Return one persona by id or name. */
+  get(params: T.PersonaRefParamsInput): Promise<T.Persona> {
+    return this.core.call("persona/get", params);
+  }
+
+  /** Change a persona's name, role, model, prompt, rooms or params; its loop picks them up at the next message. */
+  update(params: T.PersonaUpdateParamsInput): Promise<T.Persona> {
+    return this.core.call("persona/update", params);
+  }
+
+  /** Delete a persona: its loop stops, its cursors and its key are removed; what it posted stays in the log. */
+  async delete(params: T.PersonaRefParamsInput): Promise<void> {
+    await this.core.call("persona/delete", params);
+  }
+
+  /** Each persona's loop: state, queue depth, answered and skipped messages, last error and circuit breaker. */
+  async status(params: T.PersonaStatusParamsInput = {}): Promise<T.PersonaStatus[]> {
+    return (await this.core.call("persona/status", params)) ?? [];
+  }
+}
+
 /** The generated method groups, one property per group. */
 export class Methods {
   readonly kernel: KernelMethods;
@@ -492,6 +533,7 @@ export class Methods {
   readonly alloy: AlloyMethods;
   readonly contract: ContractMethods;
   readonly chat: ChatMethods;
+  readonly persona: PersonaMethods;
   constructor(core: Core) {
     this.kernel = new KernelMethods(core);
     this.events = new EventsMethods(core);
@@ -502,5 +544,6 @@ export class Methods {
     this.alloy = new AlloyMethods(core);
     this.contract = new ContractMethods(core);
     this.chat = new ChatMethods(core);
+    this.persona = new PersonaMethods(core);
   }
 }

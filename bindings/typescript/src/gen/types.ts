@@ -1134,6 +1134,134 @@ export interface ChatHistoryResult {
   cursor: Uint64;
 }
 
+/** Go type api.PersonaParams. */
+export interface PersonaParams {
+  /** most tokens of one reply (default 64, at most 4096) */
+  maxTokens?: number;
+  /** sampling temperature, 0 (default) greedy, at most 2 */
+  temperature?: number;
+  /** token budget of the system prompt and transcript given to the model (default 384, fits a 512-token context; each byte counts as a token, an upper bound) */
+  contextTokens?: number;
+  /** replies per room in any 60 s (default 6) */
+  maxRepliesPerMinute?: number;
+  /** answer only messages that mention it (default false: also direct questions, messages ending in ?) */
+  mentionsOnly?: boolean;
+  /** read the rooms but answer nothing */
+  asleep?: boolean;
+  /** consecutive failed replies that open the circuit breaker (default 5) */
+  breakerErrors?: number;
+  /** how long an open breaker pauses the persona before it tries again (default 30000) */
+  breakerOpenMs?: number;
+}
+
+/** Go type api.PersonaCreateParams. */
+export interface PersonaCreateParams {
+  /** 1 to 64 bytes of letters, digits, '-', '_', '.'; unique */
+  name: string;
+  /** a short description of its part (at most 256 bytes) */
+  role?: string;
+  /** a loaded model's name or the absolute path of a GGUF file */
+  model: string;
+  /** the system turn (at most 16 KiB); default names the persona and its role */
+  systemPrompt?: string;
+  /** 1 to 32 rooms to read and answer in */
+  rooms: string[] | null;
+  /** loop tuning */
+  params?: PersonaParams;
+}
+
+/** Go type api.Persona. */
+export interface Persona {
+  /** the persona's peer id (of its own Ed25519 key): the sender and origin of what it posts */
+  id: string;
+  /** unique on this install; mention it as @name */
+  name: string;
+  /** a short description of its part */
+  role: string;
+  /** the model inference/generate runs for it (a loaded model's name or a GGUF path) */
+  model: string;
+  /** the system turn of every generation */
+  systemPrompt: string;
+  /** the rooms it reads and answers in */
+  rooms: string[] | null;
+  /** loop tuning */
+  params: PersonaParams;
+  /** unix ms of persona/create */
+  createdAtMs: Int64;
+  /** unix ms of the last persona/update */
+  updatedAtMs: Int64;
+}
+
+/** Go type api.PersonaRefParams. */
+export interface PersonaRefParams {
+  /** the persona's id or its name */
+  id: string;
+}
+
+/** Go type api.PersonaUpdateParams. */
+export interface PersonaUpdateParams {
+  /** the persona's id or its name */
+  id: string;
+  /** a new name */
+  name?: string;
+  /** a new role */
+  role?: string;
+  /** a new model */
+  model?: string;
+  /** a new system prompt */
+  systemPrompt?: string;
+  /** the new set of rooms; a room added is read from now on */
+  rooms?: string[];
+  /** the new params, replacing the old as a whole */
+  params?: PersonaParams;
+}
+
+/** Go type api.PersonaStatusParams. */
+export interface PersonaStatusParams {
+  /** the persona's id or name; omit for every persona */
+  id?: string;
+}
+
+/** Go type api.PersonaBreaker. */
+export interface PersonaBreaker {
+  /** closed, open or half_open */
+  state: string;
+  /** consecutive failed replies */
+  errors: number;
+  /** times it has opened since the daemon started */
+  opened: number;
+  /** unix ms when an open breaker lets one try through */
+  openUntilMs?: Int64;
+}
+
+/** Go type api.PersonaStatus. */
+export interface PersonaStatus {
+  /** the persona's id */
+  id: string;
+  /** its name */
+  name: string;
+  /** running, asleep, breaker_open or stopped */
+  state: string;
+  /** messages delivered to it and not yet handled */
+  queued: number;
+  /** messages read since the daemon started (answered or not) */
+  handled: Uint64;
+  /** replies posted since the daemon started */
+  answered: Uint64;
+  /** messages not answered, by gate: own, not_addressed, rate_limited, reply_cap, asleep, answered_before */
+  skipped: {[key: string]: number} | null;
+  /** messages whose reply failed */
+  failed: Uint64;
+  /** the last failure */
+  lastError?: string;
+  /** unix ms of the last failure */
+  lastErrorMs?: Int64;
+  /** unix ms of the last reply */
+  lastReplyMs?: Int64;
+  /** the circuit breaker */
+  breaker: PersonaBreaker;
+}
+
 // Params as a caller writes them: required fields from the api:"required" tags.
 export type ClassConfigInput = Partial<ClassConfig> & Pick<ClassConfig, "name" | "schemaVersion">;
 export type NameParamsInput = Partial<NameParams> & Pick<NameParams, "name">;
@@ -1160,6 +1288,10 @@ export type ContractGetParamsInput = Partial<ContractGetParams> & Pick<ContractG
 export type ContractListParamsInput = Partial<ContractListParams>;
 export type ChatSendParamsInput = Partial<ChatSendParams> & Pick<ChatSendParams, "roomId" | "text">;
 export type ChatHistoryParamsInput = Partial<ChatHistoryParams> & Pick<ChatHistoryParams, "roomId">;
+export type PersonaCreateParamsInput = Partial<PersonaCreateParams> & Pick<PersonaCreateParams, "name" | "model" | "rooms">;
+export type PersonaRefParamsInput = Partial<PersonaRefParams> & Pick<PersonaRefParams, "id">;
+export type PersonaUpdateParamsInput = Partial<PersonaUpdateParams> & Pick<PersonaUpdateParams, "id">;
+export type PersonaStatusParamsInput = Partial<PersonaStatusParams>;
 
 /** Params of the notifications the daemon sends, by method. */
 export interface Notifications {
