@@ -58,6 +58,7 @@ type ChatEntry struct {
 	Origin   string   `msgpack:"origin" json:"origin" desc:"peer id of the install that first logged it"`
 	ReplyTo  string   `msgpack:"replyTo,omitempty" json:"replyTo,omitempty" desc:"id of the message it answers"`
 	Mentions []string `msgpack:"mentions,omitempty" json:"mentions,omitempty" desc:"ids it addresses"`
+	Persona  string   `msgpack:"persona,omitempty" json:"persona,omitempty" desc:"the name of the persona that posted it: its signed continuum-persona header, on an event the persona signed as its own origin (sender = origin); empty for everyone else"`
 }
 
 // ChatHistoryResult answers chat/history.
@@ -75,6 +76,11 @@ type ChatHistoryResult struct {
 // failing a whole page of history.
 func ChatEntryOf(ev *Event) ChatEntry {
 	e := ChatEntry{ID: ev.ID, Sender: ev.Sender, TS: ev.TS, Lamport: ev.Lamport, Seq: ev.Seq, Origin: ev.Origin}
+	// Only a persona signs as its own origin; a client that sets the header
+	// on its own emit has the install as origin and its client id as sender.
+	if name := ev.Headers[HeaderPersona]; name != "" && ev.Sender != "" && ev.Sender == ev.Origin {
+		e.Persona = name
+	}
 	m := ev.PayloadMap()
 	e.Text, _ = m["text"].(string)
 	e.ReplyTo, _ = m["replyTo"].(string)

@@ -134,7 +134,7 @@ func (v *chatView) show(m api.ChatEntry) error {
 	if v.e.jsonOut() {
 		return printJSON(v.e.stdout, m, true)
 	}
-	who := senderLabel(m.Sender)
+	who := senderLabel(m)
 	if m.Sender != "" && m.Sender == v.me {
 		who = "you"
 	}
@@ -163,36 +163,22 @@ func (v *chatView) note(format string, args ...any) {
 	fmt.Fprintf(v.e.stderr, format+"\n", args...)
 }
 
-// senderLabel is how a sender shows in the chat: a client's id without its
-// connection counter (continuum:4242/c6 → continuum:4242, the program and
-// its pid), a persona's marked as one.
-func senderLabel(sender string) string {
+// senderLabel is how a sender shows in the chat: a persona by its name,
+// marked as one (api.ChatEntry.Persona: its signed header on an event it
+// signed itself), a client by its id without the connection counter
+// (continuum:4242/c6 → continuum:4242, the program and its pid).
+func senderLabel(m api.ChatEntry) string {
+	if m.Persona != "" {
+		return "[persona] " + terminalSafe(m.Persona)
+	}
+	sender := m.Sender
 	if sender == "" {
 		return "?"
-	}
-	if name, ok := personaName(sender); ok {
-		return "[persona] " + name
 	}
 	if i := strings.LastIndex(sender, "/c"); i > 0 {
 		return terminalSafe(sender[:i])
 	}
 	return terminalSafe(sender)
-}
-
-// personaName says whether a sender is a persona, and its name. This is the
-// hook for the personas half of issue 12: a persona posts as its own
-// identity, and its sender id is expected to read "persona:NAME" or
-// "persona:NAME/ID" until docs/PERSONAS.md fixes the format; change this
-// function (and its test) when it does.
-func personaName(sender string) (string, bool) {
-	rest, ok := strings.CutPrefix(sender, "persona:")
-	if !ok || rest == "" {
-		return "", false
-	}
-	if i := strings.IndexByte(rest, '/'); i > 0 {
-		rest = rest[:i]
-	}
-	return terminalSafe(rest), true
 }
 
 // terminalSafe drops control characters but newline and tab: a message is

@@ -17,20 +17,29 @@ import (
 )
 
 func TestSenderLabel(t *testing.T) {
-	for _, tc := range []struct{ sender, want string }{
-		{"continuum:4242/c6", "continuum:4242"},
-		{"python3:977/c2", "python3:977"},
-		{"ws/c9", "ws"},
-		{"c3", "c3"},
-		{"", "?"},
-		{"persona:helper", "[persona] helper"},
-		{"persona:helper/k7xq", "[persona] helper"},
-		{"persona:", "persona:"},
-		{"evil\x1b[2J/c1", "evil[2J"},
+	for _, tc := range []struct {
+		entry api.ChatEntry
+		want  string
+	}{
+		{api.ChatEntry{Sender: "continuum:4242/c6"}, "continuum:4242"},
+		{api.ChatEntry{Sender: "python3:977/c2"}, "python3:977"},
+		{api.ChatEntry{Sender: "ws/c9"}, "ws"},
+		{api.ChatEntry{Sender: "c3"}, "c3"},
+		{api.ChatEntry{}, "?"},
+		{api.ChatEntry{Sender: "cpersonaid", Persona: "helper"}, "[persona] helper"},
+		{api.ChatEntry{Sender: "cpersonaid", Persona: "he\x1b[2Jlper"}, "[persona] he[2Jlper"},
+		{api.ChatEntry{Sender: "evil\x1b[2J/c1"}, "evil[2J"},
 	} {
-		if got := senderLabel(tc.sender); got != tc.want {
-			t.Errorf("senderLabel(%q) = %q, want %q", tc.sender, got, tc.want)
+		if got := senderLabel(tc.entry); got != tc.want {
+			t.Errorf("senderLabel(%+v) = %q, want %q", tc.entry, got, tc.want)
 		}
+	}
+	// The header marks a persona only on an event it signed as its own
+	// origin: a client setting it on its own emit stays a client.
+	spoof := api.ChatEntryOf(&api.Event{Sender: "node:1/c2", Origin: "cinstall", Headers: map[string]string{api.HeaderPersona: "ada"}})
+	real := api.ChatEntryOf(&api.Event{Sender: "cpersona", Origin: "cpersona", Headers: map[string]string{api.HeaderPersona: "ada"}})
+	if spoof.Persona != "" || real.Persona != "ada" {
+		t.Errorf("persona from the header: spoofed %q, signed %q", spoof.Persona, real.Persona)
 	}
 	if got := terminalSafe("a\x1b]0;title\x07b\n\tc\r"); got != "a]0;titleb\n\tc" {
 		t.Errorf("terminalSafe: %q", got)

@@ -181,12 +181,12 @@ func TestModelLoadProgressBar(t *testing.T) {
 	}
 }
 
-// withoutInference drops the lines of the inference service's own event
-// classes, which every daemon declares (inference.Classes), from a listing.
+// withoutInference drops the lines of the inference and persona services' own event
+// classes, which every daemon declares (inference.Classes, persona:responded), from a listing.
 func withoutInference(lines []string) []string {
 	var out []string
 	for _, l := range lines {
-		if !strings.HasPrefix(l, "inference:") {
+		if !strings.HasPrefix(l, "inference:") && !strings.HasPrefix(l, "persona:") {
 			out = append(out, l)
 		}
 	}
@@ -197,7 +197,7 @@ func withoutInference(lines []string) []string {
 func withoutInferenceClasses(list []map[string]any) []map[string]any {
 	var out []map[string]any
 	for _, c := range list {
-		if name, _ := c["name"].(string); !strings.HasPrefix(name, "inference:") {
+		if name, _ := c["name"].(string); !strings.HasPrefix(name, "inference:") && !strings.HasPrefix(name, "persona:") {
 			out = append(out, c)
 		}
 	}

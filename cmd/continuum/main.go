@@ -101,6 +101,7 @@ var groups = []*group{
 	gridGroup,
 	alloyGroup,
 	contractsGroup,
+	personaGroup,
 }
 
 // usageError is a mistake on the command line: exit status 2.

@@ -3496,6 +3496,8 @@ class ChatEntry:
     "id of the message it answers"
     mentions: List[str] = dataclasses.field(default_factory=list)
     "ids it addresses"
+    persona: str = ""
+    "the name of the persona that posted it: its signed continuum-persona header, on an event the persona signed as its own origin (sender = origin); empty for everyone else"
 
     @classmethod
     def from_wire(cls, d: Any) -> "ChatEntry":
@@ -3511,6 +3513,7 @@ class ChatEntry:
             origin=d.get("origin") or "",
             reply_to=d.get("replyTo") or "",
             mentions=[_x or "" for _x in d.get("mentions") or ()],
+            persona=d.get("persona") or "",
         )
 
     def to_wire(self) -> Dict[str, Any]:
@@ -3533,6 +3536,8 @@ class ChatEntry:
             out["replyTo"] = _to_wire(self.reply_to)
         if self.mentions:
             out["mentions"] = _to_wire(self.mentions)
+        if self.persona:
+            out["persona"] = _to_wire(self.persona)
         return out
 
 

@@ -1122,6 +1122,8 @@ export interface ChatEntry {
   replyTo?: string;
   /** ids it addresses */
   mentions?: string[];
+  /** the name of the persona that posted it: its signed continuum-persona header, on an event the persona signed as its own origin (sender = origin); empty for everyone else */
+  persona?: string;
 }
 
 /** Go type api.ChatHistoryResult. */
