@@ -16,6 +16,7 @@ import (
 	"github.com/continuum-grid/continuum/daemon"
 	"github.com/continuum-grid/continuum/grid"
 	"github.com/continuum-grid/continuum/grid/link"
+	"github.com/continuum-grid/continuum/inference"
 	"github.com/continuum-grid/continuum/ipc/client"
 	"github.com/continuum-grid/continuum/kernel"
 	"github.com/continuum-grid/continuum/kernel/identity"
@@ -31,19 +32,23 @@ type node struct {
 	c      *client.Client
 	id     string
 	tweak  func(*grid.Options) // set before start: options beyond the defaults
+	infer  inference.Options   // the inference service's (zero: no libraries, gpu_unavailable)
 }
 
 // fastLinks keeps reconnects quick in tests.
 var fastLinks = link.Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond, HelloTimeout: 2 * time.Second, IdleTimeout: 5 * time.Second, KeepAlive: time.Second}
 
-func startNode(t *testing.T) *node {
+func startNode(t *testing.T) *node { return startInferenceNode(t, inference.Options{}) }
+
+// startInferenceNode starts a node whose inference service has infer.
+func startInferenceNode(t *testing.T, infer inference.Options) *node {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "cgrid")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	n := &node{t: t, dir: dir, listen: "127.0.0.1:0"}
+	n := &node{t: t, dir: dir, listen: "127.0.0.1:0", infer: infer}
 	n.start()
 	t.Cleanup(n.stop)
 	return n
@@ -56,9 +61,10 @@ func (n *node) start() {
 		n.tweak(&g)
 	}
 	d, err := daemon.Start(daemon.Config{
-		Kernel: kernel.Config{StateDir: filepath.Join(n.dir, "state")},
-		Socket: filepath.Join(n.dir, "d.sock"),
-		Grid:   g,
+		Kernel:    kernel.Config{StateDir: filepath.Join(n.dir, "state")},
+		Socket:    filepath.Join(n.dir, "d.sock"),
+		Grid:      g,
+		Inference: n.infer,
 	})
 	if err != nil {
 		n.t.Fatal(err)
