@@ -2,6 +2,7 @@ package persona_test
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -80,4 +81,63 @@ func roomWithListeners(b *testing.B, n int) {
 		waitStatus(b, c, id, "every message read", func(st api.PersonaStatus) bool { return st.Handled >= uint64(b.N) && st.Answered == 0 })
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkReplyOverhead: the time a persona adds around the generation
+// itself: from the message's commit to its reply's (event timestamps, ms)
+// minus the generation's own ms (persona:responded.ms, the
+// commands/execute inference/generate call). It covers delivery to the
+// inbox, the gates, the context read, the template and the reply's emit;
+// the goal for enqueue → first token is under 20 ms. The tiny model
+// answers 4 tokens, one message at a time.
+func BenchmarkReplyOverhead(b *testing.B) {
+	e := newEnv(b)
+	c := e.dial()
+	ada := create(b, c, api.PersonaCreateParams{Name: "ada", Model: e.model, Rooms: []string{"general"},
+		Params: api.PersonaParams{MaxTokens: 4, ContextTokens: 160, MaxRepliesPerMinute: api.MaxPersonaRepliesPerMinute}})
+	// One answered first, so the model is loaded before timing.
+	send(b, c, "general", "warm up @ada", ada.ID)
+	waitStatus(b, c, ada.ID, "the warm-up answer", func(st api.PersonaStatus) bool { return st.Answered == 1 })
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		send(b, c, "general", fmt.Sprintf("question %d @ada?", i), ada.ID)
+		waitStatus(b, c, ada.ID, "an answer", func(st api.PersonaStatus) bool { return st.Answered == uint64(i+2) })
+	}
+	b.StopTimer()
+	msgTS := map[string]int64{}
+	replyTS := map[string]int64{}
+	for _, ev := range transcript(b, c, "general", api.EventChatPosted) {
+		if en := api.ChatEntryOf(&ev); en.ReplyTo != "" {
+			replyTS[en.ReplyTo] = ev.TS
+		} else {
+			msgTS[ev.ID] = ev.TS
+		}
+	}
+	var total, n float64
+	for _, ev := range transcript(b, c, "general", api.EventPersonaResponded) {
+		m := ev.PayloadMap()
+		replyTo, _ := m["replyTo"].(string)
+		ms, ok := toFloat(m["ms"])
+		sent, okSent := msgTS[replyTo]
+		got, okGot := replyTS[replyTo]
+		if !ok || !okSent || !okGot {
+			continue
+		}
+		total += float64(got-sent) - ms
+		n++
+	}
+	if n == 0 {
+		b.Fatal("no persona:responded to measure")
+	}
+	b.ReportMetric(total/n, "overhead-ms")
+}
+
+// toFloat reads a decoded msgpack number (any integer width, or a float).
+func toFloat(v any) (float64, bool) {
+	switch v.(type) {
+	case int8, int16, int32, int64, int, uint8, uint16, uint32, uint64, float32, float64:
+		f, err := strconv.ParseFloat(fmt.Sprint(v), 64)
+		return f, err == nil
+	}
+	return 0, false
 }
