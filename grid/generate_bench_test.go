@@ -26,12 +26,8 @@ import (
 //
 //	CONTINUUM_LLAMA_LIB_DIR=$PWD/.cache/llama/cpu go test ./grid -run '^$' -bench GridGenerate -benchtime 200x
 func BenchmarkGridGenerate(b *testing.B) {
-	lib := os.Getenv(inference.EnvLibDir)
-	if lib == "" {
-		_, file, _, _ := runtime.Caller(0)
-		lib = filepath.Join(filepath.Dir(file), "..", ".cache", "llama", "cpu")
-	}
-	if _, err := os.Stat(lib); err != nil {
+	lib, ok := llamaLibDir()
+	if !ok {
 		b.Skipf("llama.cpp libraries not found at %s: run `make llama-libs`", lib)
 	}
 	start := func() (*daemon.Daemon, *client.Client) {
@@ -113,4 +109,17 @@ func BenchmarkGridGenerate(b *testing.B) {
 			b.ReportMetric(float64(tokens*b.N)/time.Since(start).Seconds(), "tokens/s")
 		})
 	}
+}
+
+// llamaLibDir is where grid tests find the llama.cpp libraries:
+// $CONTINUUM_LLAMA_LIB_DIR, else <repo>/.cache/llama/cpu (make llama-libs);
+// ok says whether the folder is there.
+func llamaLibDir() (string, bool) {
+	lib := os.Getenv(inference.EnvLibDir)
+	if lib == "" {
+		_, file, _, _ := runtime.Caller(0)
+		lib = filepath.Join(filepath.Dir(file), "..", ".cache", "llama", "cpu")
+	}
+	_, err := os.Stat(lib)
+	return lib, err == nil
 }

@@ -1,9 +1,7 @@
 package grid_test
 
 import (
-	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -19,12 +17,8 @@ import (
 // id), B's chat shows it as the persona's, and the signature verifies on
 // B's copy.
 func TestPersonaReplyReplicatesSignedAsThePersona(t *testing.T) {
-	lib := os.Getenv(inference.EnvLibDir)
-	if lib == "" {
-		_, file, _, _ := runtime.Caller(0)
-		lib = filepath.Join(filepath.Dir(file), "..", ".cache", "llama", "cpu")
-	}
-	if _, err := os.Stat(lib); err != nil {
+	lib, ok := llamaLibDir()
+	if !ok {
 		t.Fatalf("llama.cpp libraries not found at %s: run `make llama-libs` or set %s", lib, inference.EnvLibDir)
 	}
 	a := startInferenceNode(t, inference.Options{LlamaLibDir: lib, AllowCPU: true, NThreads: 1, NCtx: 256})

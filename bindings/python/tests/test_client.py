@@ -162,6 +162,18 @@ def test_bad_calls_have_typed_codes(client):
         client.events.declare_class(name="py:bad", schema_version="")
 
 
+def _wait_reconnected(ping, why):
+    """Pings until the client answers (it reconnected); why() says what failed."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ping()
+            return
+        except cc.UnavailableError:
+            assert time.monotonic() < deadline, why()
+            time.sleep(0.05)
+
+
 def test_reconnect(own_daemon):
     with Client(own_daemon.socket) as c:
         c.commands.provide("pytest/still-here", lambda p: "yes")
@@ -170,14 +182,7 @@ def test_reconnect(own_daemon):
         with pytest.raises(cc.UnavailableError):
             c.kernel.ping()
         own_daemon.start()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                c.kernel.ping()
-                break
-            except cc.UnavailableError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        _wait_reconnected(c.kernel.ping, lambda: "no reconnect")
         # the command is provided again and the subscription resumed
         with Client(own_daemon.socket) as other:
             for _ in range(100):
@@ -192,17 +197,6 @@ def test_reconnect(own_daemon):
             other.events.emit(name="py:after:restart", payload=1)
             assert sub.get(timeout=5).payload == 1
 
-
-
-def _wait_reconnected(ping, what):
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            ping()
-            return
-        except cc.UnavailableError:
-            assert time.monotonic() < deadline, what
-            time.sleep(0.05)
 
 
 def test_reconnect_lost_again_while_restoring(own_daemon):
@@ -225,7 +219,7 @@ def test_reconnect_lost_again_while_restoring(own_daemon):
         sub = c.events.subscribe(pattern="py:restored:*")
         own_daemon.stop()
         own_daemon.start()
-        _wait_reconnected(c.kernel.ping, f"no reconnect after {len(dials)} dials")
+        _wait_reconnected(c.kernel.ping, lambda: f"no reconnect after {len(dials)} dials")
         assert len(dials) >= 2
         with Client(own_daemon.socket) as other:
             for _ in range(100):

@@ -153,6 +153,21 @@ test("an unreachable daemon is a typed error", async () => {
   });
 });
 
+/** Pings k until it answers (it reconnected); only unavailable may come meanwhile. */
+async function waitReconnected(k: Client, why: () => string): Promise<void> {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      await k.kernel.ping();
+      return;
+    } catch (e) {
+      assert.ok(e instanceof C.UnavailableError);
+      assert.ok(Date.now() < deadline, why());
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 test("reconnects, provides its commands again and resumes subscriptions", async () => {
   const own = await new Daemon().start();
   const k = await Client.connect({ socketPath: own.socket, backoffMs: { max: 200 } });
@@ -162,17 +177,7 @@ test("reconnects, provides its commands again and resumes subscriptions", async 
     await own.stop();
     await assert.rejects(k.kernel.ping({}), C.UnavailableError);
     await own.start();
-    const deadline = Date.now() + 10000;
-    for (;;) {
-      try {
-        await k.kernel.ping();
-        break;
-      } catch (e) {
-        assert.ok(e instanceof C.UnavailableError);
-        assert.ok(Date.now() < deadline, "no reconnect");
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await waitReconnected(k, () => "no reconnect");
     const o = await Client.connect({ socketPath: own.socket });
     try {
       for (let i = 0; i < 100 && !(await o.commands.list()).some((x) => x.name === "tstest/still-here"); i++) await new Promise((r) => setTimeout(r, 50));
@@ -210,17 +215,7 @@ test("a connection lost again while restoring is retried, not left down", async 
     const sub = await k.events.subscribe({ pattern: "ts:restored:*" });
     await own.stop();
     await own.start();
-    const deadline = Date.now() + 10000;
-    for (;;) {
-      try {
-        await k.kernel.ping();
-        break;
-      } catch (e) {
-        assert.ok(e instanceof C.UnavailableError);
-        assert.ok(Date.now() < deadline, `no reconnect after ${dials} dials`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await waitReconnected(k, () => `no reconnect after ${dials} dials`);
     assert.ok(dials >= 3, `dials: ${dials}`);
     const o = await Client.connect({ socketPath: own.socket });
     try {

@@ -4,38 +4,16 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { createServer as netServer, type AddressInfo } from "node:net";
+import { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { Daemon, PKG } from "../daemon.js";
+import { ARGS, CHROMIUM, chromiumMissing, freePort } from "./chromium.js";
 import { Peer, pythonMissing, runPeer } from "../python.js";
-
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function servePage(): Promise<{ server: Server; port: number }> {
   const bundle = await build({
@@ -59,7 +37,7 @@ async function servePage(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-const missing = pythonMissing() ?? (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found: apt-get install chromium (make test does it when run as root)`);
+const missing = pythonMissing() ?? chromiumMissing;
 
 test("the generated client works in chromium over WebSocket, with a Python provider and emitter", { timeout: 90000 }, async (t) => {
   assert.equal(missing, undefined, missing);

@@ -10,35 +10,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer as netServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
 import { Client } from "../../src/node.js";
 import { Daemon, PKG, REPO } from "../daemon.js";
-
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { ARGS, CHROMIUM, chromiumMissing, freePort } from "./chromium.js";
 
 /** The CLI binary: $CONTINUUM when set, else built once with go build. */
 function cliBinary(): string {
@@ -49,7 +26,7 @@ function cliBinary(): string {
   return out;
 }
 
-const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found: apt-get install chromium (make deps does it when run as root)`;
+const missing = chromiumMissing;
 // The models panel shows a real model: the tiny GGUF the CLI writes, loaded
 // by llama.cpp on the CPU (--allow-cpu), as the inference tests do.
 const LLAMA = process.env.CONTINUUM_LLAMA_LIB_DIR ?? join(REPO, ".cache", "llama", "cpu");
