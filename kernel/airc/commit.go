@@ -20,14 +20,26 @@ import (
 // and the per-batch write.
 
 // loop is the one commit goroutine: it takes everything queued, writes it in
-// one transaction (one fsync), then answers every waiter. There is no timer:
-// while one batch is being fsync'd, the next one queues up, so batches grow
-// with the load.
+// one transaction (one fsync), then answers every waiter. There is no fixed
+// timer: while one batch is being fsync'd, the next one queues up, so batches
+// grow with the load; and after a commit it may wait a little for the
+// appenders it just answered to come back (see gather).
 func (l *Log) loop() {
 	defer close(l.loopDone)
+	var (
+		expect int           // items the next batch is expected to hold
+		linger time.Duration // how long gather waits for them: the last commit's time
+		idle   time.Time     // when the queue was last found empty
+	)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		<-l.wake
+		if time.Since(idle) > linger {
+			expect = 0 // a new burst: nobody is known to be coming back
+		}
 		for {
+			l.gather(expect, linger, timer)
 			l.mu.Lock()
 			n := min(len(l.queue), maxBatch)
 			batch := l.queue[:n:n]
@@ -44,14 +56,24 @@ func (l *Log) loop() {
 					l.closeIndex()
 					return
 				}
+				idle = time.Now()
 				break
 			}
 			for _, it := range batch {
 				<-it.ready
 			}
+			began := time.Now()
 			if l.commitBatch(batch, cursors) {
+				// Those answered now are expected back, on top of what queued
+				// meanwhile: in a closed loop of n appenders, each commit then
+				// takes all n instead of alternating between two halves.
+				linger = min(time.Since(began), maxLinger)
+				l.mu.Lock()
+				expect = len(batch) + len(l.queue)
+				l.mu.Unlock()
 				continue
 			}
+			expect = 0
 			// The commit failed and everything queued was answered. Acks that
 			// were put back wait for the next wake-up instead of spinning on a
 			// broken disk — except at Close, where they are given up (that
@@ -67,6 +89,59 @@ func (l *Log) loop() {
 			l.mu.Unlock()
 		}
 	}
+}
+
+// maxLinger bounds how long gather waits for a batch to fill.
+const maxLinger = time.Millisecond
+
+// gather waits until the queue holds expect items, for at most linger, so
+// that the next commit takes the appenders that are about to come back along
+// with those already queued. Each commit costs two fdatasyncs whatever it
+// holds, and while the commit goroutine sits in them it keeps its P (Go's
+// sysmon does not take back a P from syscalls this short), so on two cores a
+// commit goroutine that commits back to back leaves one core for everything
+// else: batches stay small and the emitters wait for CPU. Waiting here parks
+// it instead, so both cores sign and read requests, and the next batch holds
+// more. A lone appender is never held: expect is then 1. The wait ends early
+// at Close, at a barrier or rejection record (enqueue wakes for those), and
+// at an ack.
+func (l *Log) gather(expect int, linger time.Duration, timer *time.Timer) {
+	if expect <= 1 || linger <= 0 {
+		return
+	}
+	l.mu.Lock()
+	if l.closed || len(l.queue) >= expect || !onlyEvents(l.queue) {
+		l.mu.Unlock()
+		return
+	}
+	l.want = expect
+	// A wake-up sent before now is stale: the queue was just looked at, and
+	// every later enqueue checks want under mu.
+	select {
+	case <-l.wake:
+	default:
+	}
+	l.mu.Unlock()
+	timer.Reset(linger)
+	select {
+	case <-l.wake:
+	case <-timer.C:
+	}
+	timer.Stop()
+	l.mu.Lock()
+	l.want = 0
+	l.mu.Unlock()
+}
+
+// onlyEvents reports whether q holds events only: a barrier (Flush,
+// syncIndex) or a rejection record is not kept waiting.
+func onlyEvents(q []*item) bool {
+	for _, it := range q {
+		if it.kind != kindEvent {
+			return false
+		}
+	}
+	return true
 }
 
 // commitBatch writes one batch and answers its waiters; false if it failed.

@@ -121,6 +121,10 @@ type Log struct {
 	// entries are not written yet, in seq order (see indexEvery). They stay in
 	// pendingID and pendingSlot until they are.
 	unindexed []*item
+	// want is how many queued items the commit goroutine waits for while it
+	// gathers a batch (see gather); enqueue wakes it only from there on. 0
+	// (not gathering): every enqueue wakes it.
+	want int
 
 	wake     chan struct{}
 	loopDone chan struct{}
@@ -345,10 +349,14 @@ func (l *Log) signal() {
 	}
 }
 
-// enqueue appends it to the commit queue; mu must be held.
+// enqueue appends it to the commit queue; mu must be held. A barrier or a
+// rejection record always wakes the commit goroutine; an event only once the
+// batch it gathers is as large as it waits for.
 func (l *Log) enqueue(it *item) {
 	l.queue = append(l.queue, it)
-	l.signal()
+	if it.kind != kindEvent || len(l.queue) >= l.want {
+		l.signal()
+	}
 }
 
 // unindexedEvent returns the committed event (origin, id) if its dedupe
