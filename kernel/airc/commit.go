@@ -67,7 +67,7 @@ func (l *Log) loop() {
 				// Those answered now are expected back, on top of what queued
 				// meanwhile: in a closed loop of n appenders, each commit then
 				// takes all n instead of alternating between two halves.
-				linger = min(time.Since(began), maxLinger)
+				linger = min(time.Since(began), l.maxLinger)
 				l.mu.Lock()
 				expect = len(batch) + len(l.queue)
 				l.mu.Unlock()

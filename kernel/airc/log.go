@@ -125,6 +125,8 @@ type Log struct {
 	// gathers a batch (see gather); enqueue wakes it only from there on. 0
 	// (not gathering): every enqueue wakes it.
 	want int
+	// maxLinger bounds gather's wait (maxLinger below; tests raise it).
+	maxLinger time.Duration
 
 	wake     chan struct{}
 	loopDone chan struct{}
@@ -204,6 +206,7 @@ func Open(db *bolt.DB, id *identity.Identity, opts Options) (*Log, error) {
 		dirtyCursor: map[string]cursorUpdate{},
 		wake:        make(chan struct{}, 1),
 		loopDone:    make(chan struct{}),
+		maxLinger:   maxLinger,
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
