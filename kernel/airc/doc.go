@@ -54,9 +54,14 @@
 //
 // Appends are group-committed: one commit goroutine takes everything queued,
 // writes it in one transaction with one fsync, calls OnCommit with the batch
-// in seq order, and only then answers the waiters. There is no timer; while
-// one batch is being synced the next accumulates, so throughput grows with
-// concurrency and a lone append waits for just one fsync. Signing happens in
+// in seq order, and only then answers the waiters. There is no fixed timer;
+// while one batch is being synced the next accumulates, so throughput grows
+// with concurrency and a lone append waits for just one fsync. After a
+// commit the goroutine waits, at most as long as that commit took (1 ms at
+// most), until as many appends are queued as it just answered plus those
+// that queued meanwhile, so a closed loop of appenders shares one commit
+// instead of two halves taking turns; a lone appender is never held, and a
+// Flush, a rejection record or Close ends the wait. Signing happens in
 // the appending goroutines, in parallel; the commit goroutine only writes.
 // If a commit fails (disk full, I/O error, read-only file), the transaction
 // rolls back, every waiter of that batch (and of anything admitted on top of
