@@ -74,7 +74,10 @@ func WithNotificationHandler(h func(method string, params api.Params)) Option {
 const DefaultEventBuffer = 1024
 
 // Orphan events (for a subscription id the client does not know yet) are
-// kept this long and this many, for the reply to events/subscribe to catch up.
+// kept this long and this many, for the reply to events/subscribe to catch up;
+// while a Subscribe is waiting for its reply, or has it and not yet
+// registered the subscription, one subscription buffer's worth more per such
+// call (see route).
 const (
 	orphanTTL = 10 * time.Second
 	orphanMax = 4096
@@ -99,6 +102,12 @@ type Client struct {
 	subs    map[string]*Subscription
 	orphans map[string]*orphan
 	orphanN int
+	// subscribing counts the Subscribe calls sent and not yet adopted. A
+	// replay from the log can put thousands of events on the wire before
+	// the reply, and the reader goes on routing them while the caller
+	// wakes up to adopt: with only orphanMax kept, a reader that kept
+	// reading lost events silently.
+	subscribing int
 	// ended holds the subscriptions this client closed, for orphanTTL: the
 	// daemon may still be sending their events, which are dropped rather
 	// than kept as orphans (they would crowd out the early events of the
@@ -154,7 +163,7 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 		Logger:         c.log,
 	})
 	st := &socketTransport{conn: conn}
-	c.t = st
+	c.t = pendingSubscribes{st, c}
 	conn.Start(msgrpc.HandlerFuncs{
 		Request: func(ctx context.Context, method string, params api.RawParams) (any, error) {
 			return c.handleRequest(ctx, method, params)
@@ -182,7 +191,7 @@ func NewInProcess(backend api.Backend, opts ...Option) (*Client, error) {
 		return nil, api.AsError(err)
 	}
 	t.sess = sess
-	c.t = t
+	c.t = pendingSubscribes{t, c}
 	go c.watch()
 	return c, nil
 }
@@ -326,7 +335,7 @@ func (c *Client) route(sub string, ev api.Event) {
 			delete(c.orphans, id)
 		}
 	}
-	if c.orphanN >= orphanMax {
+	if c.orphanN >= orphanMax+c.subscribing*c.opts.eventBuffer {
 		c.log.Warn("dropping an event for an unknown subscription", "subscription", sub)
 		return
 	}
@@ -370,6 +379,9 @@ func (c *Client) adopt(s *Subscription) {
 		return
 	}
 	c.subs[s.id] = s
+	if c.subscribing > 0 {
+		c.subscribing--
+	}
 	if o := c.orphans[s.id]; o != nil {
 		for _, ev := range o.events {
 			s.push(ev)
@@ -377,6 +389,30 @@ func (c *Client) adopt(s *Subscription) {
 		c.orphanN -= len(o.events)
 		delete(c.orphans, s.id)
 	}
+}
+
+// pendingSubscribes counts the events/subscribe calls in flight
+// (Client.subscribing): one is counted from before it is sent until adopt
+// registers its subscription, or until it fails.
+type pendingSubscribes struct {
+	transport
+	c *Client
+}
+
+func (p pendingSubscribes) call(ctx context.Context, method string, params, result any) error {
+	if method != api.MethodSubscribe {
+		return p.transport.call(ctx, method, params, result)
+	}
+	p.c.mu.Lock()
+	p.c.subscribing++
+	p.c.mu.Unlock()
+	err := p.transport.call(ctx, method, params, result)
+	if err != nil {
+		p.c.mu.Lock()
+		p.c.subscribing--
+		p.c.mu.Unlock()
+	}
+	return err
 }
 
 // socketTransport carries calls over a msgrpc.Conn.
@@ -574,9 +610,9 @@ func (p *inprocPeer) Call(ctx context.Context, method string, params any) (api.P
 
 // String describes the client for logs.
 func (c *Client) String() string {
-	switch c.t.(type) {
-	case *inprocTransport:
-		return "continuum client (in-process)"
+	switch t := c.t.(pendingSubscribes).transport.(type) {
+	case *socketTransport:
+		return fmt.Sprintf("continuum client (%v)", t.conn)
 	}
-	return fmt.Sprintf("continuum client (%v)", c.t.(*socketTransport).conn)
+	return "continuum client (in-process)"
 }
