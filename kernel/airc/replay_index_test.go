@@ -41,4 +41,3 @@ func TestReplayCommitsTheIndexOnlyForItsChannel(t *testing.T) {
 		t.Fatalf("after replay of the busy channel the dedupe index holds %d entries, want %d", n, indexed+5)
 	}
 }
-
