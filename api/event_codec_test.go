@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -166,6 +167,48 @@ func TestUnmarshalEventNotification(t *testing.T) {
 	}
 }
 
+// The owned form reads the same and fails the same, copies nothing (its
+// strings alias the bytes) and allocates nothing.
+func TestUnmarshalEventNotificationOwned(t *testing.T) {
+	ev := sampleEvent()
+	b := reflectEncode(t, map[string]any{"extra": []any{1, map[string]any{"x": 2}}, "event": toRef(ev), "subscription": "s42", "later": "x"}, true)
+	got := new(Event)
+	sub, err := UnmarshalEventNotificationOwned(b, got)
+	if err != nil || sub != "s42" || !reflect.DeepEqual(*got, ev) {
+		t.Fatalf("got %q %+v %v", sub, got, err)
+	}
+	inside := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= uintptr(unsafe.Pointer(&b[0])) && p < uintptr(unsafe.Pointer(&b[0]))+uintptr(len(b))
+	}
+	if !inside(sub) || !inside(got.ID) || !inside(got.Class) || !inside(got.Sender) {
+		t.Fatal("strings were copied")
+	}
+	live := ev
+	live.Headers = nil // headers are a map of their own
+	params := AppendEventNotification(nil, "s1", mustMarshal(toRef(live)))
+	var into Event
+	if n := testing.AllocsPerRun(100, func() {
+		into = Event{}
+		_, _ = UnmarshalEventNotificationOwned(params, &into)
+	}); n > 1 { // the payload's interface value
+		t.Fatalf("%v allocations per notification", n)
+	}
+	for _, in := range [][]byte{
+		reflectEncode(t, map[string]any{"subscription": 1}, true),
+		reflectEncode(t, map[string]any{"event": map[string]any{"seq": "x"}}, true),
+		append(append([]byte{}, b...), 0xc0),
+		b[:len(b)-2],
+	} {
+		var n EventNotification
+		want := UnmarshalEventNotification(in, &n)
+		_, err := UnmarshalEventNotificationOwned(in, new(Event))
+		if want == nil || err == nil || err.Error() != want.Error() {
+			t.Fatalf("owned: %v, copying: %v", err, want)
+		}
+	}
+}
+
 func TestUnmarshalEventLenient(t *testing.T) {
 	// Unknown keys are skipped wherever they are; nil is the zero value;
 	// bin and str are interchangeable for strings and bytes.
@@ -318,6 +361,7 @@ func FuzzUnmarshalEvent(f *testing.F) {
 		err := UnmarshalEvent(b, &ev)
 		var n EventNotification
 		_ = UnmarshalEventNotification(b, &n)
+		_, _ = UnmarshalEventNotificationOwned(b, new(Event))
 		_, _ = PeekEvent(b)
 		if err != nil {
 			return

@@ -111,7 +111,7 @@ type Client struct {
 
 type orphan struct {
 	since  time.Time
-	events []api.Event
+	events []*api.Event
 }
 
 func newClient(opts []Option) *Client {
@@ -160,11 +160,17 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 			return c.handleRequest(ctx, method, params)
 		},
 		Notification: func(_ context.Context, method string, params api.RawParams) {
-			if method == api.NotifyProtocolError {
+			switch method {
+			case api.NotifyEvent:
+				// Straight to the decoder: through handleNotification the
+				// bytes would be boxed in an api.Params, one allocation per
+				// delivery.
+				c.handleRawEvent(params)
+			case api.NotifyProtocolError:
 				st.refused(params, c.log)
-				return
+			default:
+				c.handleNotification(method, params)
 			}
-			c.handleNotification(method, params)
 		},
 	})
 	go c.watch()
@@ -269,18 +275,30 @@ func (c *Client) handleNotification(method string, p api.Params) {
 	}
 }
 
-// decodeEvent reads an events/event notification. From the socket it is one
-// pass over the params (api.UnmarshalEventNotification): the payload stays
-// raw msgpack, a sub-slice of the notification's own bytes (which the
-// connection hands over and never reuses), decoded once, by the application,
-// into its own type. In process the kernel's api.EventDelivery carries the
-// event as a value.
-func decodeEvent(p api.Params) (string, api.Event, error) {
+// handleRawEvent is handleNotification of an events/event from the socket.
+func (c *Client) handleRawEvent(raw api.RawParams) {
+	sub, ev, err := decodeRawEvent(raw)
+	if err != nil {
+		c.log.Warn("undecodable event notification", "err", err)
+		return
+	}
+	c.route(sub, ev)
+}
+
+// decodeEvent reads an events/event notification into an event of the
+// subscriber's own. From the socket it is one pass over the params
+// (api.UnmarshalEventNotificationOwned) with nothing copied: the connection
+// hands over bytes it never reuses, so the strings and the payload (raw
+// msgpack, decoded once, by the application, into its own type) alias them.
+// In process the kernel's api.EventDelivery carries the event as a value,
+// copied here.
+func decodeEvent(p api.Params) (string, *api.Event, error) {
+	if raw, ok := p.(api.RawParams); ok {
+		return decodeRawEvent(raw)
+	}
 	var n api.EventNotification
 	var err error
 	switch v := p.(type) {
-	case api.RawParams:
-		err = api.UnmarshalEventNotification(v, &n)
 	case api.ValueParams:
 		switch d := v.V.(type) {
 		case *api.EventDelivery:
@@ -293,7 +311,16 @@ func decodeEvent(p api.Params) (string, api.Event, error) {
 	default:
 		n, err = decodeNotification(p)
 	}
-	return n.Subscription, n.Event, err
+	return n.Subscription, &n.Event, err
+}
+
+// decodeRawEvent is decodeEvent of the socket's bytes. It is apart so that
+// the general path's notification value, which escapes, is not allocated for
+// every event from the socket as well.
+func decodeRawEvent(raw api.RawParams) (string, *api.Event, error) {
+	ev := new(api.Event)
+	sub, err := api.UnmarshalEventNotificationOwned(raw, ev)
+	return sub, ev, err
 }
 
 // decodeNotification is the general path, apart so that decodeEvent's own
@@ -304,7 +331,7 @@ func decodeNotification(p api.Params) (api.EventNotification, error) {
 	return n, err
 }
 
-func (c *Client) route(sub string, ev api.Event) {
+func (c *Client) route(sub string, ev *api.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -405,7 +432,9 @@ func (t *socketTransport) notify(method string, params any) error {
 // explain replaces a bare "connection closed" with the reason the daemon gave
 // (permission_denied, protocol_error...) when it gave one.
 func (t *socketTransport) explain(err error) error {
-	if !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+	// nil first: errors.Is's target escapes, so testing even a nil error
+	// allocates, and every Notify of a fan-out burst comes through here.
+	if err == nil || !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
 		return err
 	}
 	t.mu.Lock()
