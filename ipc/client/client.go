@@ -164,7 +164,8 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 			case api.NotifyEvent:
 				// Straight to the decoder: through handleNotification the
 				// bytes would be boxed in an api.Params, one allocation per
-				// delivery.
+				// delivery. They are lent (Lend below): the decoder copies
+				// what the event keeps.
 				c.handleRawEvent(params)
 			case api.NotifyProtocolError:
 				st.refused(params, c.log)
@@ -172,6 +173,7 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 				c.handleNotification(method, params)
 			}
 		},
+		Lend: func(method string) bool { return method == api.NotifyEvent },
 	})
 	go c.watch()
 	return c, nil
@@ -275,26 +277,38 @@ func (c *Client) handleNotification(method string, p api.Params) {
 	}
 }
 
-// handleRawEvent is handleNotification of an events/event from the socket.
+// handleRawEvent is handleNotification of an events/event from the socket,
+// whose bytes are lent: only for the call.
 func (c *Client) handleRawEvent(raw api.RawParams) {
-	sub, ev, err := decodeRawEvent(raw)
+	ev := new(api.Event)
+	sub, err := api.UnmarshalEventNotificationLent(raw, ev)
 	if err != nil {
 		c.log.Warn("undecodable event notification", "err", err)
 		return
 	}
-	c.route(sub, ev)
+	// The common case without making a string of sub: a map lookup of
+	// string(sub) does not allocate.
+	c.mu.Lock()
+	if s := c.subs[string(sub)]; s != nil && !c.closed {
+		s.push(ev)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.route(string(sub), ev) // an orphan (or an ended one): the id's own copy
 }
 
 // decodeEvent reads an events/event notification into an event of the
-// subscriber's own. From the socket it is one pass over the params
-// (api.UnmarshalEventNotificationOwned) with nothing copied: the connection
-// hands over bytes it never reuses, so the strings and the payload (raw
-// msgpack, decoded once, by the application, into its own type) alias them.
-// In process the kernel's api.EventDelivery carries the event as a value,
-// copied here.
+// subscriber's own. Raw bytes (the socket's) are read in one pass
+// (api.UnmarshalEventNotificationLent): the strings and the payload, raw
+// msgpack decoded once, by the application, into its own type, are copied
+// into one buffer. In process the kernel's api.EventDelivery carries the
+// event as a value, copied here.
 func decodeEvent(p api.Params) (string, *api.Event, error) {
 	if raw, ok := p.(api.RawParams); ok {
-		return decodeRawEvent(raw)
+		ev := new(api.Event)
+		sub, err := api.UnmarshalEventNotificationLent(raw, ev)
+		return string(sub), ev, err
 	}
 	var n api.EventNotification
 	var err error
@@ -312,15 +326,6 @@ func decodeEvent(p api.Params) (string, *api.Event, error) {
 		n, err = decodeNotification(p)
 	}
 	return n.Subscription, &n.Event, err
-}
-
-// decodeRawEvent is decodeEvent of the socket's bytes. It is apart so that
-// the general path's notification value, which escapes, is not allocated for
-// every event from the socket as well.
-func decodeRawEvent(raw api.RawParams) (string, *api.Event, error) {
-	ev := new(api.Event)
-	sub, err := api.UnmarshalEventNotificationOwned(raw, ev)
-	return sub, ev, err
 }
 
 // decodeNotification is the general path, apart so that decodeEvent's own
