@@ -120,7 +120,7 @@ type Client struct {
 
 type orphan struct {
 	since  time.Time
-	events []api.Event
+	events []*api.Event
 }
 
 func newClient(opts []Option) *Client {
@@ -169,12 +169,20 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 			return c.handleRequest(ctx, method, params)
 		},
 		Notification: func(_ context.Context, method string, params api.RawParams) {
-			if method == api.NotifyProtocolError {
+			switch method {
+			case api.NotifyEvent:
+				// Straight to the decoder: through handleNotification the
+				// bytes would be boxed in an api.Params, one allocation per
+				// delivery. They are lent (Lend below): the decoder copies
+				// what the event keeps.
+				c.handleRawEvent(params)
+			case api.NotifyProtocolError:
 				st.refused(params, c.log)
-				return
+			default:
+				c.handleNotification(method, params)
 			}
-			c.handleNotification(method, params)
 		},
+		Lend: func(method string) bool { return method == api.NotifyEvent },
 	})
 	go c.watch()
 	return c, nil
@@ -278,18 +286,42 @@ func (c *Client) handleNotification(method string, p api.Params) {
 	}
 }
 
-// decodeEvent reads an events/event notification. From the socket it is one
-// pass over the params (api.UnmarshalEventNotification): the payload stays
-// raw msgpack, a sub-slice of the notification's own bytes (which the
-// connection hands over and never reuses), decoded once, by the application,
-// into its own type. In process the kernel's api.EventDelivery carries the
-// event as a value.
-func decodeEvent(p api.Params) (string, api.Event, error) {
+// handleRawEvent is handleNotification of an events/event from the socket,
+// whose bytes are lent: only for the call.
+func (c *Client) handleRawEvent(raw api.RawParams) {
+	ev := new(api.Event)
+	sub, err := api.UnmarshalEventNotificationLent(raw, ev)
+	if err != nil {
+		c.log.Warn("undecodable event notification", "err", err)
+		return
+	}
+	// The common case without making a string of sub: a map lookup of
+	// string(sub) does not allocate.
+	c.mu.Lock()
+	if s := c.subs[string(sub)]; s != nil && !c.closed {
+		s.push(ev)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.route(string(sub), ev) // an orphan (or an ended one): the id's own copy
+}
+
+// decodeEvent reads an events/event notification into an event of the
+// subscriber's own. Raw bytes (the socket's) are read in one pass
+// (api.UnmarshalEventNotificationLent): the strings and the payload, raw
+// msgpack decoded once, by the application, into its own type, are copied
+// into one buffer. In process the kernel's api.EventDelivery carries the
+// event as a value, copied here.
+func decodeEvent(p api.Params) (string, *api.Event, error) {
+	if raw, ok := p.(api.RawParams); ok {
+		ev := new(api.Event)
+		sub, err := api.UnmarshalEventNotificationLent(raw, ev)
+		return string(sub), ev, err
+	}
 	var n api.EventNotification
 	var err error
 	switch v := p.(type) {
-	case api.RawParams:
-		err = api.UnmarshalEventNotification(v, &n)
 	case api.ValueParams:
 		switch d := v.V.(type) {
 		case *api.EventDelivery:
@@ -302,7 +334,7 @@ func decodeEvent(p api.Params) (string, api.Event, error) {
 	default:
 		n, err = decodeNotification(p)
 	}
-	return n.Subscription, n.Event, err
+	return n.Subscription, &n.Event, err
 }
 
 // decodeNotification is the general path, apart so that decodeEvent's own
@@ -313,7 +345,7 @@ func decodeNotification(p api.Params) (api.EventNotification, error) {
 	return n, err
 }
 
-func (c *Client) route(sub string, ev api.Event) {
+func (c *Client) route(sub string, ev *api.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -441,7 +473,9 @@ func (t *socketTransport) notify(method string, params any) error {
 // explain replaces a bare "connection closed" with the reason the daemon gave
 // (permission_denied, protocol_error...) when it gave one.
 func (t *socketTransport) explain(err error) error {
-	if !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+	// nil first: errors.Is's target escapes, so testing even a nil error
+	// allocates, and every Notify of a fan-out burst comes through here.
+	if err == nil || !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
 		return err
 	}
 	t.mu.Lock()
