@@ -46,9 +46,9 @@ func TestEarlyEventsOfASubscribeInFlightAreAllKept(t *testing.T) {
 	c.mu.Unlock()
 	n := orphanMax + c.opts.eventBuffer
 	for i := range n {
-		c.route("s1", api.Event{ID: fmt.Sprint(i)})
+		c.route("s1", &api.Event{ID: fmt.Sprint(i)})
 	}
-	s1 := &Subscription{c: c, id: "s1", ch: make(chan api.Event, n)}
+	s1 := &Subscription{c: c, id: "s1", ch: make(chan *api.Event, n)}
 	c.adopt(s1)
 	if got := len(s1.ch); got != n {
 		t.Fatalf("the subscription got %d of its %d early events", got, n)
