@@ -644,8 +644,8 @@ func (p *inprocPeer) Call(ctx context.Context, method string, params any) (api.P
 
 // String describes the client for logs.
 func (c *Client) String() string {
-	switch t := c.t.(pendingSubscribes).transport.(type) {
-	case *socketTransport:
+	p, _ := c.t.(pendingSubscribes)
+	if t, ok := p.transport.(*socketTransport); ok {
 		return fmt.Sprintf("continuum client (%v)", t.conn)
 	}
 	return "continuum client (in-process)"
