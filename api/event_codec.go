@@ -344,7 +344,7 @@ func PeekEvent(b []byte) (EventKeys, error) {
 			k.Seq, err = r.uint(keySeq)
 			found |= 4
 		default:
-			err = r.skip(string(key))
+			err = r.skipKey(key)
 		}
 		if err != nil {
 			return k, err
@@ -632,6 +632,18 @@ func (r *reader) skip(field string) error {
 	return nil
 }
 
+// skipKey is skip of the value of a map key that is not a field name: the
+// key becomes a string only for the error, since converting it for every
+// skipped value allocated (six times per envelope PeekEvent reads).
+func (r *reader) skipKey(key []byte) error {
+	end, err := wire.Skip(r.b, r.p, wire.MaxDepth)
+	if err != nil {
+		return skipErr(string(key), err)
+	}
+	r.p = end
+	return nil
+}
+
 //go:noinline
 func skipErr(field string, err error) error {
 	if se, ok := err.(*wire.SyntaxError); ok && se.Truncated {
@@ -726,7 +738,7 @@ func (r *reader) event(e *Event) error {
 				}
 			}
 		default:
-			err = r.skip(string(key))
+			err = r.skipKey(key)
 		}
 		if err != nil {
 			return err
@@ -1009,7 +1021,7 @@ func (p *EmitParams) decodeParams(b []byte) error {
 			case "strict":
 				p.Strict, err = r.boolean("strict")
 			default:
-				err = r.skip(string(key))
+				err = r.skipKey(key)
 			}
 			if err != nil {
 				return err
