@@ -159,3 +159,47 @@ func TestDirectCallCallerGoes(t *testing.T) {
 	provider.Close()
 	wantCode(t, <-result, api.CodeUnavailable)
 }
+
+func TestExecuteCancelReachesProvider(t *testing.T) {
+	d := start(t)
+	provider, caller := dial(t, d), dial(t, d)
+	entered, ended := provideBlocking(t, provider, "slow/op")
+	ctx, cancel := context.WithCancel(ctxT(t))
+	result := make(chan error, 1)
+	go func() { result <- caller.Execute(ctx, api.ExecuteParams{Command: "slow/op", TimeoutMs: 60_000}, nil) }()
+	<-entered
+	cancel()
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller got %v, want its context's error", err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider's handler was not cancelled")
+	}
+	// A deadline the provider does not meet, on the same connections.
+	start := time.Now()
+	go func() { result <- caller.Execute(ctxT(t), api.ExecuteParams{Command: "slow/op", TimeoutMs: 50}, nil) }()
+	<-entered
+	err := <-result
+	wantCode(t, err, api.CodeDeadlineExceeded)
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("after %v: %v", time.Since(start), err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider's handler was not cancelled at the deadline")
+	}
+	// The daemon's own deadline, with no client-side one in the way.
+	go func() {
+		result <- caller.Call(ctxT(t), api.MethodExecute, api.ExecuteParams{Command: "slow/op", TimeoutMs: 50}, nil)
+	}()
+	<-entered
+	err = <-result
+	wantCode(t, err, api.CodeDeadlineExceeded)
+	if !strings.Contains(err.Error(), "within 50 ms") {
+		t.Fatalf("deadline error: %v", err)
+	}
+	<-ended
+}

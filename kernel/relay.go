@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/continuum-grid/continuum/api"
+	"github.com/continuum-grid/continuum/kernel/commands"
 	"github.com/continuum-grid/continuum/kernel/metrics"
 )
 
@@ -21,54 +22,89 @@ type asyncPeer interface {
 	Abandon(id uint32)
 }
 
-// AsyncMethod reports whether method is a command a client provides over a
-// connection that can relay it without a goroutine waiting (StartRequest).
-// The transport asks it on its reader for every request it does not serve
-// inline, so it is one lookup.
+// AsyncMethod reports whether method may be a call of a command a client
+// provides over a connection that can relay it without a goroutine waiting
+// (StartRequest): the command's own name, or commands/execute (which
+// StartRequest decodes to know). The transport asks it on its reader for
+// every request it does not serve inline, so it is one lookup.
 func (s *session) AsyncMethod(method string) bool {
-	cmd := s.k.cmds.Get(method)
-	if cmd == nil || cmd.Handler != nil || cmd.Owner == nil {
-		return false
+	if method == api.MethodExecute {
+		return true
 	}
-	_, ok := cmd.Owner.peer.(asyncPeer)
+	_, ok := s.relayable(method)
 	return ok
 }
 
-// StartRequest relays a call of a provided command (method) to its provider
-// and returns at once: the provider's answer goes to reply from the
-// provider connection's reader, with no goroutine parked here per call and
-// no hand-off to one and back. It means what Handle's invoke means: the
+// relayable returns the provided command named name when its provider's
+// connection can relay without waiting.
+func (s *session) relayable(name string) (*commands.Command[*session], bool) {
+	cmd := s.k.cmds.Get(name)
+	if cmd == nil || cmd.Handler != nil || cmd.Owner == nil {
+		return nil, false
+	}
+	_, ok := cmd.Owner.peer.(asyncPeer)
+	return cmd, ok
+}
+
+// StartRequest relays a call of a provided command (by its name, or through
+// commands/execute when its scope keeps it here) to its provider and returns
+// at once: the provider's answer goes to reply from the provider
+// connection's reader, with no goroutine parked here per call and no
+// hand-off to one and back. It means what Handle's relay (invoke) means: the
 // provider's result or error, unavailable with the reason when the provider
-// has gone or goes during the call, and cancel (the caller's rpc/cancel or
-// its connection closing) tells the provider with commands/cancel.
+// has gone or goes during the call, deadline_exceeded after timeoutMs, and
+// the provider told with commands/cancel when the caller gives up (its
+// rpc/cancel, its connection closing: cancel) or the deadline passes.
 //
-// It takes nothing (ok false) when the kernel is draining or the provider's
-// connection is not reading now: Handle then serves the request, answering
-// or waiting as it always does.
+// It takes nothing (ok false) when Handle should serve the request instead:
+// the kernel draining, any other command or route, params Handle would
+// refuse (it reports them), or a provider's connection that is not reading
+// now (Handle waits for it in a goroutine, as the relay always did).
 func (s *session) StartRequest(method string, params api.RawParams, reply func(result any, err error)) (cancel func(), ok bool) {
 	k := s.k
 	if k.draining.Load() {
 		return nil, false
 	}
-	cmd := k.cmds.Get(method)
-	if cmd == nil || cmd.Handler != nil || cmd.Owner == nil {
+	var (
+		cmd       *commands.Command[*session]
+		command   = method
+		args      = paramsValue(params)
+		timeoutMs int64
+	)
+	if method == api.MethodExecute {
+		var p api.ExecuteParams
+		if params.Decode(&p) != nil || api.CheckName("command", p.Command, api.MaxCommandNameLen) != nil || p.TimeoutMs < 0 {
+			return nil, false
+		}
+		if cmd, ok = s.relayable(p.Command); !ok {
+			return nil, false
+		}
+		if route, err := commands.Decide(cmd.Info.NaturalScope, p.Scope); err != nil || route != commands.RouteHere {
+			return nil, false
+		}
+		command, args, timeoutMs = p.Command, p.Params, p.TimeoutMs
+	} else if cmd, ok = s.relayable(method); !ok {
 		return nil, false
 	}
-	peer, isAsync := cmd.Owner.peer.(asyncPeer)
-	if !isAsync {
-		return nil, false
-	}
+	peer := cmd.Owner.peer.(asyncPeer)
 	k.inflight.Add(1)
 	r := &relay{
-		k: k, owner: cmd.Owner, peer: peer, command: method,
+		k: k, owner: cmd.Owner, peer: peer, command: command, timeoutMs: timeoutMs,
 		inv:   "i" + strconv.FormatUint(k.nextID.Add(1), 36),
 		reply: reply, calls: k.metrics.Call(method), start: time.Now(),
 	}
 	if !r.owner.addInvocation(r.inv, r.providerGone) {
-		r.finish(nil, api.Errorf(api.CodeUnavailable, "the provider of %q has disconnected", method), false, false)
+		r.finish(nil, api.Errorf(api.CodeUnavailable, "the provider of %q has disconnected", command), false, false)
 		return nil, true
 	}
-	hp := &api.HandleParams{Invocation: r.inv, Command: method, Params: paramsValue(params), Caller: s.id}
+	hp := &api.HandleParams{Invocation: r.inv, Command: command, Params: args, Caller: s.id}
+	if timeoutMs > 0 {
+		timeout := time.Duration(timeoutMs) * time.Millisecond
+		hp.DeadlineMs = r.start.Add(timeout).UnixMilli()
+		r.mu.Lock()
+		r.timer = time.AfterFunc(timeout, r.timedOut)
+		r.mu.Unlock()
+	}
 	id, sent := peer.CallAsync(api.MethodHandle, hp, r.answered)
 	if !sent {
 		// The provider is not reading: undo, and let Handle wait for it
@@ -77,6 +113,9 @@ func (s *session) StartRequest(method string, params api.RawParams, reply func(r
 		r.mu.Lock()
 		answered := r.finished
 		r.finished = true
+		if r.timer != nil {
+			r.timer.Stop()
+		}
 		r.mu.Unlock()
 		if answered {
 			return nil, true
@@ -90,7 +129,7 @@ func (s *session) StartRequest(method string, params api.RawParams, reply func(r
 	abandon, tell := r.finished && r.abandon, r.tell
 	r.mu.Unlock()
 	if abandon {
-		// Cancelled or gone while the call was being sent.
+		// Cancelled, gone or past the deadline while the call was sent.
 		r.giveUp(id, tell)
 	}
 	return r.cancel, true
@@ -104,12 +143,15 @@ type relay struct {
 	peer    asyncPeer
 	command string
 	inv     string
-	reply   func(any, error)
-	calls   *metrics.Call
-	start   time.Time
+	// timeoutMs is commands/execute's, 0 for none.
+	timeoutMs int64
+	reply     func(any, error)
+	calls     *metrics.Call
+	start     time.Time
 
 	mu       sync.Mutex
-	id       uint32 // the call's msgid on the provider's connection, once sent
+	timer    *time.Timer // ends it at the deadline; nil without one
+	id       uint32      // the call's msgid on the provider's connection, once sent
 	sent     bool
 	finished bool
 	abandon  bool // finished by the caller or the provider going: give up the call
@@ -123,6 +165,13 @@ func (r *relay) answered(res api.RawParams, err error, closed bool) {
 		return
 	}
 	if err != nil {
+		if r.timeoutMs > 0 && api.CodeOf(err) == api.CodeDeadlineExceeded {
+			// The provider's handler ran out of the same deadline (it
+			// gets it, rounded down to the millisecond), before the
+			// timer here: say so as the timer would.
+			r.finish(nil, r.deadlineError(), false, false)
+			return
+		}
 		r.finish(nil, err, false, false)
 		return
 	}
@@ -139,6 +188,15 @@ func (r *relay) cancel() {
 	r.finish(nil, api.AsError(context.Canceled), true, true)
 }
 
+// timedOut is the deadline passing.
+func (r *relay) timedOut() {
+	r.finish(nil, r.deadlineError(), true, true)
+}
+
+func (r *relay) deadlineError() error {
+	return api.Errorf(api.CodeDeadlineExceeded, "command %q did not finish within %d ms", r.command, r.timeoutMs)
+}
+
 func (r *relay) goneError() error {
 	return api.Errorf(api.CodeUnavailable, "the provider of %q (%s) disconnected during the call", r.command, r.owner.id)
 }
@@ -153,6 +211,9 @@ func (r *relay) finish(v any, err error, abandon, tell bool) {
 	}
 	r.finished, r.abandon, r.tell = true, abandon, tell
 	id, sent := r.id, r.sent
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 	r.mu.Unlock()
 	r.owner.removeInvocation(r.inv)
 	if abandon && sent {
