@@ -74,3 +74,42 @@ func TestHandleParamsDecodeErrors(t *testing.T) {
 		t.Fatalf("%+v %v", p, err)
 	}
 }
+
+func TestPingResultCodecMatchesReflection(t *testing.T) {
+	type mirror struct {
+		TS int64 `msgpack:"ts"`
+	}
+	for _, ts := range []int64{0, 1, -5, 1_700_000_000_123} {
+		got, _ := msgpack.Marshal(PingResult{TS: ts})
+		want, _ := msgpack.Marshal(mirror{TS: ts})
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d: %x, reflection %x", ts, got, want)
+		}
+		var p PingResult
+		if err := DecodeParams(got, &p); err != nil || p.TS != ts {
+			t.Errorf("%d: decoded %d, %v", ts, p.TS, err)
+		}
+	}
+	b, _ := msgpack.Marshal(map[string]any{"ts": "x"})
+	var p PingResult
+	if err := DecodeParams(b, &p); CodeOf(err) != CodeInvalidArgument {
+		t.Fatalf("got %v", err)
+	}
+	b, _ = msgpack.Marshal(map[string]any{"other": 1, "ts": uint8(9)})
+	if err := DecodeParams(b, &p); err != nil || p.TS != 9 {
+		t.Fatalf("%+v %v", p, err)
+	}
+}
+
+func TestEmptyDecodeMatchesReflection(t *testing.T) {
+	type mirror struct{}
+	for _, v := range []any{nil, map[string]any{}, map[string]any{"x": []int{1}}, []int{1}, 5, map[int]int{1: 2}} {
+		b, _ := msgpack.Marshal(v)
+		var fast Empty
+		var slow mirror
+		errFast, errSlow := DecodeParams(b, &fast), DecodeParams(b, &slow)
+		if CodeOf(errFast) != CodeOf(errSlow) || (errFast == nil) != (errSlow == nil) {
+			t.Errorf("%v: fast %v, reflection %v", v, errFast, errSlow)
+		}
+	}
+}

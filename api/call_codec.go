@@ -81,3 +81,69 @@ func (p HandleParams) EncodeMsgpack(enc *msgpack.Encoder) error {
 	}
 	return nil
 }
+
+// decodeParams reads kernel/ping's result, a client's cost per ping, without
+// reflection.
+func (p *PingResult) decodeParams(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if c := b[0]; c != msgpcode.Nil && !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+		return Errorf(CodeInvalidArgument, "params must be a map, got %s", WireType(c))
+	}
+	r := reader{b: b}
+	n, err := r.mapLen("params")
+	if err != nil {
+		return err
+	}
+	for range n {
+		key, err := r.key("params")
+		if err != nil {
+			return err
+		}
+		if string(key) == "ts" {
+			p.TS, err = r.int("ts")
+		} else {
+			err = r.skip(string(key))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EncodeMsgpack implements msgpack.CustomEncoder for kernel/ping's result:
+// the daemon's cost per ping, the bytes reflection writes.
+func (p PingResult) EncodeMsgpack(enc *msgpack.Encoder) error {
+	_ = enc.EncodeMapLen(1)
+	_ = enc.EncodeString("ts")
+	return enc.EncodeInt64(p.TS)
+}
+
+// decodeParams reads the params of a method that takes none (kernel/ping's,
+// among others): a map, or nil, whose keys are all skipped, as DecodeParams
+// does for an empty struct, without reflection.
+func (p *Empty) decodeParams(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if c := b[0]; c != msgpcode.Nil && !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+		return Errorf(CodeInvalidArgument, "params must be a map, got %s", WireType(c))
+	}
+	r := reader{b: b}
+	n, err := r.mapLen("params")
+	if err != nil {
+		return err
+	}
+	for range n {
+		key, err := r.key("params")
+		if err != nil {
+			return err
+		}
+		if err := r.skip(string(key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
