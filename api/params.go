@@ -127,9 +127,22 @@ func DecodeParams(b []byte, dst any) error {
 		}
 		return nil
 	}
+	return decodeStruct(b, target, "", true)
+}
+
+// decodeStruct decodes the params map b into the struct target. path
+// prefixes the field names in errors ("scope." for a field of scope);
+// required says whether missing required fields are an error.
+func decodeStruct(b []byte, target reflect.Value, path string, required bool) error {
 	si := infoOf(target.Type())
+	check := func(seen []*field) error {
+		if !required {
+			return nil
+		}
+		return checkRequired(si, seen, path)
+	}
 	if len(b) == 0 {
-		return checkRequired(si, nil)
+		return check(nil)
 	}
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
@@ -139,9 +152,12 @@ func DecodeParams(b []byte, dst any) error {
 		return Errorf(CodeInvalidArgument, "params: %v", err)
 	}
 	if c == msgpcode.Nil {
-		return checkRequired(si, nil)
+		return check(nil)
 	}
-	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
+	if !isMapCode(c) {
+		if path != "" {
+			return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected map, got %s", path[:len(path)-1], WireType(c))
+		}
 		return Errorf(CodeInvalidArgument, "params must be a map, got %s", WireType(c))
 	}
 	n, err := dec.DecodeMapLen()
@@ -164,38 +180,83 @@ func DecodeParams(b []byte, dst any) error {
 		if err != nil {
 			return Errorf(CodeInvalidArgument, "params: %v", err)
 		}
+		name := path + key
 		f := si.byName[key]
 		if f == nil {
 			if err := dec.Skip(); err != nil {
-				return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+				return Errorf(CodeInvalidArgument, "field %q: %v", name, err)
 			}
 			continue
 		}
 		fv := target.Field(f.index)
 		vc, err := dec.PeekCode()
 		if err != nil {
-			return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+			return Errorf(CodeInvalidArgument, "field %q: %v", name, err)
 		}
-		if f.isAny {
+		switch {
+		case f.isAny:
 			raw, err := dec.DecodeRaw()
 			if err != nil {
-				return Errorf(CodeInvalidArgument, "field %q: %v", key, err)
+				return Errorf(CodeInvalidArgument, "field %q: %v", name, err)
 			}
 			if vc != msgpcode.Nil {
 				fv.Set(reflect.ValueOf(raw))
 			}
-		} else if isIntCode(vc) && isIntKind(fv.Type()) {
-			if err := decodeInt(dec, key, fv); err != nil {
+		case isIntCode(vc) && isIntKind(fv.Type()):
+			if err := decodeInt(dec, name, fv); err != nil {
 				return err
 			}
-		} else if err := dec.DecodeValue(fv); err != nil {
-			return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", key, goTypeName(fv.Type()), WireType(vc))
+		case isMapCode(vc) && plainStruct(fv.Type()):
+			// A nested params struct: decoded as before, but a wrong
+			// value inside it is named by its own path ("scope.policy"),
+			// not by the field that holds it.
+			raw, err := dec.DecodeRaw()
+			if err != nil {
+				return Errorf(CodeInvalidArgument, "field %q: %v", name, err)
+			}
+			if err := msgpack.Unmarshal(raw, fv.Addr().Interface()); err != nil {
+				st := fv.Type()
+				if st.Kind() == reflect.Pointer {
+					st = st.Elem()
+				}
+				if derr := decodeStruct(raw, reflect.New(st).Elem(), name+".", false); derr != nil {
+					return derr
+				}
+				return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", name, goTypeName(fv.Type()), WireType(vc))
+			}
+		default:
+			if err := dec.DecodeValue(fv); err != nil {
+				return Errorf(CodeInvalidArgument, "field %q has the wrong type: expected %s, got %s", name, goTypeName(fv.Type()), WireType(vc))
+			}
 		}
 		if f.required && vc != msgpcode.Nil {
 			seen = append(seen, f)
 		}
 	}
-	return checkRequired(si, seen)
+	return check(seen)
+}
+
+func isMapCode(c byte) bool {
+	return msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32
+}
+
+var (
+	customDecoder = reflect.TypeFor[msgpack.CustomDecoder]()
+	unmarshaler   = reflect.TypeFor[msgpack.Unmarshaler]()
+)
+
+// plainStruct reports whether t (or what it points to) is a struct that
+// msgpack decodes field by field, so decodeStruct can name a bad field in
+// it; types with their own decoding are left to it.
+func plainStruct(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	p := reflect.PointerTo(t)
+	return !p.Implements(customDecoder) && !p.Implements(unmarshaler) && !t.Implements(customDecoder) && !t.Implements(unmarshaler)
 }
 
 func isIntCode(c byte) bool {
@@ -264,7 +325,7 @@ func decodeInt(dec *msgpack.Decoder, key string, fv reflect.Value) error {
 	return nil
 }
 
-func checkRequired(si *structInfo, seen []*field) error {
+func checkRequired(si *structInfo, seen []*field, path string) error {
 outer:
 	for _, r := range si.required {
 		for _, s := range seen {
@@ -272,7 +333,7 @@ outer:
 				continue outer
 			}
 		}
-		return Errorf(CodeInvalidArgument, "field %q is required", r.name)
+		return Errorf(CodeInvalidArgument, "field %q is required", path+r.name)
 	}
 	return nil
 }

@@ -173,3 +173,31 @@ func TestDecodeParamsIntegerRanges(t *testing.T) {
 		t.Fatalf("decoded %+v (%v)", p, err)
 	}
 }
+
+// A wrong value inside a nested params struct is named by its path, not by
+// the field that holds the struct; a good nested struct decodes as before.
+func TestDecodeParamsNamesANestedField(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   map[string]any
+		want string
+	}{
+		{"wrong nested type", map[string]any{"command": "c", "scope": map[string]any{"target": "grid", "policy": 7}}, `field "scope.policy" has the wrong type: expected string, got integer`},
+		{"scope not a map", map[string]any{"command": "c", "scope": "grid"}, `field "scope" has the wrong type: expected map, got string`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p ExecuteParams
+			err := DecodeParams(enc(t, tc.in), &p)
+			if CodeOf(err) != CodeInvalidArgument || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want invalid_argument with %q", err, tc.want)
+			}
+		})
+	}
+	var p ExecuteParams
+	if err := DecodeParams(enc(t, map[string]any{"command": "c", "scope": map[string]any{"target": "grid", "policy": "cheapest", "extra": 1}}), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Scope == nil || p.Scope.Target != "grid" || p.Scope.Policy != "cheapest" {
+		t.Fatalf("decoded scope %+v", p.Scope)
+	}
+}

@@ -73,6 +73,12 @@ next:
 func TestMetricsMoveWhenCallsAreMade(t *testing.T) {
 	d := start(t, func(c *daemon.Config) { c.MetricsListen = "127.0.0.1:0" })
 	c := dial(t, d)
+	// Dial returns once the socket is connected; the daemon opens the
+	// session when it accepts, which may be later. One answered call means
+	// it is open, so the count below includes it.
+	if err := c.Call(ctxT(t), api.MethodKernelInfo, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	before := scrape(t, d)
 	for _, name := range []string{"continuum_connections_open", "continuum_log_commits_total", "continuum_grid_peers_up", "continuum_inference_tokens_total", "continuum_subscriber_lag_events"} {
 		if _, ok := before[name]; !ok {

@@ -458,3 +458,50 @@ func TestServerRefusesBadRequests(t *testing.T) {
 		t.Fatalf("a good pull after the bad ones: %+v %v", r, err)
 	}
 }
+
+// A pull served while the log keeps committing never answers with a last
+// seq beyond the head it names (a puller takes that for a broken peer and
+// stops pulling from it for its backoff). Events on a channel the peer may
+// not have are skipped, so one pull reads the log several times over a
+// head that keeps moving: the window where that went wrong.
+func TestPullAnswersNeverPassTheirHead(t *testing.T) {
+	v := newNode(t, "v", Options{Channels: func(channel, circle string) bool { return channel != "private" }})
+	h := attachHostile(t, v, stateResult{Epoch: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const emitters, each = 8, 60
+	var wg sync.WaitGroup
+	for e := range emitters {
+		wg.Go(func() {
+			for i := range each {
+				ev := api.Event{ID: fmt.Sprintf("p-%d-%d", e, i), Class: "chat:posted", Channel: "private", Sender: "v", SchemaVersion: "v1", Payload: map[string]any{"i": i}}
+				if _, _, err := v.k.Log().Append(context.Background(), ev); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	t.Cleanup(wg.Wait) // before the node closes, even when a check below fails
+	v.emit("general", 1)
+	var after, shared uint64
+	for pulls := 0; after < emitters*each+1; pulls++ {
+		raw, err := h.conn.Call(ctx, methodPull, pullParams{After: after, Epoch: 1, Max: 3})
+		var r pullResult
+		if err == nil {
+			err = decode(raw, &r)
+		}
+		if err != nil {
+			t.Fatalf("pull %d after %d: %v", pulls, after, err)
+		}
+		if r.Last > r.Head || r.Last < after {
+			t.Fatalf("pull %d after %d answered last %d with head %d", pulls, after, r.Last, r.Head)
+		}
+		shared += uint64(len(r.Events))
+		after = r.Last
+	}
+	wg.Wait()
+	if shared != 1 {
+		t.Fatalf("the peer got %d events, want the one on general", shared)
+	}
+}

@@ -85,6 +85,10 @@ func (s *session) state() (*stateResult, error) {
 // errFull stops a read once a batch is full.
 var errFull = errors.New("batch full")
 
+// errPastHead stops a pull's read at the first seq committed after the
+// head the answer names.
+var errPastHead = errors.New("past the head")
+
 // maxScan bounds how many stored events one pull reads when it skips most of
 // them (other channels, a resync filter), so a pull always answers soon.
 const maxScan = 64 * 1024
@@ -132,6 +136,12 @@ func (s *session) pull(ctx context.Context, p pullParams) (*pullResult, error) {
 		for len(res.Events) == 0 && res.Last < head && scanned < maxScan {
 			visited := 0
 			last, err := l.ReadEncoded(res.Last, limit, func(seq uint64, env []byte) error {
+				// The log may have committed more since head was read; the
+				// answer must not reach past the head it names (the puller
+				// takes last > head for a broken peer).
+				if seq > head {
+					return errPastHead
+				}
 				if len(res.Events) > 0 && (len(res.Events) >= limit || len(buf)+len(env) > maxBytes) {
 					return errFull
 				}
@@ -158,10 +168,14 @@ func (s *session) pull(ctx context.Context, p pullParams) (*pullResult, error) {
 				res.Events = append(res.Events, buf[start:len(buf):len(buf)])
 				return nil
 			})
-			if err != nil && !errors.Is(err, errFull) {
+			if err != nil && !errors.Is(err, errFull) && !errors.Is(err, errPastHead) {
 				return nil, api.Errorf(api.CodeUnavailable, "repl: read the log: %v", err)
 			}
 			scanned += visited
+			if errors.Is(err, errPastHead) {
+				res.Last = head // everything up to head was seen, or is not stored
+				break
+			}
 			if errors.Is(err, errFull) {
 				break
 			}
