@@ -161,6 +161,11 @@ type relay struct {
 // answered takes the provider's answer (on its connection's reader).
 func (r *relay) answered(res api.RawParams, err error, closed bool) {
 	if closed {
+		// Its commands go now rather than when its session closes, a
+		// moment later: a caller told that the provider went must not
+		// reach it again with its next call.
+		r.k.cmds.RemoveOwner(r.owner)
+		r.k.offersChanged()
 		r.finish(nil, r.goneError(), false, false)
 		return
 	}
