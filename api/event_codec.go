@@ -137,6 +137,24 @@ func AppendEvent(b []byte, e *Event) ([]byte, error) {
 	return b, nil
 }
 
+// encodedSizeHint is about the size of e's envelope, so that AppendEvent
+// fills one buffer instead of growing one from nothing (five allocations
+// for a small event, once per live publish).
+func encodedSizeHint(e *Event) int {
+	// The keys, their headers and the fixed-size values take about 150.
+	n := 160 + len(e.ID) + len(e.Class) + len(e.Channel) + len(e.Origin) + len(e.Prev) +
+		len(e.Sender) + len(e.SchemaVersion) + len(e.Sig)
+	for k, v := range e.Headers {
+		n += len(k) + len(v) + 10
+	}
+	if raw, ok := e.Payload.(msgpack.RawMessage); ok {
+		n += len(raw)
+	} else {
+		n += 64
+	}
+	return n
+}
+
 func appendPayload(b []byte, p any) ([]byte, error) {
 	switch v := p.(type) {
 	case nil:
@@ -244,6 +262,49 @@ func UnmarshalEventNotification(b []byte, n *EventNotification) error {
 	return nil
 }
 
+// UnmarshalEventNotificationLent is UnmarshalEventNotification for bytes
+// that are only lent for the call (a connection's read buffer, reused for
+// the next message): the event keeps nothing of b. Its strings, prev, sig
+// and payload are copied into one allocation of their own, about a third of
+// the notification's size, instead of the whole notification being copied
+// first and then read. The subscription id comes back aliasing b, valid only
+// as long as b is, so that a client finds its subscription without making a
+// string. The checks and errors are UnmarshalEventNotification's.
+//
+// e must be a zero Event (new(Event)): it is filled, not cleared first, since
+// clearing a heap value costs write barriers while the collector runs.
+func UnmarshalEventNotificationLent(b []byte, e *Event) (subscription []byte, err error) {
+	r := reader{b: b, lent: true}
+	cnt, err := r.mapLen("params")
+	if err != nil {
+		return nil, err
+	}
+	for range cnt {
+		key, err := r.key("params")
+		if err != nil {
+			return nil, err
+		}
+		switch string(key) {
+		case keySubscription:
+			if subscription, err = r.str(keySubscription); err != nil {
+				return nil, err
+			}
+		case keyEvent:
+			if err := r.event(e); err != nil {
+				return nil, err
+			}
+		default:
+			if err := r.skip(string(key)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if r.p != len(b) {
+		return nil, Errorf(CodeInvalidArgument, "params: %d bytes after the map", len(b)-r.p)
+	}
+	return subscription, nil
+}
+
 // EventKeys are an envelope's routing fields, read without decoding the rest.
 type EventKeys struct {
 	Class   []byte // aliases the envelope's bytes
@@ -283,7 +344,7 @@ func PeekEvent(b []byte) (EventKeys, error) {
 			k.Seq, err = r.uint(keySeq)
 			found |= 4
 		default:
-			err = r.skip(string(key))
+			err = r.skipKey(key)
 		}
 		if err != nil {
 			return k, err
@@ -298,6 +359,9 @@ func PeekEvent(b []byte) (EventKeys, error) {
 type reader struct {
 	b []byte
 	p int
+	// lent: b is reused after the call, so an event read keeps nothing of
+	// it (UnmarshalEventNotificationLent).
+	lent bool
 }
 
 // The error constructors are kept out of line so that the readers' fast
@@ -568,6 +632,18 @@ func (r *reader) skip(field string) error {
 	return nil
 }
 
+// skipKey is skip of the value of a map key that is not a field name: the
+// key becomes a string only for the error, since converting it for every
+// skipped value allocated (six times per envelope PeekEvent reads).
+func (r *reader) skipKey(key []byte) error {
+	end, err := wire.Skip(r.b, r.p, wire.MaxDepth)
+	if err != nil {
+		return skipErr(string(key), err)
+	}
+	r.p = end
+	return nil
+}
+
 //go:noinline
 func skipErr(field string, err error) error {
 	if se, ok := err.(*wire.SyntaxError); ok && se.Truncated {
@@ -585,9 +661,12 @@ func (r *reader) value(field string) ([]byte, error) {
 	return r.b[start:r.p:r.p], nil
 }
 
-// event reads an envelope at the reader's position.
+// event reads an envelope at the reader's position (into a zero e when
+// r.lent is set, see UnmarshalEventNotificationLent).
 func (r *reader) event(e *Event) error {
-	*e = Event{}
+	if !r.lent {
+		*e = Event{}
+	}
 	n, err := r.mapLen("event")
 	if err != nil {
 		return err
@@ -595,10 +674,11 @@ func (r *reader) event(e *Event) error {
 	// String fields are collected first and copied into one allocation at
 	// the end: one string per event instead of one per field.
 	var (
-		strs  [6][]byte
-		dst   [6]*string
-		nstr  int
-		total int
+		strs    [6][]byte
+		dst     [6]*string
+		nstr    int
+		total   int
+		payload []byte // raw msgpack, nil for a nil payload
 	)
 	addStr := func(field string, to *string) error {
 		s, err := r.str(field)
@@ -652,24 +732,30 @@ func (r *reader) event(e *Event) error {
 		case keyPayload:
 			var raw []byte
 			if raw, err = r.value(keyPayload); err == nil {
-				e.Payload = nil
+				payload = nil
 				if raw[0] != msgpcode.Nil {
-					e.Payload = msgpack.RawMessage(raw)
+					payload = raw
 				}
 			}
 		default:
-			err = r.skip(string(key))
+			err = r.skipKey(key)
 		}
 		if err != nil {
 			return err
 		}
 	}
+	var buf []byte
+	if r.lent {
+		// The byte fields join the strings' allocation, after them.
+		total += len(e.Prev) + len(e.Sig) + len(payload)
+	}
 	if total > 0 {
-		buf := make([]byte, 0, total)
+		buf = make([]byte, 0, total)
 		for i := 0; i < nstr; i++ {
 			buf = append(buf, strs[i]...)
 		}
-		// buf is never written again, so strings may share it.
+		// buf is never written again where the strings are (what follows
+		// is appended within its capacity), so strings may share it.
 		all := unsafe.String(unsafe.SliceData(buf), len(buf))
 		off := 0
 		for i := 0; i < nstr; i++ {
@@ -677,7 +763,29 @@ func (r *reader) event(e *Event) error {
 			off += len(strs[i])
 		}
 	}
+	if r.lent {
+		e.Prev, buf = appendOwn(buf, e.Prev)
+		e.Sig, buf = appendOwn(buf, e.Sig)
+		payload, _ = appendOwn(buf, payload)
+	}
+	if payload != nil {
+		e.Payload = msgpack.RawMessage(payload)
+	}
 	return nil
+}
+
+// appendOwn copies v to the end of buf, which has room for it, and returns
+// the copy (nil stays nil, empty stays empty) and buf grown by it.
+func appendOwn(buf, v []byte) (own, grown []byte) {
+	if len(v) == 0 {
+		if v == nil {
+			return nil, buf
+		}
+		return []byte{}, buf
+	}
+	start := len(buf)
+	buf = append(buf, v...)
+	return buf[start:len(buf):len(buf)], buf
 }
 
 func (r *reader) headers() (map[string]string, error) {
@@ -799,7 +907,7 @@ func (s *SharedEvent) Event() (*Event, error) {
 // first time. The result is shared: do not change it.
 func (s *SharedEvent) Encoded() ([]byte, error) {
 	s.rawOnce.Do(func() {
-		s.raw, s.rawErr = AppendEvent(nil, s.ev)
+		s.raw, s.rawErr = AppendEvent(make([]byte, 0, encodedSizeHint(s.ev)), s.ev)
 	})
 	return s.raw, s.rawErr
 }
@@ -913,7 +1021,7 @@ func (p *EmitParams) decodeParams(b []byte) error {
 			case "strict":
 				p.Strict, err = r.boolean("strict")
 			default:
-				err = r.skip(string(key))
+				err = r.skipKey(key)
 			}
 			if err != nil {
 				return err

@@ -166,6 +166,55 @@ func TestUnmarshalEventNotification(t *testing.T) {
 	}
 }
 
+// The lent form reads the same and fails the same, keeps nothing of its
+// input, and allocates one buffer for all of the event's bytes (and the
+// payload's interface value).
+func TestUnmarshalEventNotificationLent(t *testing.T) {
+	ev := sampleEvent()
+	b := reflectEncode(t, map[string]any{"extra": []any{1, map[string]any{"x": 2}}, "event": toRef(ev), "subscription": "s42", "later": "x"}, true)
+	got := new(Event)
+	sub, err := UnmarshalEventNotificationLent(b, got)
+	if err != nil || string(sub) != "s42" || !reflect.DeepEqual(*got, ev) {
+		t.Fatalf("got %q %+v %v", sub, got, err)
+	}
+	for i := range b { // the buffer is reused for the next message
+		b[i] = 0xff
+	}
+	if !reflect.DeepEqual(*got, ev) {
+		t.Fatalf("the event changed with the bytes it was read from: %+v", got)
+	}
+	// Empty and nil byte fields keep their difference.
+	sparse := reflectEncode(t, map[string]any{"event": map[string]any{"prev": []byte{}, "sig": nil, "payload": nil}, "subscription": "s"}, true)
+	var e2 Event
+	if _, err := UnmarshalEventNotificationLent(sparse, &e2); err != nil || e2.Prev == nil || len(e2.Prev) != 0 || e2.Sig != nil || e2.Payload != nil {
+		t.Fatalf("sparse: %v %+v", err, e2)
+	}
+	live := ev
+	live.Headers = nil // headers are a map of their own
+	params := AppendEventNotification(nil, "s1", mustMarshal(toRef(live)))
+	var into Event
+	if n := testing.AllocsPerRun(100, func() {
+		into = Event{}
+		_, _ = UnmarshalEventNotificationLent(params, &into)
+	}); n > 2 {
+		t.Fatalf("%v allocations per notification", n)
+	}
+	b = reflectEncode(t, map[string]any{"event": toRef(ev), "subscription": "s42"}, true)
+	for _, in := range [][]byte{
+		reflectEncode(t, map[string]any{"subscription": 1}, true),
+		reflectEncode(t, map[string]any{"event": map[string]any{"seq": "x"}}, true),
+		append(append([]byte{}, b...), 0xc0),
+		b[:len(b)-2],
+	} {
+		var n EventNotification
+		want := UnmarshalEventNotification(in, &n)
+		_, err := UnmarshalEventNotificationLent(in, new(Event))
+		if want == nil || err == nil || err.Error() != want.Error() {
+			t.Fatalf("lent: %v, copying: %v", err, want)
+		}
+	}
+}
+
 func TestUnmarshalEventLenient(t *testing.T) {
 	// Unknown keys are skipped wherever they are; nil is the zero value;
 	// bin and str are interchangeable for strings and bytes.
@@ -318,6 +367,7 @@ func FuzzUnmarshalEvent(f *testing.F) {
 		err := UnmarshalEvent(b, &ev)
 		var n EventNotification
 		_ = UnmarshalEventNotification(b, &n)
+		_, _ = UnmarshalEventNotificationLent(b, new(Event))
 		_, _ = PeekEvent(b)
 		if err != nil {
 			return

@@ -209,24 +209,8 @@ func ContinuumReplay(_ time.Duration, _ int) (Sample, error) {
 		return Sample{}, err
 	}
 	defer c.Close()
-	const emitters = 64
-	cls, err := c.DialN(emitters)
+	want, err := logReplayEvents(c)
 	if err != nil {
-		return Sample{}, err
-	}
-	if err := declareDurable(cls[0]); err != nil {
-		return Sample{}, err
-	}
-	want := ReplayEvents + 1 // the probe is logged too
-	var next atomic.Int64
-	if _, err := closedLoop(time.Hour, emitters, func(w int) error {
-		i := next.Add(1)
-		if i > int64(ReplayEvents) {
-			return errDone
-		}
-		_, err := cls[w].Emit(context.Background(), api.EmitParams{Name: durableClass.Name, Payload: Echo{N: i, Text: echoText}})
-		return err
-	}); err != nil && !errors.Is(err, errDone) {
 		return Sample{}, err
 	}
 	rd, err := c.Dial(client.WithEventBuffer(1 << 16))
@@ -236,6 +220,38 @@ func ContinuumReplay(_ time.Duration, _ int) (Sample, error) {
 	if replayHook != nil {
 		defer replayHook()()
 	}
+	return readReplay(rd, want)
+}
+
+// logReplayEvents declares the durable class and logs ReplayEvents events
+// from 64 emitters; it returns how many events the log holds (the probe is
+// logged too).
+func logReplayEvents(c *Continuum) (int, error) {
+	const emitters = 64
+	cls, err := c.DialN(emitters)
+	if err != nil {
+		return 0, err
+	}
+	if err := declareDurable(cls[0]); err != nil {
+		return 0, err
+	}
+	var next atomic.Int64
+	if _, err := closedLoop(time.Hour, emitters, func(w int) error {
+		i := next.Add(1)
+		if i > int64(ReplayEvents) {
+			return errDone
+		}
+		_, err := cls[w].Emit(context.Background(), api.EmitParams{Name: durableClass.Name, Payload: Echo{N: i, Text: echoText}})
+		return err
+	}); err != nil && !errors.Is(err, errDone) {
+		return 0, err
+	}
+	return ReplayEvents + 1, nil
+}
+
+// readReplay is the timed part of ContinuumReplay: subscribe from the start
+// and read want events, payloads decoded; the subscription is closed after.
+func readReplay(rd *client.Client, want int) (Sample, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	t0 := time.Now()
@@ -259,6 +275,7 @@ func ContinuumReplay(_ time.Duration, _ int) (Sample, error) {
 	if lag := sub.Lagged(); lag.Kernel+lag.Client > 0 {
 		s.Note = fmt.Sprintf("lagged: daemon %d, client %d", lag.Kernel, lag.Client)
 	}
+	_ = sub.Close(ctx)
 	return s, nil
 }
 

@@ -199,7 +199,7 @@ func TestHistoryCursorLeavesNoGap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := api.ChatEntryOf(&ev); e.Text != want {
+		if e := api.ChatEntryOf(ev); e.Text != want {
 			t.Fatalf("live message: %q, want %q", e.Text, want)
 		}
 	}

@@ -80,7 +80,7 @@ func collect(t *testing.T, sub *client.Subscription, want int) []api.Event {
 		if n := len(got); n > 0 && ev.Seq != 0 && got[n-1].Seq >= ev.Seq {
 			t.Fatalf("seq %d delivered after seq %d", ev.Seq, got[n-1].Seq)
 		}
-		got = append(got, ev)
+		got = append(got, *ev)
 	}
 	return got
 }

@@ -154,7 +154,7 @@ func tokenEvents(t testing.TB, s *client.Subscription, id string, last int) ([]a
 		}
 		if te.RequestID == id {
 			out = append(out, te)
-			evs = append(evs, ev)
+			evs = append(evs, *ev)
 		}
 	}
 	return out, evs

@@ -245,7 +245,7 @@ func TestCancellationStopsEarly(t *testing.T) {
 
 // countEvents drains what s holds for request id.
 func countEvents(s interface {
-	Next(context.Context) (api.Event, error)
+	Next(context.Context) (*api.Event, error)
 }, id string) int {
 	n := 0
 	for {

@@ -272,7 +272,7 @@ func chatSession(ctx context.Context, e *env, room string, limit int, reconnect 
 			ev, err := sub.Next(ctx)
 			if err == nil {
 				after = max(after, ev.Seq)
-				if err := v.show(api.ChatEntryOf(&ev)); err != nil {
+				if err := v.show(api.ChatEntryOf(ev)); err != nil {
 					live <- err
 					return
 				}

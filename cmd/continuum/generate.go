@@ -195,7 +195,7 @@ loop:
 			}
 			if ev.Class == api.EventInferenceLoadProgress {
 				if bar != nil {
-					bar.event(ev)
+					bar.event(*ev)
 				}
 				continue
 			}

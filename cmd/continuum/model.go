@@ -119,7 +119,7 @@ func showLoadProgress(e *env, sub *client.Subscription, want string, done <-chan
 				bar.finish(succeeded)
 				return
 			}
-			bar.event(ev)
+			bar.event(*ev)
 			if succeeded && bar.last >= 100 {
 				bar.finish(true)
 				return

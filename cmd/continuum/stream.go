@@ -111,7 +111,7 @@ func (f *follower) session(ctx context.Context, c *client.Client, resumed bool) 
 		if err != nil {
 			return err
 		}
-		if err := f.handle(ctx, c, sub, ev); err != nil {
+		if err := f.handle(ctx, c, sub, *ev); err != nil {
 			return err
 		}
 	}

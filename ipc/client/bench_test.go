@@ -93,6 +93,15 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			}
 		}
 	})
+	// What the socket path does (handleRawEvent, without the routing).
+	b.Run("lent", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := api.UnmarshalEventNotificationLent(raw, new(api.Event)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("reflection-two-pass", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

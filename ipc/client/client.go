@@ -74,7 +74,10 @@ func WithNotificationHandler(h func(method string, params api.Params)) Option {
 const DefaultEventBuffer = 1024
 
 // Orphan events (for a subscription id the client does not know yet) are
-// kept this long and this many, for the reply to events/subscribe to catch up.
+// kept this long and this many, for the reply to events/subscribe to catch up;
+// while a Subscribe is waiting for its reply, or has it and not yet
+// registered the subscription, one subscription buffer's worth more per such
+// call (see route).
 const (
 	orphanTTL = 10 * time.Second
 	orphanMax = 4096
@@ -99,6 +102,12 @@ type Client struct {
 	subs    map[string]*Subscription
 	orphans map[string]*orphan
 	orphanN int
+	// subscribing counts the Subscribe calls sent and not yet adopted. A
+	// replay from the log can put thousands of events on the wire before
+	// the reply, and the reader goes on routing them while the caller
+	// wakes up to adopt: with only orphanMax kept, a reader that kept
+	// reading lost events silently.
+	subscribing int
 	// ended holds the subscriptions this client closed, for orphanTTL: the
 	// daemon may still be sending their events, which are dropped rather
 	// than kept as orphans (they would crowd out the early events of the
@@ -111,7 +120,7 @@ type Client struct {
 
 type orphan struct {
 	since  time.Time
-	events []api.Event
+	events []*api.Event
 }
 
 func newClient(opts []Option) *Client {
@@ -154,18 +163,26 @@ func Dial(ctx context.Context, path string, opts ...Option) (*Client, error) {
 		Logger:         c.log,
 	})
 	st := &socketTransport{conn: conn}
-	c.t = st
+	c.t = pendingSubscribes{st, c}
 	conn.Start(msgrpc.HandlerFuncs{
 		Request: func(ctx context.Context, method string, params api.RawParams) (any, error) {
 			return c.handleRequest(ctx, method, params)
 		},
 		Notification: func(_ context.Context, method string, params api.RawParams) {
-			if method == api.NotifyProtocolError {
+			switch method {
+			case api.NotifyEvent:
+				// Straight to the decoder: through handleNotification the
+				// bytes would be boxed in an api.Params, one allocation per
+				// delivery. They are lent (Lend below): the decoder copies
+				// what the event keeps.
+				c.handleRawEvent(params)
+			case api.NotifyProtocolError:
 				st.refused(params, c.log)
-				return
+			default:
+				c.handleNotification(method, params)
 			}
-			c.handleNotification(method, params)
 		},
+		Lend: func(method string) bool { return method == api.NotifyEvent },
 	})
 	go c.watch()
 	return c, nil
@@ -182,7 +199,7 @@ func NewInProcess(backend api.Backend, opts ...Option) (*Client, error) {
 		return nil, api.AsError(err)
 	}
 	t.sess = sess
-	c.t = t
+	c.t = pendingSubscribes{t, c}
 	go c.watch()
 	return c, nil
 }
@@ -269,18 +286,42 @@ func (c *Client) handleNotification(method string, p api.Params) {
 	}
 }
 
-// decodeEvent reads an events/event notification. From the socket it is one
-// pass over the params (api.UnmarshalEventNotification): the payload stays
-// raw msgpack, a sub-slice of the notification's own bytes (which the
-// connection hands over and never reuses), decoded once, by the application,
-// into its own type. In process the kernel's api.EventDelivery carries the
-// event as a value.
-func decodeEvent(p api.Params) (string, api.Event, error) {
+// handleRawEvent is handleNotification of an events/event from the socket,
+// whose bytes are lent: only for the call.
+func (c *Client) handleRawEvent(raw api.RawParams) {
+	ev := new(api.Event)
+	sub, err := api.UnmarshalEventNotificationLent(raw, ev)
+	if err != nil {
+		c.log.Warn("undecodable event notification", "err", err)
+		return
+	}
+	// The common case without making a string of sub: a map lookup of
+	// string(sub) does not allocate.
+	c.mu.Lock()
+	if s := c.subs[string(sub)]; s != nil && !c.closed {
+		s.push(ev)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.route(string(sub), ev) // an orphan (or an ended one): the id's own copy
+}
+
+// decodeEvent reads an events/event notification into an event of the
+// subscriber's own. Raw bytes (the socket's) are read in one pass
+// (api.UnmarshalEventNotificationLent): the strings and the payload, raw
+// msgpack decoded once, by the application, into its own type, are copied
+// into one buffer. In process the kernel's api.EventDelivery carries the
+// event as a value, copied here.
+func decodeEvent(p api.Params) (string, *api.Event, error) {
+	if raw, ok := p.(api.RawParams); ok {
+		ev := new(api.Event)
+		sub, err := api.UnmarshalEventNotificationLent(raw, ev)
+		return string(sub), ev, err
+	}
 	var n api.EventNotification
 	var err error
 	switch v := p.(type) {
-	case api.RawParams:
-		err = api.UnmarshalEventNotification(v, &n)
 	case api.ValueParams:
 		switch d := v.V.(type) {
 		case *api.EventDelivery:
@@ -293,7 +334,7 @@ func decodeEvent(p api.Params) (string, api.Event, error) {
 	default:
 		n, err = decodeNotification(p)
 	}
-	return n.Subscription, n.Event, err
+	return n.Subscription, &n.Event, err
 }
 
 // decodeNotification is the general path, apart so that decodeEvent's own
@@ -304,7 +345,7 @@ func decodeNotification(p api.Params) (api.EventNotification, error) {
 	return n, err
 }
 
-func (c *Client) route(sub string, ev api.Event) {
+func (c *Client) route(sub string, ev *api.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -326,7 +367,7 @@ func (c *Client) route(sub string, ev api.Event) {
 			delete(c.orphans, id)
 		}
 	}
-	if c.orphanN >= orphanMax {
+	if c.orphanN >= orphanMax+c.subscribing*c.opts.eventBuffer {
 		c.log.Warn("dropping an event for an unknown subscription", "subscription", sub)
 		return
 	}
@@ -370,6 +411,9 @@ func (c *Client) adopt(s *Subscription) {
 		return
 	}
 	c.subs[s.id] = s
+	if c.subscribing > 0 {
+		c.subscribing--
+	}
 	if o := c.orphans[s.id]; o != nil {
 		for _, ev := range o.events {
 			s.push(ev)
@@ -377,6 +421,30 @@ func (c *Client) adopt(s *Subscription) {
 		c.orphanN -= len(o.events)
 		delete(c.orphans, s.id)
 	}
+}
+
+// pendingSubscribes counts the events/subscribe calls in flight
+// (Client.subscribing): one is counted from before it is sent until adopt
+// registers its subscription, or until it fails.
+type pendingSubscribes struct {
+	transport
+	c *Client
+}
+
+func (p pendingSubscribes) call(ctx context.Context, method string, params, result any) error {
+	if method != api.MethodSubscribe {
+		return p.transport.call(ctx, method, params, result)
+	}
+	p.c.mu.Lock()
+	p.c.subscribing++
+	p.c.mu.Unlock()
+	err := p.transport.call(ctx, method, params, result)
+	if err != nil {
+		p.c.mu.Lock()
+		p.c.subscribing--
+		p.c.mu.Unlock()
+	}
+	return err
 }
 
 // socketTransport carries calls over a msgrpc.Conn.
@@ -405,7 +473,9 @@ func (t *socketTransport) notify(method string, params any) error {
 // explain replaces a bare "connection closed" with the reason the daemon gave
 // (permission_denied, protocol_error...) when it gave one.
 func (t *socketTransport) explain(err error) error {
-	if !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
+	// nil first: errors.Is's target escapes, so testing even a nil error
+	// allocates, and every Notify of a fan-out burst comes through here.
+	if err == nil || !errors.Is(err, &api.Error{Code: api.CodeUnavailable}) {
 		return err
 	}
 	t.mu.Lock()
@@ -574,9 +644,9 @@ func (p *inprocPeer) Call(ctx context.Context, method string, params any) (api.P
 
 // String describes the client for logs.
 func (c *Client) String() string {
-	switch c.t.(type) {
-	case *inprocTransport:
-		return "continuum client (in-process)"
+	p, _ := c.t.(pendingSubscribes)
+	if t, ok := p.transport.(*socketTransport); ok {
+		return fmt.Sprintf("continuum client (%v)", t.conn)
 	}
-	return fmt.Sprintf("continuum client (%v)", c.t.(*socketTransport).conn)
+	return "continuum client (in-process)"
 }

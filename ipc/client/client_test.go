@@ -526,7 +526,7 @@ func TestPublish(t *testing.T) {
 // decodeEvent reads every form an events/event notification takes.
 func TestDecodeEventForms(t *testing.T) {
 	ev := api.Event{ID: "e1", Class: "a:b", Seq: 7, Payload: map[string]any{"k": "v"}}
-	want := func(t *testing.T, sub string, got api.Event, err error) {
+	want := func(t *testing.T, sub string, got *api.Event, err error) {
 		t.Helper()
 		if err != nil || sub != "s1" || got.ID != "e1" || got.Class != "a:b" || got.Seq != 7 {
 			t.Fatalf("got %q %+v %v", sub, got, err)

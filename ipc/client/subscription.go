@@ -8,12 +8,14 @@ import (
 
 // Subscription is a live events/subscribe. Events arrive on Events() in the
 // order the daemon sent them; the channel closes when the subscription ends
-// (Close, or the connection going).
+// (Close, or the connection going). Each *api.Event is the application's
+// own: a fresh value per delivery, shared with nothing else (in process too),
+// so it may be kept or changed.
 type Subscription struct {
 	c      *Client
 	id     string
 	cursor uint64
-	ch     chan api.Event
+	ch     chan *api.Event
 
 	// Guarded by c.mu.
 	ended         bool
@@ -39,7 +41,7 @@ func (c *Client) Subscribe(ctx context.Context, p api.SubscribeParams) (*Subscri
 	if err := c.t.call(ctx, api.MethodSubscribe, p, &res); err != nil {
 		return nil, err
 	}
-	s := &Subscription{c: c, id: res.Subscription, cursor: res.Cursor, ch: make(chan api.Event, c.opts.eventBuffer)}
+	s := &Subscription{c: c, id: res.Subscription, cursor: res.Cursor, ch: make(chan *api.Event, c.opts.eventBuffer)}
 	c.adopt(s)
 	return s, nil
 }
@@ -51,12 +53,14 @@ func (s *Subscription) ID() string { return s.id }
 func (s *Subscription) Cursor() uint64 { return s.cursor }
 
 // Events delivers the subscription's events; it is closed when the
-// subscription ends.
-func (s *Subscription) Events() <-chan api.Event { return s.ch }
+// subscription ends. It carries pointers, not values: an event is about 200
+// bytes, and a buffer of values cost a copy in and a copy out per delivery
+// (the largest single cost of a fan-out burst on the client).
+func (s *Subscription) Events() <-chan *api.Event { return s.ch }
 
 // Next waits for the next event. When the subscription has ended it returns
 // an *api.Error: cancelled after Close, unavailable when the connection went.
-func (s *Subscription) Next(ctx context.Context) (api.Event, error) {
+func (s *Subscription) Next(ctx context.Context) (*api.Event, error) {
 	select {
 	case ev, ok := <-s.ch:
 		if ok {
@@ -64,9 +68,9 @@ func (s *Subscription) Next(ctx context.Context) (api.Event, error) {
 		}
 		s.c.mu.Lock()
 		defer s.c.mu.Unlock()
-		return api.Event{}, s.err
+		return nil, s.err
 	case <-ctx.Done():
-		return api.Event{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -92,7 +96,7 @@ func (s *Subscription) Close(ctx context.Context) error {
 }
 
 // push delivers one event without ever waiting; c.mu is held.
-func (s *Subscription) push(ev api.Event) {
+func (s *Subscription) push(ev *api.Event) {
 	if s.ended {
 		return
 	}

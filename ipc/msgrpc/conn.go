@@ -445,6 +445,7 @@ func (c *Conn) closeWith(reason error) {
 func (c *Conn) readLoop(h Handler) {
 	inl, _ := h.(InlineHandler)
 	async, _ := h.(AsyncHandler)
+	lend, _ := h.(LendingHandler)
 	// A stream's Reader has checked each message's structure already; other
 	// transports hand over bytes that only ParseMessage checks.
 	parse := ParseMessage
@@ -486,6 +487,10 @@ func (c *Conn) readLoop(h Handler) {
 		case TypeNotification:
 			if m.Method == CancelMethod {
 				c.d.cancelRequest(m.Params)
+				continue
+			}
+			if lend != nil && lend.LendParams(m.Method) {
+				c.notification(h, m.Method, api.RawParams(m.Params))
 				continue
 			}
 			c.notification(h, m.Method, clone(m.Params))

@@ -16,8 +16,9 @@
 //     far, plus that length, plus one byte per announced element, stays under
 //     the size limit (16 MiB by default). A bin32 that claims 4 GiB fails at
 //     once with message_too_large and allocates nothing; nesting is bounded
-//     by MaxDepth; 0xc1 is refused. Buffers come from a pool and an idle
-//     connection holds none.
+//     by MaxDepth; 0xc1 is refused. A message whole in the read buffer is
+//     handed out from there without a copy; a larger one is assembled in a
+//     buffer from a pool, and an idle connection holds none.
 //   - Bad input never panics and only ever closes the connection that sent
 //     it: the peer gets an error response when its request's msgid could be
 //     read, a kernel/protocol-error notification otherwise, and then the
@@ -31,7 +32,8 @@
 //     cancelled by CancelMethod and the close, and Shutdown waits for them);
 //     responses are matched to pending calls (or handed to CallAsync's
 //     callback on the reader), and notifications reach the handler in
-//     arrival order.
+//     arrival order. Params handed to a handler are its own copy, except a
+//     notification's that a LendingHandler borrows for the call only.
 //   - Writes are safe for concurrent use and combined: a sender writes its
 //     message itself when nobody else is writing, together with whatever
 //     others queued meanwhile, one syscall per batch. The socket is only

@@ -144,14 +144,14 @@ func (r *Reader) ReadMessage() ([]byte, error) {
 			return nil, perr.ProtocolError
 		}
 		if need == 0 {
-			msg := b[:st.pos]
-			if r.buf == nil {
-				r.buf = bufPool.Get().(*[]byte)
-			}
-			*r.buf = (*r.buf)[:0]
-			copy(r.grow(len(msg)), msg)
+			// The message is whole in the read buffer: hand it out from
+			// there. Discard only moves the read position; the bytes stay
+			// where they are until the next call reads more, which is as
+			// long as the slice is promised to be valid. No copy, and no
+			// pooled buffer, for nearly every message.
+			msg := b[:st.pos:st.pos]
 			_, _ = r.r.Discard(len(msg))
-			return *r.buf, nil
+			return msg, nil
 		}
 		if need > r.r.Size() {
 			// The message cannot be whole in the read buffer: keep what is

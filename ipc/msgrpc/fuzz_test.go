@@ -56,8 +56,8 @@ func FuzzReadMessage(f *testing.F) {
 				}
 				return
 			}
-			if len(msg) > fuzzMax || cap(*r.buf) > fuzzMax {
-				t.Fatalf("message of %d bytes in a buffer of %d, over the %d limit", len(msg), cap(*r.buf), fuzzMax)
+			if len(msg) > fuzzMax || heldCap(r) > fuzzMax {
+				t.Fatalf("message of %d bytes in a buffer of %d, over the %d limit", len(msg), heldCap(r), fuzzMax)
 			}
 			dec := msgpack.NewDecoder(bytes.NewReader(msg))
 			if err := dec.Skip(); err != nil {

@@ -63,12 +63,30 @@ type AsyncHandler interface {
 	StartRequest(method string, params api.RawParams, reply func(result any, err error)) (cancel func(), ok bool)
 }
 
-// HandlerFuncs adapts two functions to Handler; a nil function answers
-// requests with unknown_method and ignores notifications.
+// LendingHandler is a Handler that reads the params of some notifications
+// only while HandleNotification runs and keeps nothing of them (it copies
+// what it keeps). For those the reader passes the bytes straight from its
+// read buffer, which the next message reuses, instead of the copy it makes
+// of every other message's params: on a subscriber's connection that copy is
+// one allocation the size of each event.
+type LendingHandler interface {
+	Handler
+	// LendParams reports whether method's params may be lent. It is called
+	// once per notification, on the reader goroutine, and must not block.
+	LendParams(method string) bool
+}
+
+// HandlerFuncs adapts functions to Handler (and LendingHandler); a nil
+// Request answers requests with unknown_method, a nil Notification ignores
+// notifications, and a nil Lend lends none.
 type HandlerFuncs struct {
 	Request      func(ctx context.Context, method string, params api.RawParams) (any, error)
 	Notification func(ctx context.Context, method string, params api.RawParams)
+	Lend         func(method string) bool
 }
+
+// LendParams implements LendingHandler.
+func (h HandlerFuncs) LendParams(method string) bool { return h.Lend != nil && h.Lend(method) }
 
 // HandleRequest implements Handler.
 func (h HandlerFuncs) HandleRequest(ctx context.Context, method string, params api.RawParams) (any, error) {

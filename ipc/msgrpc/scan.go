@@ -41,6 +41,35 @@ func (r *Reader) scan(b []byte, st *scanState) (need int, _ *scanError) {
 		return nil
 	}
 	for {
+		// Fast path for the bulk of a message: a short scalar (fixint,
+		// nil, a bool, a fixstr) inside a container, whole in b and
+		// within every bound the general path below checks (with owed >=
+		// 1 here, p+owed+n <= limit implies both of its size checks). Any
+		// other element, or one that would fail a check, takes the general
+		// path, which gives the same result and the same error.
+		if depth > 0 && p < len(b) {
+			c := b[p]
+			n := -1
+			switch {
+			case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+				n = 0
+			case c&0xe0 == 0xa0: // fixstr
+				n = int(c & 0x1f)
+			}
+			if n >= 0 && p+1+n <= len(b) && uint64(p)+owed+uint64(n) <= limit {
+				r.stack[depth-1]--
+				owed--
+				p += 1 + n
+				for depth > 0 && r.stack[depth-1] == 0 {
+					depth--
+				}
+				if depth == 0 {
+					st.pos = p
+					return 0, nil
+				}
+				continue
+			}
+		}
 		if p >= len(b) {
 			st.pos, st.depth, st.owed = p, depth, owed
 			return p + 1, nil

@@ -143,9 +143,13 @@ func (l *Log) Replay(channel, after, before string, limit int) ([]api.Event, str
 		from = k
 	}
 	// The transcript entries of the newest local events may still be in
-	// memory (see indexEvery): write them first.
-	if err := l.syncIndex(context.Background()); err != nil {
-		return nil, "", err
+	// memory (see indexEvery): write them first, when one of them is on
+	// this channel. An event committed after this check may be missed, as
+	// it may be by a read that began a moment earlier.
+	if l.unindexedOn(channel) {
+		if err := l.syncIndex(context.Background()); err != nil {
+			return nil, "", err
+		}
 	}
 	var (
 		out  []api.Event
@@ -200,6 +204,20 @@ func (l *Log) Replay(channel, after, before string, limit int) ([]api.Event, str
 		slices.Reverse(out)
 	}
 	return out, next, err
+}
+
+// unindexedOn reports whether a committed event on channel still has its
+// index entries in memory. Replay forces them out only then: a page of a
+// quiet room costs no commit (and no fsync) while another room is busy.
+func (l *Log) unindexedOn(channel string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, it := range l.unindexed {
+		if it.ev.Channel == channel {
+			return true
+		}
+	}
+	return false
 }
 
 // ReplayCursor is the cursor of ev's place in its channel's transcript, for

@@ -185,7 +185,10 @@ func (r *Registry) Get(name string) *api.ClassConfig {
 	if !ok {
 		return nil
 	}
-	return &c
+	// A copy made only when found: returning &c itself would move c to
+	// the heap on every call, misses (every emit of a local class) included.
+	found := c
+	return &found
 }
 
 // List returns every class sorted by name.
