@@ -82,8 +82,15 @@ type Conn struct {
 	closed   bool
 	closing  bool
 	nextID   uint32
-	pending  map[uint32]chan response
+	pending  map[uint32]pendingCall
 	timer    *time.Timer
+}
+
+// pendingCall is a call waiting for its response: Call waits on ch,
+// CallAsync's done is called instead.
+type pendingCall struct {
+	ch   chan response
+	done func(result api.RawParams, err error, closed bool)
 }
 
 type response struct {
@@ -131,7 +138,7 @@ func NewConn(t Transport, opts Options) *Conn {
 		maxSize:      opts.MaxMessageSize,
 		closeTimeout: opts.CloseTimeout,
 		done:         make(chan struct{}),
-		pending:      map[uint32]chan response{},
+		pending:      map[uint32]pendingCall{},
 	}
 	c.d.init(opts.MaxInFlight)
 	c.w.init(t, opts.QueueSize, c.done, c.closeWith)
@@ -168,15 +175,8 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawPara
 		respChans.Put(ch)
 		return nil, c.unavailable()
 	}
-	id := c.nextID
-	for {
-		id++
-		if _, busy := c.pending[id]; !busy {
-			break
-		}
-	}
-	c.nextID = id
-	c.pending[id] = ch
+	id := c.newIDLocked()
+	c.pending[id] = pendingCall{ch: ch}
 	c.mu.Unlock()
 
 	e, err := encodeRequest(id, method, params)
@@ -203,6 +203,85 @@ func (c *Conn) Call(ctx context.Context, method string, params any) (api.RawPara
 		go func() { _ = c.Notify(CancelMethod, cancelParams{MsgID: id}) }()
 		return nil, ctx.Err()
 	}
+}
+
+// newIDLocked picks the msgid of a new call; c.mu is held. Ids count up, so
+// one is used again only after 2³² calls: an id a caller kept after its call
+// ended (CallAsync, Abandon) names no other call meanwhile.
+func (c *Conn) newIDLocked() uint32 {
+	id := c.nextID
+	for {
+		id++
+		if _, busy := c.pending[id]; !busy {
+			break
+		}
+	}
+	c.nextID = id
+	return id
+}
+
+// CallAsync sends a request without waiting for its response: done gets it
+// later, on the connection's reader, so done must not block. When the
+// connection is or becomes closed before the response, done gets an
+// unavailable error with closed true; done is called exactly once in every
+// case, possibly before CallAsync returns. There is no context: the caller
+// gives up with Abandon.
+//
+// CallAsync never waits on the peer. When the outgoing queue is full (the
+// peer is not reading) it sends nothing, never calls done, and reports ok
+// false; the caller can then wait with Call instead.
+func (c *Conn) CallAsync(method string, params any, done func(result api.RawParams, err error, closed bool)) (id uint32, ok bool) {
+	if c.queueFull() {
+		return 0, false
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		done(nil, c.unavailable(), true)
+		return 0, true
+	}
+	id = c.newIDLocked()
+	c.pending[id] = pendingCall{done: done}
+	c.mu.Unlock()
+
+	e, err := encodeRequest(id, method, params)
+	if err == nil {
+		err = c.checkSize(e)
+	}
+	closed := false
+	if err == nil {
+		// Past the queue's bound if others filled it since the check above:
+		// each caller adds at most one message, and a goroutine that must
+		// not wait (a connection's reader) sends it.
+		err = c.enqueue(context.Background(), outMsg{e: e, noWait: true}, true)
+		closed = err != nil
+	}
+	if err != nil && c.take(id) {
+		done(nil, api.AsError(err), closed)
+	}
+	return id, true
+}
+
+// Abandon gives up the call CallAsync sent as id: its done is not called once
+// Abandon returns (unless it already was), and the peer is told with
+// CancelMethod, as when a Call's context ends.
+func (c *Conn) Abandon(id uint32) {
+	if !c.take(id) {
+		return
+	}
+	go func() { _ = c.Notify(CancelMethod, cancelParams{MsgID: id}) }()
+}
+
+// take removes call id from the pending calls and reports whether it was
+// there; whoever takes it answers it.
+func (c *Conn) take(id uint32) bool {
+	c.mu.Lock()
+	_, ok := c.pending[id]
+	if ok {
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	return ok
 }
 
 // respChans holds response channels between calls: each is made with room
@@ -348,12 +427,16 @@ func (c *Conn) closeWith(reason error) {
 		c.w.shutdown()
 		c.d.stop() // refuses requests read from now on, as they would find done closed
 		close(c.done)
-		c.d.cancel()
+		c.d.cancelAll()
 		_ = c.t.Close()
 		if len(pending) > 0 {
 			err := c.unavailable()
-			for _, ch := range pending {
-				ch <- response{err: err}
+			for _, p := range pending {
+				if p.done != nil {
+					p.done(nil, err, true)
+					continue
+				}
+				p.ch <- response{err: err}
 			}
 		}
 	})
@@ -361,6 +444,7 @@ func (c *Conn) closeWith(reason error) {
 
 func (c *Conn) readLoop(h Handler) {
 	inl, _ := h.(InlineHandler)
+	async, _ := h.(AsyncHandler)
 	lend, _ := h.(LendingHandler)
 	// A stream's Reader has checked each message's structure already; other
 	// transports hand over bytes that only ParseMessage checks.
@@ -393,7 +477,11 @@ func (c *Conn) readLoop(h Handler) {
 				c.serveInline(h, m.MsgID, m.Method, clone(m.Params))
 				continue
 			}
-			c.dispatch(h, m.MsgID, m.Method, clone(m.Params))
+			params := clone(m.Params)
+			if async != nil && async.AsyncMethod(m.Method) && !c.queueFull() && c.startAsync(async, m.MsgID, m.Method, params) {
+				continue
+			}
+			c.dispatch(h, m.MsgID, m.Method, params)
 		case TypeResponse:
 			c.deliver(m)
 		case TypeNotification:
@@ -454,7 +542,7 @@ func clone(b []byte) api.RawParams {
 
 func (c *Conn) deliver(m Message) {
 	c.mu.Lock()
-	ch, ok := c.pending[m.MsgID]
+	p, ok := c.pending[m.MsgID]
 	if ok {
 		delete(c.pending, m.MsgID)
 	}
@@ -464,15 +552,19 @@ func (c *Conn) deliver(m Message) {
 		c.log.Debug("response to no pending call", "msgid", m.MsgID)
 		return
 	}
-	if m.Error != nil {
-		ch <- response{err: DecodeError(m.Error)}
+	var r response
+	switch {
+	case m.Error != nil:
+		r.err = DecodeError(m.Error)
+	case len(m.Result) == 1 && m.Result[0] == 0xc0:
+	default:
+		r.result = clone(m.Result)
+	}
+	if p.done != nil {
+		p.done(r.result, r.err, false)
 		return
 	}
-	if len(m.Result) == 1 && m.Result[0] == 0xc0 {
-		ch <- response{}
-		return
-	}
-	ch <- response{result: clone(m.Result)}
+	p.ch <- r
 }
 
 // String names the connection's state, for logs.

@@ -26,8 +26,12 @@
 //   - A Conn's reader never waits on a slow handler: each request runs in its
 //     own goroutine (at most MaxInFlight at once, beyond which the reader
 //     waits, dropping nothing), except the methods an InlineHandler declares
-//     quick and non-blocking, which run on the reader itself; responses are
-//     matched to pending calls, and notifications reach the handler in
+//     quick and non-blocking, which run on the reader itself, and the
+//     requests an AsyncHandler takes on the reader and answers later (no
+//     goroutine waits meanwhile; they count against MaxInFlight, are
+//     cancelled by CancelMethod and the close, and Shutdown waits for them);
+//     responses are matched to pending calls (or handed to CallAsync's
+//     callback on the reader), and notifications reach the handler in
 //     arrival order. Params handed to a handler are its own copy, except a
 //     notification's that a LendingHandler borrows for the call only.
 //   - Writes are safe for concurrent use and combined: a sender writes its

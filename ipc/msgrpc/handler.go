@@ -36,6 +36,33 @@ type InlineHandler interface {
 	InlineMethod(method string) bool
 }
 
+// AsyncHandler is a Handler that can take some requests on the reader and
+// answer them later, from whatever goroutine learns the answer, with no
+// goroutine waiting meanwhile: the daemon relaying a call to the client that
+// provides it, whose answer arrives on that client's connection. A request so
+// taken saves the hand-off to a worker goroutine and the hand-off back from
+// the goroutine that learns the answer.
+//
+// A taken request counts as in flight, like any other, until reply is called,
+// and holds one of the connection's MaxInFlight places meanwhile, so a peer
+// cannot pile up more of them than of requests served by goroutines.
+type AsyncHandler interface {
+	Handler
+	// AsyncMethod reports whether StartRequest may take requests for
+	// method. It is called once per request not served inline, on the
+	// reader, and must be quick and never block.
+	AsyncMethod(method string) bool
+	// StartRequest is called on the reader for a request AsyncMethod named.
+	// It must not block. With ok false it took nothing and the request is
+	// served by HandleRequest in a goroutine, as any other. With ok true it
+	// must see that reply is called exactly once, from any goroutine and
+	// possibly before StartRequest returns; reply never blocks. cancel, when
+	// not nil, is called (at most once, on any goroutine) when the peer
+	// cancels the request (CancelMethod) or the connection closes before
+	// reply was called; it should make reply come soon.
+	StartRequest(method string, params api.RawParams, reply func(result any, err error)) (cancel func(), ok bool)
+}
+
 // LendingHandler is a Handler that reads the params of some notifications
 // only while HandleNotification runs and keeps nothing of them (it copies
 // what it keeps). For those the reader passes the bytes straight from its

@@ -41,7 +41,12 @@ type writer struct {
 type outMsg struct {
 	e          *encoder // nil for a bare close marker
 	closeAfter bool     // flush, then close with reason
-	reason     error
+	// noWait queues the message even past the queue's bound: its sender
+	// must not wait on the peer (a reader answering a request another
+	// connection's reader took, see AsyncHandler), and what such senders
+	// add is bounded by the requests in flight.
+	noWait bool
+	reason error
 }
 
 // errShut is what enqueue returns once the queue takes nothing more; Conn
@@ -75,7 +80,7 @@ func (w *writer) init(t Transport, queueSize int, done <-chan struct{}, fail fun
 // inline false leaves the writing to loop even when nobody is writing.
 func (w *writer) enqueue(ctx context.Context, m outMsg, inline bool) error {
 	w.mu.Lock()
-	for !m.closeAfter && !w.shut && len(w.q) >= w.queueSize {
+	for !m.closeAfter && !m.noWait && !w.shut && len(w.q) >= w.queueSize {
 		if w.room == nil {
 			w.room = make(chan struct{})
 		}

@@ -13,7 +13,10 @@
 //     request runs Session.Handle in its own goroutine, with a context that
 //     ends when the connection closes; its result or error goes back as the
 //     response; the few methods named in Options.InlineMethods, which never
-//     block, run on the connection's reader instead. Notifications from the
+//     block, run on the connection's reader instead, and a session that is
+//     an AsyncSession may take requests on the reader and answer them later
+//     (the kernel relaying a call to the client that provides it), with the
+//     same in-flight bound, cancellation and drain. Notifications from the
 //     client go to Session.Handle too, one at a time in arrival order on a
 //     goroutine of their own, results ignored. When the connection ends,
 //     Session.Close is called.
@@ -273,6 +276,7 @@ func (s *Server) serve(t msgrpc.Transport, caller api.Caller) {
 	log = log.With("session", sess.ID())
 	log.Debug("connection opened")
 	h := &handler{sess: sess, conn: conn, log: log, inline: s.inline}
+	h.async, _ = sess.(AsyncSession)
 	conn.Start(h)
 	<-conn.Done()
 	log.Debug("connection closed", "reason", conn.Err())
@@ -339,9 +343,29 @@ func (p peer) Call(ctx context.Context, method string, params any) (api.Params, 
 	return raw, nil
 }
 
+// CallAsync implements the kernel's relay of a call without a goroutine
+// waiting on it (msgrpc.Conn.CallAsync).
+func (p peer) CallAsync(method string, params any, done func(result api.RawParams, err error, closed bool)) (uint32, bool) {
+	return p.c.CallAsync(method, params, done)
+}
+
+// Abandon gives up a call CallAsync sent (msgrpc.Conn.Abandon).
+func (p peer) Abandon(id uint32) { p.c.Abandon(id) }
+
+// AsyncSession is an api.Session that can take some requests on the
+// connection's reader and answer them later, with no goroutine waiting
+// meanwhile (msgrpc.AsyncHandler, whose contract its methods keep): the
+// kernel's, for a call it relays to the client that provides the command.
+type AsyncSession interface {
+	api.Session
+	AsyncMethod(method string) bool
+	StartRequest(method string, params api.RawParams, reply func(result any, err error)) (cancel func(), ok bool)
+}
+
 // handler feeds a connection's messages to its session.
 type handler struct {
 	sess   api.Session
+	async  AsyncSession // sess, when it is one
 	conn   *msgrpc.Conn
 	log    *slog.Logger
 	inline map[string]bool // read-only, shared by every connection
@@ -359,7 +383,20 @@ type note struct {
 	params api.RawParams
 }
 
-var _ msgrpc.InlineHandler = (*handler)(nil)
+var (
+	_ msgrpc.InlineHandler = (*handler)(nil)
+	_ msgrpc.AsyncHandler  = (*handler)(nil)
+)
+
+// AsyncMethod implements msgrpc.AsyncHandler with the session's.
+func (h *handler) AsyncMethod(method string) bool {
+	return h.async != nil && h.async.AsyncMethod(method)
+}
+
+// StartRequest implements msgrpc.AsyncHandler with the session's.
+func (h *handler) StartRequest(method string, params api.RawParams, reply func(result any, err error)) (func(), bool) {
+	return h.async.StartRequest(method, params, reply)
+}
 
 // InlineMethod implements msgrpc.InlineHandler with Options.InlineMethods.
 func (h *handler) InlineMethod(method string) bool { return h.inline[method] }

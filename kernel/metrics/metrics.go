@@ -109,16 +109,19 @@ func (l *labelled[T]) each(fn func(string, *T)) {
 
 // Call counts one method's calls.
 type Call struct {
-	codes   sync.Map // api.Code ("ok" for success) → *atomic.Uint64
+	ok      atomic.Uint64 // successes, counted apart: the common case, with no map lookup
+	codes   sync.Map      // api.Code of a failure → *atomic.Uint64
 	latency *Histogram
 }
 
 // Done records a call that took d and ended with err (nil: ok).
 func (c *Call) Done(d time.Duration, err error) {
-	code := api.Code("ok")
-	if err != nil {
-		code = api.CodeOf(err)
+	if err == nil {
+		c.ok.Add(1)
+		c.latency.ObserveDuration(d)
+		return
 	}
+	code := api.CodeOf(err)
 	v, ok := c.codes.Load(code)
 	if !ok {
 		// Codes come from a fixed catalogue, so this set stays small.
@@ -187,6 +190,9 @@ func (r *Registry) Snapshot(m *api.Metrics) {
 			mm.Codes[string(k.(api.Code))] = v.(*atomic.Uint64).Load()
 			return true
 		})
+		if n := c.ok.Load(); n > 0 {
+			mm.Codes["ok"] = n
+		}
 		m.Calls = append(m.Calls, mm)
 	})
 	r.classes.each(func(name string, c *Class) {
