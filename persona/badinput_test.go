@@ -127,13 +127,27 @@ func TestClientVanishesMidCall(t *testing.T) {
 		wg.Wait()
 	}
 	p := create(t, steady, api.PersonaCreateParams{Name: "steady", Model: e.model, Rooms: []string{"general"}})
-	var list []api.Persona
-	if err := steady.Call(ctxT(t), api.MethodPersonaList, nil, &list); err != nil {
-		t.Fatal(err)
-	}
-	var sts []api.PersonaStatus
-	if err := steady.Call(ctxT(t), api.MethodPersonaStatus, nil, &sts); err != nil || len(sts) != len(list) {
-		t.Fatalf("status of %d personas: %d %v", len(list), len(sts), err)
+	// A create of a vanished client may still be running in the daemon
+	// (its client saw unavailable at once): wait until the stored personas
+	// and the running ones are the same set.
+	var (
+		list []api.Persona
+		sts  []api.PersonaStatus
+	)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if err := steady.Call(ctxT(t), api.MethodPersonaList, nil, &list); err != nil {
+			t.Fatal(err)
+		}
+		if err := steady.Call(ctxT(t), api.MethodPersonaStatus, nil, &sts); err != nil {
+			t.Fatal(err)
+		}
+		if len(sts) == len(list) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status of %d stored personas lists %d", len(list), len(sts))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, st := range sts {
 		if st.State != api.PersonaRunning {
